@@ -1,0 +1,17 @@
+//! hyperzoo-core: everything that needs neither burn nor a terminal.
+//!
+//! - [`paths`]: where datasets and runs live (flag, then environment, then the platform's data dir).
+//! - [`device`]: the `--device auto|cpu|cuda[:N]` choice, parsed and validated; the engine resolves it.
+//! - [`data`]: the dataset catalog (files and sha256), the idx reader, and fetching/verification.
+//! - [`fsutil`]: atomic writes (temporary file, then rename) used for everything that matters.
+//! - [`theme`]: TUI colour themes from `themes/*.toml`.
+//! - [`error`]: the crate's error type; every variant names the file, key or value at fault.
+
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod fsutil;
+pub mod paths;
+pub mod theme;
+
+pub use error::{Error, Result};

@@ -1,0 +1,36 @@
+//! hyperzoo-engine: the part of hyperzoo that computes, on burn.
+//!
+//! The backend is chosen at build time by cargo feature (`tch`: LibTorch, the default; `flex`:
+//! burn's pure-Rust CPU backend for machines without Python) and the device at run time from a
+//! [`hyperzoo_core::device::DeviceSpec`] (see [`device`]). Code here takes a `&Device` and never
+//! names a backend type, so it is the same on both.
+//!
+//! - [`device`]: resolving `auto|cpu|cuda[:N]` to a burn device, CUDA availability, versions.
+//! - [`data`]: datasets as tensors.
+
+#[cfg(not(any(feature = "tch", feature = "flex")))]
+compile_error!("hyperzoo-engine needs a backend: enable the `tch` (default) or `flex` feature");
+
+pub mod data;
+pub mod device;
+
+pub use burn;
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Errors from the core crate (files, formats, values).
+    #[error(transparent)]
+    Core(#[from] hyperzoo_core::Error),
+    /// The requested device cannot be used.
+    #[error("device {requested}: {reason}")]
+    Device {
+        /// What was asked for.
+        requested: String,
+        /// Why it cannot be used, and what to do.
+        reason: String,
+    },
+}
+
+/// Result alias for the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

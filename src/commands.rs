@@ -1,0 +1,201 @@
+//! Subcommand implementations: thin glue between the CLI and the crates.
+use crate::cli::{Cli, Command, DataCommand, FetchArgs, Global};
+use anyhow::{Context, Result, bail};
+use hyperzoo_core::data::{self, CATALOG, DatasetInfo, DatasetStatus, FetchOptions};
+use hyperzoo_core::paths;
+use hyperzoo_engine::device;
+use std::process::ExitCode;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Doctor => doctor(&cli.global),
+        Command::Data(DataCommand::Fetch(args)) => data_fetch(&cli.global, args),
+        Command::Data(DataCommand::List) => data_list(&cli.global),
+    }
+}
+
+fn datasets_named(names: &[String]) -> Result<Vec<&'static DatasetInfo>> {
+    if names.is_empty() {
+        return Ok(CATALOG.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            data::find_dataset(n).with_context(|| {
+                let known: Vec<&str> = CATALOG.iter().map(|d| d.name).collect();
+                format!("unknown dataset '{n}'; known: {}", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+fn data_fetch(g: &Global, args: &FetchArgs) -> Result<ExitCode> {
+    let dir = paths::data_dir(g.data_dir.clone());
+    let opts = FetchOptions {
+        source: args.source,
+        from: args.from.clone(),
+        force: args.force,
+    };
+    let mut failed = Vec::new();
+    for ds in datasets_named(&args.datasets)? {
+        match data::fetch(&dir.path, ds, &opts, &mut |line| eprintln!("{line}")) {
+            Ok(data::FetchOutcome::AlreadyPresent) => {
+                println!(
+                    "{:<14} already present and verified in {}",
+                    ds.name,
+                    dir.path.display()
+                )
+            }
+            Ok(data::FetchOutcome::Fetched(from)) => {
+                println!(
+                    "{:<14} fetched from {from}, verified, in {}",
+                    ds.name,
+                    dir.path.display()
+                )
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed.push(ds.name);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("could not fetch: {}", failed.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status_line(ds: &DatasetInfo, st: &DatasetStatus) -> String {
+    match st {
+        DatasetStatus::Verified => "verified".into(),
+        DatasetStatus::Missing(files) if files.len() == ds.files.len() => {
+            format!("missing; run `hyperzoo data fetch {}`", ds.name)
+        }
+        DatasetStatus::Missing(files) => {
+            format!(
+                "incomplete (no {}); run `hyperzoo data fetch {}`",
+                files.join(", "),
+                ds.name
+            )
+        }
+        DatasetStatus::Corrupt { reason, .. } => {
+            format!(
+                "CORRUPT: {reason}; run `hyperzoo data fetch --force {}`",
+                ds.name
+            )
+        }
+    }
+}
+
+fn data_list(g: &Global) -> Result<ExitCode> {
+    let dir = paths::data_dir(g.data_dir.clone());
+    println!("data dir: {} ({})", dir.path.display(), dir.origin);
+    for ds in CATALOG {
+        let st = data::verify(&dir.path, ds);
+        println!(
+            "  {:<14} {:<58} {}",
+            ds.name,
+            ds.title,
+            status_line(ds, &st)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn doctor(g: &Global) -> Result<ExitCode> {
+    let mut problems: Vec<String> = Vec::new();
+    println!("hyperzoo {}", env!("CARGO_PKG_VERSION"));
+    println!("  burn        {}", device::BURN_VERSION);
+    println!("  backend     {}", device::backend_name());
+    let linked = match (cfg!(feature = "tch"), device::LIBTORCH_CUDA_LINKED) {
+        (false, _) => "",
+        (true, true) => " (CUDA-linked)",
+        (true, false) => " (CPU-only view; LIBTORCH_MODE=cuda scripts/setup-libtorch.sh for GPUs)",
+    };
+    println!("  libtorch    {}{linked}", device::LIBTORCH_VERSION);
+    let gpus = device::cuda_device_count();
+    println!(
+        "  CUDA        {}",
+        if gpus > 0 {
+            format!("available ({gpus} device(s))")
+        } else {
+            "not available".into()
+        }
+    );
+    match device::resolve(g.device) {
+        Ok(d) => match smoke_test(&d) {
+            Ok(()) => println!("  device      {} -> {d} (tensor check ok)", g.device),
+            Err(e) => {
+                println!("  device      {} -> {d}: FAILED {e}", g.device);
+                problems.push(format!("tensor check on {d} failed: {e}"));
+            }
+        },
+        Err(e) => {
+            println!("  device      {}: {e}", g.device);
+            problems.push(e.to_string());
+        }
+    }
+
+    let dir = paths::data_dir(g.data_dir.clone());
+    println!("data dir      {} ({})", dir.path.display(), dir.origin);
+    for ds in CATALOG {
+        let st = data::verify(&dir.path, ds);
+        println!("  {:<14}{}", ds.name, status_line(ds, &st));
+        if st != DatasetStatus::Verified {
+            problems.push(format!("dataset {}: {}", ds.name, status_line(ds, &st)));
+        }
+    }
+
+    let ws = paths::workspace_dir(g.workspace.clone());
+    let ws_state = if ws.path.is_dir() {
+        match tempfile::tempfile_in(&ws.path) {
+            Ok(_) => "exists, writable".to_string(),
+            Err(e) => {
+                problems.push(format!(
+                    "workspace {} is not writable: {e}",
+                    ws.path.display()
+                ));
+                format!("NOT WRITABLE: {e}")
+            }
+        }
+    } else if ws.path.exists() {
+        problems.push(format!(
+            "workspace {} exists but is not a directory",
+            ws.path.display()
+        ));
+        "NOT A DIRECTORY".into()
+    } else {
+        "will be created by the first run".into()
+    };
+    println!(
+        "workspace     {} ({}; {ws_state})",
+        ws.path.display(),
+        ws.origin
+    );
+
+    if problems.is_empty() {
+        println!("status        ok");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("status        {} problem(s):", problems.len());
+        for p in &problems {
+            println!("  - {p}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// A small matmul on the device, read back and checked, so the doctor proves libtorch loads
+/// and computes rather than only that it was linked.
+fn smoke_test(d: &device::ResolvedDevice) -> Result<()> {
+    use hyperzoo_engine::burn::prelude::*;
+    let n = 64;
+    let ones = Tensor::<2>::ones([n, n], &d.device);
+    let sum: f32 = ones.clone().matmul(ones).sum().into_scalar::<f32>();
+    let expect = (n * n * n) as f32;
+    if sum != expect {
+        bail!("64x64 ones matmul summed to {sum}, expected {expect}");
+    }
+    Ok(())
+}
