@@ -1,5 +1,6 @@
 //! hyperzoo-core: everything that needs neither burn nor a terminal.
 //!
+//! - [`arch`]: architecture specs (ArchSpec), shapes and the flat parameter layout.
 //! - [`paths`]: where datasets and runs live (flag, then environment, then the platform's data dir).
 //! - [`device`]: the `--device auto|cpu|cuda[:N]` choice, parsed and validated; the engine resolves it.
 //! - [`data`]: the dataset catalog (files and sha256), the idx reader, and fetching/verification.
@@ -7,6 +8,7 @@
 //! - [`theme`]: TUI colour themes from `themes/*.toml`.
 //! - [`error`]: the crate's error type; every variant names the file, key or value at fault.
 
+pub mod arch;
 pub mod data;
 pub mod device;
 pub mod error;
