@@ -7,12 +7,14 @@
 //!
 //! - [`device`]: resolving `auto|cpu|cuda[:N]` to a burn device, CUDA availability, versions.
 //! - [`data`]: datasets as tensors.
+//! - [`zoo`]: the population forward (N networks from an `[N, P]` weight matrix).
 
 #[cfg(not(any(feature = "tch", feature = "flex")))]
 compile_error!("hyperzoo-engine needs a backend: enable the `tch` (default) or `flex` feature");
 
 pub mod data;
 pub mod device;
+pub mod zoo;
 
 pub use burn;
 
@@ -22,6 +24,16 @@ pub enum Error {
     /// Errors from the core crate (files, formats, values).
     #[error(transparent)]
     Core(#[from] hyperzoo_core::Error),
+    /// A tensor or list has the wrong shape.
+    #[error("{what}: got {found}, expected {expected}")]
+    Shape {
+        /// Which operation or input.
+        what: String,
+        /// The shape found.
+        found: String,
+        /// The shape expected.
+        expected: String,
+    },
     /// The requested device cannot be used.
     #[error("device {requested}: {reason}")]
     Device {

@@ -1,0 +1,300 @@
+//! The population forward: N networks of one architecture evaluated at once from an `[N, P]`
+//! weight matrix (flat vectors in PyTorch state-dict order, see [`hyperzoo_core::arch`]).
+//!
+//! Convolutions run as one grouped convolution (group n = model n) on activations laid out as
+//! `[B, N*C, H, W]`; linear layers run as one batched matmul on `[N, B, F]`. Everything is
+//! differentiable with respect to the weight matrix, so the same code serves zoo training, the
+//! behavioural loss (decoded weights on query images) and the evaluation of reconstructed and
+//! generated networks.
+//!
+//! Dropout masks are drawn per model from that model's own seed, the step and the layer, so a
+//! network sees the same masks whether it is trained alone or inside any population.
+use crate::{Error, Result};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn::tensor::activation;
+use burn::tensor::module::{conv2d, max_pool2d};
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use hyperzoo_core::arch::{Activation, ArchSpec, Layer, Layout, ParamKind};
+use rand::{Rng, SeedableRng};
+
+/// Input images of a population forward.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The same batch for every model: `[B, C, H, W]`.
+    Shared(Tensor<4>),
+    /// One batch per model: `[N, B, C, H, W]`.
+    PerModel(Tensor<5>),
+}
+
+/// Dropout in training mode: per-model probabilities and seeds.
+#[derive(Debug, Clone)]
+pub struct Dropout {
+    /// Drop probability of each model (used by dropout layers without a fixed `p`).
+    pub p: Vec<f64>,
+    /// Seed of each model.
+    pub seeds: Vec<u64>,
+    /// Training step (mixed into the masks so every step differs).
+    pub step: u64,
+}
+
+/// A compiled architecture ready for population forwards.
+#[derive(Debug, Clone)]
+pub struct PopulationNet {
+    spec: ArchSpec,
+    layout: Layout,
+    activation: Activation,
+}
+
+/// Activations between layers: spatial `[B, N*C, H, W]` or flat `[N, B, F]`.
+enum Act {
+    Spatial(Tensor<4>),
+    Flat(Tensor<3>),
+}
+
+impl PopulationNet {
+    /// Compiles `spec` with `activation` for its activation layers without a fixed function.
+    pub fn new(spec: ArchSpec, activation: Activation) -> Result<Self> {
+        let layout = spec.layout()?;
+        Ok(Self {
+            spec,
+            layout,
+            activation,
+        })
+    }
+
+    /// The architecture.
+    pub fn spec(&self) -> &ArchSpec {
+        &self.spec
+    }
+
+    /// The flat parameter layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Parameters per network.
+    pub fn param_count(&self) -> usize {
+        self.layout.total
+    }
+
+    /// Logits `[N, B, classes]` of the N networks whose weights are the rows of `weights`.
+    /// `dropout` is `None` for evaluation.
+    pub fn forward(
+        &self,
+        weights: Tensor<2>,
+        input: Input,
+        dropout: Option<&Dropout>,
+    ) -> Result<Tensor<3>> {
+        let [n, p] = weights.dims();
+        if p != self.layout.total {
+            return Err(self.shape_error(
+                format!("weights [{n}, {p}]"),
+                format!("[N, {}]", self.layout.total),
+            ));
+        }
+        if let Some(d) = dropout
+            && (d.p.len() != n || d.seeds.len() != n)
+        {
+            return Err(self.shape_error(
+                format!("dropout for {} / {} models", d.p.len(), d.seeds.len()),
+                format!("{n} probabilities and seeds"),
+            ));
+        }
+        let [c, h, w] = self.spec.input;
+        let (mut x, shared) = match input {
+            Input::Shared(x) => {
+                let [_, xc, xh, xw] = x.dims();
+                if [xc, xh, xw] != [c, h, w] {
+                    return Err(self.shape_error(
+                        format!("input {:?}", x.dims()),
+                        format!("[B, {c}, {h}, {w}]"),
+                    ));
+                }
+                (Act::Spatial(x), true)
+            }
+            Input::PerModel(x) => {
+                let [xn, b, xc, xh, xw] = x.dims();
+                if [xn, xc, xh, xw] != [n, c, h, w] {
+                    return Err(self.shape_error(
+                        format!("input {:?}", x.dims()),
+                        format!("[{n}, B, {c}, {h}, {w}]"),
+                    ));
+                }
+                (
+                    Act::Spatial(x.swap_dims(0, 1).reshape([b, n * c, h, w])),
+                    false,
+                )
+            }
+        };
+        // A shared input is broadcast lazily: the first layer that needs per-model data does it.
+        let mut broadcast = shared;
+        let mut params = self.layout.params.iter();
+        for (i, layer) in self.spec.layers.iter().enumerate() {
+            x = match (layer, x) {
+                (Layer::Conv2d { .. }, Act::Spatial(t)) => {
+                    let pl = params.next().expect("layout matches layers");
+                    let ParamKind::Conv {
+                        stride, padding, ..
+                    } = pl.kind
+                    else {
+                        unreachable!()
+                    };
+                    let wt = weights.clone().narrow(1, pl.weight_offset, pl.weight_len());
+                    let [k] = [pl.weight_shape[2]];
+                    let wt = wt.reshape([n * pl.out, pl.inp, k, k]);
+                    let bias = pl
+                        .bias_offset
+                        .map(|o| weights.clone().narrow(1, o, pl.out).reshape([n * pl.out]));
+                    // Shared input: every model reads the same channels, so one ungrouped
+                    // convolution with N*out filters does it without copying the input N times.
+                    let groups = if broadcast { 1 } else { n };
+                    broadcast = false;
+                    Act::Spatial(conv2d(
+                        t,
+                        wt,
+                        bias,
+                        ConvOptions::new([stride; 2], [padding; 2], [1, 1], groups),
+                    ))
+                }
+                (Layer::MaxPool { kernel, stride }, Act::Spatial(t)) => {
+                    let s = stride.unwrap_or(*kernel);
+                    Act::Spatial(max_pool2d(
+                        t,
+                        MaxPoolOptions::new([*kernel; 2]).with_stride([s; 2]),
+                    ))
+                }
+                (Layer::Activation { func }, t) => {
+                    let f = func.unwrap_or(self.activation);
+                    match t {
+                        Act::Spatial(t) => Act::Spatial(apply_activation(t, f)),
+                        Act::Flat(t) => Act::Flat(apply_activation(t, f)),
+                    }
+                }
+                (Layer::Dropout { p }, t) => match dropout {
+                    None => t,
+                    Some(d) => {
+                        let probs: Vec<f64> = (0..n).map(|m| p.unwrap_or(d.p[m])).collect();
+                        if probs.iter().all(|&q| q == 0.0) {
+                            t
+                        } else {
+                            apply_dropout(t, &probs, d, i, n, broadcast)
+                        }
+                    }
+                },
+                (Layer::Flatten, Act::Spatial(t)) => {
+                    let [b, nc, hh, ww] = t.dims();
+                    let t = if broadcast { t.repeat_dim(1, n) } else { t };
+                    let f = nc / if broadcast { 1 } else { n } * hh * ww;
+                    broadcast = false;
+                    Act::Flat(t.reshape([b, n, f]).swap_dims(0, 1))
+                }
+                (Layer::GlobalAvgPool, Act::Spatial(t)) => {
+                    let [b, nc, hh, ww] = t.dims();
+                    let t = if broadcast { t.repeat_dim(1, n) } else { t };
+                    let cc = nc / if broadcast { 1 } else { n };
+                    broadcast = false;
+                    Act::Flat(
+                        t.reshape([b, n * cc, hh * ww])
+                            .mean_dim(2)
+                            .reshape([b, n, cc])
+                            .swap_dims(0, 1),
+                    )
+                }
+                (Layer::Linear { .. }, Act::Flat(t)) => {
+                    let pl = params.next().expect("layout matches layers");
+                    let wt = weights
+                        .clone()
+                        .narrow(1, pl.weight_offset, pl.weight_len())
+                        .reshape([n, pl.out, pl.inp]);
+                    let y = t.matmul(wt.swap_dims(1, 2));
+                    Act::Flat(match pl.bias_offset {
+                        Some(o) => y + weights.clone().narrow(1, o, pl.out).reshape([n, 1, pl.out]),
+                        None => y,
+                    })
+                }
+                (l, _) => unreachable!("layout() validated layer {i} ({l:?})"),
+            };
+        }
+        match x {
+            Act::Flat(t) => Ok(t),
+            Act::Spatial(_) => unreachable!("layout() ensures a flat output"),
+        }
+    }
+
+    fn shape_error(&self, found: String, expected: String) -> Error {
+        Error::Shape {
+            what: format!("population forward of '{}'", self.spec.name),
+            found,
+            expected,
+        }
+    }
+}
+
+/// Applies a nonlinearity element-wise.
+pub fn apply_activation<const D: usize>(t: Tensor<D>, f: Activation) -> Tensor<D> {
+    match f {
+        Activation::Relu => activation::relu(t),
+        Activation::Leakyrelu => activation::leaky_relu(t, 0.01),
+        Activation::Tanh => activation::tanh(t),
+        Activation::Sigmoid => activation::sigmoid(t),
+        Activation::Silu => activation::silu(t),
+        Activation::Gelu => activation::gelu(t),
+    }
+}
+
+/// Inverted dropout with per-model masks drawn from (model seed, step, layer index).
+fn apply_dropout(
+    t: Act,
+    probs: &[f64],
+    d: &Dropout,
+    layer: usize,
+    n: usize,
+    broadcast: bool,
+) -> Act {
+    let device = match &t {
+        Act::Spatial(x) => x.device(),
+        Act::Flat(x) => x.device(),
+    };
+    // Per-model element count and batch size in the model-major view [N, B, rest].
+    let (b, rest, t) = match t {
+        Act::Spatial(x) => {
+            let x = if broadcast { x.repeat_dim(1, n) } else { x };
+            let [b, nc, hh, ww] = x.dims();
+            (b, nc / n * hh * ww, Act::Spatial(x))
+        }
+        Act::Flat(x) => {
+            let [_, b, f] = x.dims();
+            (b, f, Act::Flat(x))
+        }
+    };
+    let mut mask = Vec::with_capacity(n * b * rest);
+    for (&p, &seed) in probs.iter().zip(&d.seeds) {
+        let keep = 1.0 - p;
+        let scale = if keep > 0.0 { (1.0 / keep) as f32 } else { 0.0 };
+        let mut rng = model_rng(seed, d.step, layer as u64);
+        mask.extend((0..b * rest).map(|_| {
+            if rng.random::<f64>() < keep {
+                scale
+            } else {
+                0.0
+            }
+        }));
+    }
+    let mask = Tensor::<3>::from_data(TensorData::new(mask, [n, b, rest]), &device);
+    match t {
+        Act::Flat(x) => Act::Flat(x * mask),
+        Act::Spatial(x) => {
+            let [b, nc, hh, ww] = x.dims();
+            let mask = mask.swap_dims(0, 1).reshape([b, nc, hh, ww]);
+            Act::Spatial(x * mask)
+        }
+    }
+}
+
+/// A reproducible RNG for one model's draws at one step and purpose.
+pub fn model_rng(seed: u64, step: u64, stream: u64) -> rand_chacha::ChaCha8Rng {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream);
+    rng
+}

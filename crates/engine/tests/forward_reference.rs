@@ -1,0 +1,253 @@
+//! The population forward against PyTorch (tests/reference/population_forward.json, written by
+//! scripts/reference/population_forward.py), and against itself run one network at a time.
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use hyperzoo_core::arch::{ArchSpec, Layout};
+use hyperzoo_engine::burn;
+use hyperzoo_engine::zoo::{Dropout, Input, PopulationNet};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Reference {
+    models: usize,
+    batch: usize,
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    arch: String,
+    activation: String,
+    params: usize,
+    scales: Vec<f64>,
+    logits: Vec<f64>,
+    classes: usize,
+}
+
+fn device() -> Device {
+    hyperzoo_engine::device::resolve(Default::default())
+        .unwrap()
+        .device
+}
+
+/// The script's weights: tensor t of model n at flat index i is scale[t] * sin(0.37 i + 1.1 n + 0.5).
+fn reference_weights(layout: &Layout, scales: &[f64], n: usize) -> Vec<f32> {
+    let mut segments = Vec::new(); // (offset, len) per state-dict tensor, in order
+    for p in &layout.params {
+        segments.push((p.weight_offset, p.weight_len()));
+        if let Some(b) = p.bias_offset {
+            segments.push((b, p.out));
+        }
+    }
+    assert_eq!(segments.len(), scales.len(), "state-dict tensors");
+    let mut w = vec![0f32; n * layout.total];
+    for m in 0..n {
+        for (&(off, len), &s) in segments.iter().zip(scales) {
+            for i in off..off + len {
+                w[m * layout.total + i] =
+                    (s * (0.37 * i as f64 + 1.1 * m as f64 + 0.5).sin()) as f32;
+            }
+        }
+    }
+    w
+}
+
+fn reference_input(shape: [usize; 3], b: usize) -> Vec<f32> {
+    let per: usize = shape.iter().product();
+    (0..b)
+        .flat_map(|bi| (0..per).map(move |j| (0.11 * j as f64 + 0.7 * bi as f64).sin() as f32))
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - y).abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn population_forward_matches_pytorch_for_every_builtin() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/reference/population_forward.json"
+    ))
+    .unwrap();
+    let reference: Reference = serde_json::from_str(&text).unwrap();
+    let (n, b) = (reference.models, reference.batch);
+    let dev = device();
+    let mut covered: Vec<&str> = Vec::new();
+    for case in &reference.cases {
+        let spec = ArchSpec::builtin(&case.arch).unwrap();
+        let net = PopulationNet::new(spec.clone(), case.activation.parse().unwrap()).unwrap();
+        assert_eq!(net.param_count(), case.params, "{}", case.arch);
+        let w = reference_weights(net.layout(), &case.scales, n);
+        let weights = Tensor::<2>::from_data(TensorData::new(w, [n, case.params]), &dev);
+        let [c, h, wd] = spec.input;
+        let x = reference_input(spec.input, b);
+        let shared = Tensor::<4>::from_data(TensorData::new(x.clone(), [b, c, h, wd]), &dev);
+        let out = net
+            .forward(weights.clone(), Input::Shared(shared.clone()), None)
+            .unwrap();
+        assert_eq!(out.dims(), [n, b, case.classes]);
+        let got: Vec<f32> = out.into_data().try_to_vec().unwrap();
+        let diff = max_abs_diff(&got, &case.logits);
+        assert!(
+            diff <= 1e-4,
+            "{} {}: max |diff| {diff} > 1e-4",
+            case.arch,
+            case.activation
+        );
+        // The same images given per model take the grouped path; same answer.
+        let per_model = shared.unsqueeze_dim::<5>(0).repeat_dim(0, n);
+        let got: Vec<f32> = net
+            .forward(weights, Input::PerModel(per_model), None)
+            .unwrap()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let diff = max_abs_diff(&got, &case.logits);
+        assert!(
+            diff <= 1e-4,
+            "{} {} per-model input: max |diff| {diff}",
+            case.arch,
+            case.activation
+        );
+        covered.push(&case.arch);
+    }
+    for builtin in hyperzoo_core::arch::BUILTINS {
+        assert!(
+            covered.contains(builtin),
+            "no PyTorch reference for {builtin}"
+        );
+    }
+}
+
+#[test]
+fn population_equals_each_network_alone_with_dropout() {
+    let dev = device();
+    let spec = ArchSpec::builtin("cnn_s").unwrap();
+    let net = PopulationNet::new(spec, "relu".parse().unwrap()).unwrap();
+    let (n, b, p) = (3, 5, net.param_count());
+    let w: Vec<f32> = (0..n * p)
+        .map(|i| ((i as f32) * 0.731).sin() * 0.2)
+        .collect();
+    let x: Vec<f32> = (0..n * b * 784)
+        .map(|i| ((i as f32) * 0.013).cos())
+        .collect();
+    let weights = Tensor::<2>::from_data(TensorData::new(w.clone(), [n, p]), &dev);
+    let input = Tensor::<5>::from_data(TensorData::new(x.clone(), [n, b, 1, 28, 28]), &dev);
+    let drop = Dropout {
+        p: vec![0.0, 0.5, 0.3],
+        seeds: vec![11, 22, 33],
+        step: 7,
+    };
+    let all: Vec<f32> = net
+        .forward(weights, Input::PerModel(input), Some(&drop))
+        .unwrap()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    for m in 0..n {
+        let wm = Tensor::<2>::from_data(
+            TensorData::new(w[m * p..(m + 1) * p].to_vec(), [1, p]),
+            &dev,
+        );
+        let xm = Tensor::<5>::from_data(
+            TensorData::new(
+                x[m * b * 784..(m + 1) * b * 784].to_vec(),
+                [1, b, 1, 28, 28],
+            ),
+            &dev,
+        );
+        let dm = Dropout {
+            p: vec![drop.p[m]],
+            seeds: vec![drop.seeds[m]],
+            step: drop.step,
+        };
+        let one: Vec<f32> = net
+            .forward(wm, Input::PerModel(xm), Some(&dm))
+            .unwrap()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let slice = &all[m * b * 10..(m + 1) * b * 10];
+        let diff = one
+            .iter()
+            .zip(slice)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(diff <= 1e-5, "model {m}: max |diff| {diff}");
+    }
+    // Dropout really is on: with p = 0.5 the logits differ from evaluation mode.
+    let w1 = Tensor::<2>::from_data(TensorData::new(w[p..2 * p].to_vec(), [1, p]), &dev);
+    let x1 = Tensor::<5>::from_data(
+        TensorData::new(x[b * 784..2 * b * 784].to_vec(), [1, b, 1, 28, 28]),
+        &dev,
+    );
+    let eval: Vec<f32> = net
+        .forward(w1, Input::PerModel(x1), None)
+        .unwrap()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    assert!(
+        eval.iter()
+            .zip(&all[b * 10..2 * b * 10])
+            .any(|(a, b)| (a - b).abs() > 1e-3)
+    );
+}
+
+#[test]
+fn wrong_shapes_are_errors_naming_what_was_expected() {
+    let dev = device();
+    let net = PopulationNet::new(
+        ArchSpec::builtin("tetris_mlp").unwrap(),
+        "relu".parse().unwrap(),
+    )
+    .unwrap();
+    let w = Tensor::<2>::zeros([2, 99], &dev);
+    let x = Tensor::<4>::zeros([3, 1, 4, 4], &dev);
+    let e = net
+        .forward(w, Input::Shared(x.clone()), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[2, 99]") && e.contains("[N, 100]"), "{e}");
+    let e = net
+        .forward(
+            Tensor::zeros([2, 100], &dev),
+            Input::Shared(Tensor::zeros([3, 1, 5, 5], &dev)),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[B, 1, 4, 4]"), "{e}");
+}
+
+#[test]
+fn gradients_flow_to_the_weight_matrix() {
+    let dev = device().autodiff();
+    let net =
+        PopulationNet::new(ArchSpec::builtin("cnn_s").unwrap(), "tanh".parse().unwrap()).unwrap();
+    let p = net.param_count();
+    let w: Vec<f32> = (0..2 * p)
+        .map(|i| ((i as f32) * 0.37).sin() * 0.1)
+        .collect();
+    let weights = Tensor::<2>::from_data(TensorData::new(w, [2, p]), &dev).require_grad();
+    let x = Tensor::<4>::ones([3, 1, 28, 28], &dev);
+    let out = net
+        .forward(weights.clone(), Input::Shared(x), None)
+        .unwrap();
+    // Loss only on model 1: model 0's gradient must be exactly zero, model 1's not.
+    let loss = out.narrow(0, 1, 1).powi_scalar(2).sum();
+    let grads = loss.backward();
+    let g: Vec<f32> = weights
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    assert!(g[..p].iter().all(|v| *v == 0.0));
+    assert!(g[p..].iter().filter(|v| **v != 0.0).count() > p / 2);
+}
