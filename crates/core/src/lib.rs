@@ -6,6 +6,8 @@
 //! - [`data`]: the dataset catalog (files and sha256), the idx reader, and fetching/verification.
 //! - [`fsutil`]: atomic writes (temporary file, then rename) used for everything that matters.
 //! - [`theme`]: TUI colour themes from `themes/*.toml`.
+//! - [`grid`]: the grid syntax shared by zoo files and experiment ablations.
+//! - [`zoo`]: zoo definitions (TOML) and the zoo store on disk.
 //! - [`error`]: the crate's error type; every variant names the file, key or value at fault.
 
 pub mod arch;
@@ -13,7 +15,9 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod fsutil;
+pub mod grid;
 pub mod paths;
 pub mod theme;
+pub mod zoo;
 
 pub use error::{Error, Result};

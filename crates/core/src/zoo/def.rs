@@ -1,0 +1,558 @@
+//! Zoo definitions (`experiments/zoos/*.toml`).
+//!
+//! ```toml
+//! name = "mnist-seed"
+//! description = "..."
+//! arch = "cnn_s"                 # a built-in, or a table { name, input, layers } (see arch.rs)
+//! dataset = "mnist"
+//! epochs = 50
+//! checkpoints = "all"            # or a list of epochs; epoch 0 is the initialisation
+//!
+//! [data]                         # optional
+//! val_size = 10000               # training images held out for validation
+//! train_fraction = 1.0           # fraction of the remaining training images used
+//! split_seed = 42                # seeds the validation hold-out and the model split
+//!
+//! [models]                       # optional
+//! split = [0.7, 0.15, 0.15]      # models into train / val / test for hyper-representations
+//! max_population = 256           # networks trained together at most
+//!
+//! [hparams]                      # every model's values unless the grid varies them
+//! activation = "tanh"
+//! init = "uniform"
+//! optimizer = "adam"
+//! lr = 3e-4
+//! weight_decay = 0.0
+//! dropout = 0.0
+//! batch_size = 10
+//!
+//! [grid]                         # see grid.rs; the cartesian product gives the models
+//! seed = { from = 1, to = 1000 }
+//! ```
+use crate::arch::{Activation, ArchSpec};
+use crate::grid::Grid;
+use crate::{Error, Result};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Weight initialisation schemes (biases are always set to 0.01, as in the reference zoos).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum InitScheme {
+    /// U(0, 1), what the Model Zoos generators call "uniform" (torch.nn.init.uniform_ defaults).
+    Uniform,
+    /// N(0, 1) (torch.nn.init.normal_ defaults).
+    Normal,
+    /// Glorot uniform, gain 1.
+    XavierUniform,
+    /// Glorot normal, gain 1.
+    XavierNormal,
+    /// He uniform (fan_in, gain sqrt(2)), torch's kaiming_uniform_ defaults.
+    KaimingUniform,
+    /// He normal (fan_in, gain sqrt(2)).
+    KaimingNormal,
+}
+
+impl InitScheme {
+    /// All schemes.
+    pub const ALL: [InitScheme; 6] = [
+        InitScheme::Uniform,
+        InitScheme::Normal,
+        InitScheme::XavierUniform,
+        InitScheme::XavierNormal,
+        InitScheme::KaimingUniform,
+        InitScheme::KaimingNormal,
+    ];
+    /// Name as written in TOML/CSV.
+    pub fn name(self) -> &'static str {
+        match self {
+            InitScheme::Uniform => "uniform",
+            InitScheme::Normal => "normal",
+            InitScheme::XavierUniform => "xavier_uniform",
+            InitScheme::XavierNormal => "xavier_normal",
+            InitScheme::KaimingUniform => "kaiming_uniform",
+            InitScheme::KaimingNormal => "kaiming_normal",
+        }
+    }
+}
+
+/// Optimizers of zoo training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Adam (beta 0.9/0.999, eps 1e-8), weight decay as L2 on the gradient (torch.optim.Adam).
+    Adam,
+    /// SGD with momentum 0.9, weight decay as L2 on the gradient (torch.optim.SGD).
+    Sgd,
+}
+
+impl OptimizerKind {
+    /// Name as written in TOML/CSV.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::Sgd => "sgd",
+        }
+    }
+}
+
+/// The hyperparameters of one network of a zoo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hparams {
+    /// Seeds initialisation, data order and dropout masks.
+    pub seed: u64,
+    /// Nonlinearity of the activation layers.
+    pub activation: Activation,
+    /// Weight initialisation.
+    pub init: InitScheme,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    pub lr: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Dropout probability of the dropout layers.
+    pub dropout: f64,
+    /// Minibatch size.
+    pub batch_size: usize,
+}
+
+/// Keys accepted in `[hparams]` and `[grid]` of zoo files.
+pub const HPARAM_KEYS: &[&str] = &[
+    "seed",
+    "activation",
+    "init",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "dropout",
+    "batch_size",
+];
+
+/// What networks must share to be trained in one population: everything else is a per-model
+/// number (seed, init, optimizer, lr, weight decay, dropout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PopulationKey {
+    /// Activation (the forward pass applies one function per population).
+    pub activation: Activation,
+    /// Batch size (the batch tensor has one shape per population).
+    pub batch_size: usize,
+}
+
+impl Hparams {
+    /// The population this network can train in.
+    pub fn population_key(&self) -> PopulationKey {
+        PopulationKey {
+            activation: self.activation,
+            batch_size: self.batch_size,
+        }
+    }
+}
+
+/// Which split of the zoo a model belongs to (for hyper-representation training).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelSplit {
+    /// Training split.
+    Train,
+    /// Validation split.
+    Val,
+    /// Test split.
+    Test,
+}
+
+impl ModelSplit {
+    /// Name as written in CSV.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelSplit::Train => "train",
+            ModelSplit::Val => "val",
+            ModelSplit::Test => "test",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawZoo {
+    name: String,
+    #[serde(default)]
+    description: String,
+    arch: toml::Value,
+    dataset: String,
+    epochs: usize,
+    #[serde(default)]
+    checkpoints: Option<toml::Value>,
+    #[serde(default)]
+    data: DataSection,
+    #[serde(default)]
+    models: ModelsSection,
+    #[serde(default)]
+    hparams: toml::Table,
+    #[serde(default)]
+    grid: toml::Table,
+}
+
+/// `[data]`: how the dataset is split and subsampled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// Training images held out for validation.
+    pub val_size: usize,
+    /// Fraction of the remaining training images used for training.
+    pub train_fraction: f64,
+    /// Fraction of the test images used for evaluation.
+    pub test_fraction: f64,
+    /// Seeds the validation hold-out, the subsampling and the model split.
+    pub split_seed: u64,
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        Self {
+            val_size: 10_000,
+            train_fraction: 1.0,
+            test_fraction: 1.0,
+            split_seed: 42,
+        }
+    }
+}
+
+/// `[models]`: the model split and population size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsSection {
+    /// Fractions of models in train / val / test.
+    pub split: [f64; 3],
+    /// Most networks trained together in one population.
+    pub max_population: usize,
+}
+
+impl Default for ModelsSection {
+    fn default() -> Self {
+        Self {
+            split: [0.7, 0.15, 0.15],
+            max_population: 256,
+        }
+    }
+}
+
+/// A parsed, validated zoo definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZooDef {
+    /// Zoo name.
+    pub name: String,
+    /// Free text (what was reduced, where the grid comes from).
+    pub description: String,
+    /// Architecture of every network.
+    pub arch: ArchSpec,
+    /// Dataset name (see `hyperzoo data list`).
+    pub dataset: String,
+    /// Training epochs.
+    pub epochs: usize,
+    /// Epochs at which checkpoints and properties are recorded (0 = initialisation), sorted.
+    pub checkpoints: Vec<usize>,
+    /// Data options.
+    pub data: DataSection,
+    /// Model split options.
+    pub models: ModelsSection,
+    /// The grid as written.
+    pub grid: Grid,
+    /// One entry per network, in grid order; the index is the model id.
+    pub networks: Vec<Hparams>,
+    /// Split of each network.
+    pub splits: Vec<ModelSplit>,
+    /// The file's text, stored in the zoo manifest.
+    pub source: String,
+}
+
+impl ZooDef {
+    /// Reads and validates a zoo file.
+    pub fn load(path: &Path) -> Result<ZooDef> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates zoo TOML; errors name the file, the key and the value.
+    pub fn parse(path: &Path, text: &str) -> Result<ZooDef> {
+        let file = path.display().to_string();
+        let raw: RawZoo = toml::from_str(text).map_err(|e| Error::format(path, e.to_string()))?;
+        let invalid = |key: &str, value: String, expected: &str| Error::InvalidValue {
+            what: format!("{file}: {key}"),
+            value,
+            expected: expected.into(),
+        };
+        let arch = match &raw.arch {
+            toml::Value::String(name) => ArchSpec::builtin(name).ok_or_else(|| {
+                invalid(
+                    "arch",
+                    name.clone(),
+                    &format!(
+                        "a built-in ({}) or an [arch] table",
+                        crate::arch::BUILTINS.join(", ")
+                    ),
+                )
+            })?,
+            toml::Value::Table(t) => {
+                let spec: ArchSpec = t
+                    .clone()
+                    .try_into()
+                    .map_err(|e| Error::format(path, format!("arch: {e}")))?;
+                spec.layout()
+                    .map_err(|e| Error::format(path, e.to_string()))?;
+                spec
+            }
+            other => {
+                return Err(invalid(
+                    "arch",
+                    other.to_string(),
+                    "a built-in name or a table",
+                ));
+            }
+        };
+        if raw.epochs == 0 {
+            return Err(invalid("epochs", "0".into(), "at least 1"));
+        }
+        let checkpoints = match &raw.checkpoints {
+            None => (0..=raw.epochs).collect(),
+            Some(toml::Value::String(s)) if s == "all" => (0..=raw.epochs).collect(),
+            Some(toml::Value::Array(a)) => {
+                let mut v = Vec::new();
+                for x in a {
+                    match x.as_integer() {
+                        Some(e) if e >= 0 && e as usize <= raw.epochs => v.push(e as usize),
+                        _ => {
+                            return Err(invalid(
+                                "checkpoints",
+                                x.to_string(),
+                                &format!("epochs in 0..={}", raw.epochs),
+                            ));
+                        }
+                    }
+                }
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "checkpoints",
+                    other.to_string(),
+                    "\"all\" or a list of epochs",
+                ));
+            }
+        };
+        let d = &raw.data;
+        if !(d.train_fraction > 0.0 && d.train_fraction <= 1.0) {
+            return Err(invalid(
+                "data.train_fraction",
+                d.train_fraction.to_string(),
+                "in (0, 1]",
+            ));
+        }
+        if !(d.test_fraction > 0.0 && d.test_fraction <= 1.0) {
+            return Err(invalid(
+                "data.test_fraction",
+                d.test_fraction.to_string(),
+                "in (0, 1]",
+            ));
+        }
+        let s = raw.models.split;
+        if s.iter().any(|f| *f < 0.0) || (s.iter().sum::<f64>() - 1.0).abs() > 1e-9 {
+            return Err(invalid(
+                "models.split",
+                format!("{s:?}"),
+                "three non-negative fractions summing to 1",
+            ));
+        }
+        if raw.models.max_population == 0 {
+            return Err(invalid("models.max_population", "0".into(), "at least 1"));
+        }
+        for key in raw.hparams.keys().chain(raw.grid.keys()) {
+            if !HPARAM_KEYS.contains(&key.as_str()) {
+                let section = if raw.hparams.contains_key(key) {
+                    "hparams"
+                } else {
+                    "grid"
+                };
+                return Err(invalid(
+                    &format!("{section}.{key}"),
+                    "(unknown key)".into(),
+                    &format!("one of {}", HPARAM_KEYS.join(", ")),
+                ));
+            }
+        }
+        let grid = Grid::from_table(&file, &raw.grid)?;
+        let mut networks = Vec::with_capacity(grid.len());
+        for point in grid.expand() {
+            let mut table = raw.hparams.clone();
+            table.extend(point);
+            let missing: Vec<&str> = HPARAM_KEYS
+                .iter()
+                .copied()
+                .filter(|k| !table.contains_key(*k))
+                .collect();
+            if !missing.is_empty() {
+                return Err(invalid(
+                    "hparams",
+                    format!("missing {}", missing.join(", ")),
+                    "every key in [hparams] or [grid]",
+                ));
+            }
+            let h: Hparams = toml::Value::Table(table.clone()).try_into().map_err(|e| {
+                Error::format(
+                    path,
+                    format!("hyperparameters {}: {e}", toml::Value::Table(table)),
+                )
+            })?;
+            if !(h.lr > 0.0 && h.lr.is_finite()) {
+                return Err(invalid("lr", h.lr.to_string(), "a positive number"));
+            }
+            if !(0.0..1.0).contains(&h.dropout) {
+                return Err(invalid("dropout", h.dropout.to_string(), "in [0, 1)"));
+            }
+            if h.weight_decay < 0.0 || h.batch_size == 0 {
+                return Err(invalid(
+                    "weight_decay/batch_size",
+                    format!("{} / {}", h.weight_decay, h.batch_size),
+                    "weight_decay >= 0, batch_size >= 1",
+                ));
+            }
+            networks.push(h);
+        }
+        let splits = split_models(networks.len(), raw.models.split, raw.data.split_seed);
+        Ok(ZooDef {
+            name: raw.name,
+            description: raw.description,
+            arch,
+            dataset: raw.dataset,
+            epochs: raw.epochs,
+            checkpoints,
+            data: raw.data,
+            models: raw.models,
+            grid,
+            networks,
+            splits,
+            source: text.to_string(),
+        })
+    }
+
+    /// Model ids grouped into populations: same [`PopulationKey`], at most `max_population`
+    /// each, ids ascending. Deterministic for a given definition.
+    pub fn populations(&self) -> Vec<(PopulationKey, Vec<usize>)> {
+        let mut by_key: std::collections::BTreeMap<PopulationKey, Vec<usize>> = Default::default();
+        for (i, h) in self.networks.iter().enumerate() {
+            by_key.entry(h.population_key()).or_default().push(i);
+        }
+        let mut out = Vec::new();
+        for (key, ids) in by_key {
+            for chunk in ids.chunks(self.models.max_population) {
+                out.push((key, chunk.to_vec()));
+            }
+        }
+        out
+    }
+}
+
+/// Shuffles model ids with `seed` and cuts them into train / val / test by `fractions`
+/// (floor for train and val, the rest to test, as the reference loaders do).
+fn split_models(n: usize, fractions: [f64; 3], seed: u64) -> Vec<ModelSplit> {
+    let mut ids: Vec<usize> = (0..n).collect();
+    ids.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let n_train = (fractions[0] * n as f64).floor() as usize;
+    let n_val = (fractions[1] * n as f64).floor() as usize;
+    let mut splits = vec![ModelSplit::Test; n];
+    for (rank, &id) in ids.iter().enumerate() {
+        splits[id] = if rank < n_train {
+            ModelSplit::Train
+        } else if rank < n_train + n_val {
+            ModelSplit::Val
+        } else {
+            ModelSplit::Test
+        };
+    }
+    splits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ZOO: &str = r#"
+        name = "t"
+        arch = "cnn_s"
+        dataset = "mnist"
+        epochs = 3
+        [hparams]
+        activation = "tanh"
+        init = "uniform"
+        optimizer = "adam"
+        lr = 3e-4
+        weight_decay = 0.0
+        dropout = 0.0
+        batch_size = 10
+        [grid]
+        seed = { from = 1, to = 20 }
+        activation = ["tanh", "relu"]
+    "#;
+
+    fn parse(text: &str) -> Result<ZooDef> {
+        ZooDef::parse(Path::new("zoos/t.toml"), text)
+    }
+
+    #[test]
+    fn grid_expands_to_networks_and_populations() {
+        let z = parse(ZOO).unwrap();
+        assert_eq!(z.networks.len(), 40);
+        assert_eq!(z.checkpoints, vec![0, 1, 2, 3]);
+        let pops = z.populations();
+        assert_eq!(pops.len(), 2, "one population per activation");
+        assert!(pops.iter().all(|(_, ids)| ids.len() == 20));
+        let counts = [ModelSplit::Train, ModelSplit::Val, ModelSplit::Test]
+            .map(|s| z.splits.iter().filter(|x| **x == s).count());
+        assert_eq!(counts, [28, 6, 6]);
+        let z2 =
+            parse(&ZOO.replace("epochs = 3", "epochs = 3\n[models]\nmax_population = 8")).unwrap();
+        assert_eq!(z2.populations().len(), 6);
+    }
+
+    #[test]
+    fn errors_name_file_key_and_value() {
+        let e = parse(&ZOO.replace("lr = 3e-4", "lr = -1.0"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("zoos/t.toml") && e.contains("lr") && e.contains("-1"),
+            "{e}"
+        );
+        let e = parse(&ZOO.replace("[grid]", "[grid]\nmomentum = [0.9]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("grid.momentum") && e.contains("batch_size"),
+            "{e}"
+        );
+        let e = parse(&ZOO.replace("init = \"uniform\"", "init = \"orthogonal\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("orthogonal") && e.contains("kaiming_uniform"),
+            "{e}"
+        );
+        let e = parse(&ZOO.replace("arch = \"cnn_s\"", "arch = \"resnet\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("resnet") && e.contains("cnn3"), "{e}");
+        let e = parse(&ZOO.replace("epochs = 3", "epochs = 3\nepoch = 4"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("epoch"), "{e}");
+        let e = parse(&ZOO.replace("dropout = 0.0", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing dropout"), "{e}");
+    }
+}

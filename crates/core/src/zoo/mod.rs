@@ -1,0 +1,6 @@
+//! Model zoos, the parts that need no tensors: definitions in TOML (architecture, dataset,
+//! hyperparameter grid, epochs, split) and the on-disk store.
+mod def;
+pub mod store;
+
+pub use def::{HPARAM_KEYS, Hparams, InitScheme, ModelSplit, OptimizerKind, PopulationKey, ZooDef};
