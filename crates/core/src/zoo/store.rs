@@ -159,6 +159,9 @@ fn weights_name(epoch: usize) -> String {
     format!("epoch_{epoch:04}.safetensors")
 }
 
+/// Named f32 tensors read from a safetensors file: name to (data, shape).
+pub type TensorMap = HashMap<String, (Vec<f32>, Vec<usize>)>;
+
 /// Writes named f32 tensors to a safetensors file atomically.
 pub fn write_tensors(path: &Path, tensors: &[(&str, &[f32], Vec<usize>)]) -> Result<()> {
     let bytes: Vec<Vec<u8>> = tensors
@@ -180,7 +183,7 @@ pub fn write_tensors(path: &Path, tensors: &[(&str, &[f32], Vec<usize>)]) -> Res
 }
 
 /// Reads every f32 tensor of a safetensors file: name to (data, shape).
-pub fn read_tensors(path: &Path) -> Result<HashMap<String, (Vec<f32>, Vec<usize>)>> {
+pub fn read_tensors(path: &Path) -> Result<TensorMap> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| {
         Error::format(
@@ -349,10 +352,7 @@ impl ZooWriter {
     }
 
     /// The resume state of population `pop`, if any.
-    pub fn read_state(
-        &self,
-        pop: usize,
-    ) -> Result<Option<HashMap<String, (Vec<f32>, Vec<usize>)>>> {
+    pub fn read_state(&self, pop: usize) -> Result<Option<TensorMap>> {
         let path = self.part(pop).join("state.safetensors");
         if path.exists() {
             read_tensors(&path).map(Some)
