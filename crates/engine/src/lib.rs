@@ -34,6 +34,9 @@ pub enum Error {
         /// The shape expected.
         expected: String,
     },
+    /// The run was cancelled; finished work is kept.
+    #[error("cancelled")]
+    Cancelled,
     /// The requested device cannot be used.
     #[error("device {requested}: {reason}")]
     Device {

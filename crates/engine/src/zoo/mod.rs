@@ -1,5 +1,8 @@
 //! Model zoos on the engine side: the population forward (N networks of one
 //! [`ArchSpec`](hyperzoo_core::arch::ArchSpec) evaluated together from an `[N, P]` weight matrix).
+pub mod dataset;
 pub mod forward;
+pub mod init;
+pub mod train;
 
 pub use forward::{Dropout, Input, PopulationNet};
