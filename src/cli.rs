@@ -36,6 +36,32 @@ pub enum Command {
     /// Datasets: fetch and verify.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Model zoos: generate, inspect.
+    #[command(subcommand)]
+    Zoo(ZooCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ZooCommand {
+    /// Train a zoo from its definition (resumes an interrupted generation).
+    Generate(GenerateArgs),
+    /// Summarise a zoo: models, checkpoints, accuracy distribution per epoch, failures.
+    Info {
+        /// Zoo directory, or the name of a zoo in <workspace>/zoos/
+        zoo: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Zoo definition (TOML), e.g. experiments/zoos/mnist-seed-small.toml
+    pub file: PathBuf,
+    /// Output directory [default: <workspace>/zoos/<name>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Generate only part I of N of the populations (0-based), e.g. 2/8, for job arrays
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

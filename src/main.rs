@@ -2,6 +2,7 @@
 //! `hyperzoo-core` (paths, datasets, specs) and `hyperzoo-engine` (burn).
 mod cli;
 mod commands;
+mod zoo_cmd;
 
 use clap::Parser;
 

@@ -86,3 +86,85 @@ fn unknown_dataset_lists_the_known_ones() {
             "unknown dataset 'cifar10'; known: mnist, fashion-mnist",
         ));
 }
+
+const TINY_ZOO: &str = r#"
+name = "tiny"
+arch = "cnn_s"
+dataset = "mnist"
+epochs = 2
+checkpoints = [0, 2]
+[data]
+val_size = 100
+train_fraction = 0.002
+test_fraction = 0.01
+[hparams]
+activation = "relu"
+init = "kaiming_normal"
+optimizer = "adam"
+lr = 1e-3
+weight_decay = 0.0
+dropout = 0.0
+batch_size = 10
+[grid]
+seed = [1, 2, 3]
+"#;
+
+#[test]
+fn zoo_generate_then_info() {
+    let tmp = tempfile::tempdir().unwrap();
+    let def = tmp.path().join("tiny.toml");
+    std::fs::write(&def, TINY_ZOO).unwrap();
+    let out = tmp.path().join("zoo");
+    hyperzoo()
+        .args(["--device", "cpu", "zoo", "generate"])
+        .arg(&def)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("3 networks"));
+    for f in [
+        "zoo.toml",
+        "models.csv",
+        "properties.csv",
+        "weights/epoch_0000.safetensors",
+        "weights/epoch_0002.safetensors",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    assert!(!out.join("weights/epoch_0001.safetensors").exists());
+    let props = std::fs::read_to_string(out.join("properties.csv")).unwrap();
+    assert_eq!(props.lines().count(), 1 + 3 * 2, "{props}");
+    hyperzoo()
+        .args(["zoo", "info"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"\n\s+2\s+3\s+0\s+0\.\d{4}").unwrap());
+    // Running it again finds the zoo complete and changes nothing.
+    let before = std::fs::read(out.join("weights/epoch_0002.safetensors")).unwrap();
+    hyperzoo()
+        .args(["zoo", "generate"])
+        .arg(&def)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(out.join("weights/epoch_0002.safetensors")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn bad_zoo_file_names_file_key_and_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let def = tmp.path().join("bad.toml");
+    std::fs::write(&def, TINY_ZOO.replace("lr = 1e-3", "lr = \"fast\"")).unwrap();
+    hyperzoo()
+        .args(["zoo", "generate"])
+        .arg(&def)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("bad.toml").and(predicate::str::contains("fast")));
+}

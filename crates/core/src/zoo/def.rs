@@ -11,6 +11,8 @@
 //! [data]                         # optional
 //! val_size = 10000               # training images held out for validation
 //! train_fraction = 1.0           # fraction of the remaining training images used
+//! test_fraction = 1.0            # fraction of the test images evaluated
+//! train_eval_size = 5000         # training images used to measure train loss/acc (default all)
 //! split_seed = 42                # seeds the validation hold-out and the model split
 //!
 //! [models]                       # optional
@@ -206,6 +208,8 @@ pub struct DataSection {
     pub train_fraction: f64,
     /// Fraction of the test images used for evaluation.
     pub test_fraction: f64,
+    /// Training images on which train loss/accuracy are measured (a fixed subset; all when unset).
+    pub train_eval_size: Option<usize>,
     /// Seeds the validation hold-out, the subsampling and the model split.
     pub split_seed: u64,
 }
@@ -216,6 +220,7 @@ impl Default for DataSection {
             val_size: 10_000,
             train_fraction: 1.0,
             test_fraction: 1.0,
+            train_eval_size: None,
             split_seed: 42,
         }
     }

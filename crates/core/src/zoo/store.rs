@@ -307,6 +307,11 @@ impl ZooWriter {
         write_atomic(&path, text.as_bytes())
     }
 
+    /// Whether the zoo was already finished (nothing left to train).
+    pub fn is_complete(&self) -> bool {
+        self.manifest.status == "complete"
+    }
+
     /// The zoo directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -36,6 +36,8 @@ impl TensorSet {
 pub struct ZooData {
     /// Training images.
     pub train: TensorSet,
+    /// The training images on which train loss/accuracy are measured (a prefix of `train`).
+    pub train_eval: TensorSet,
     /// Held-out validation images (from the training file).
     pub val: TensorSet,
     /// Test images.
@@ -83,8 +85,19 @@ pub fn load_zoo_data(def: &ZooDef, data_dir: &Path, device: &Device) -> Result<Z
     let (mean, std) = norm(ds.name);
     let input = def.arch.input;
     let make = |split: &ImageSplit, ids: &[usize]| to_tensors(split, ids, input, mean, std, device);
+    let train_set = make(&train, &rest[..train_n])?;
+    let eval_n = def
+        .data
+        .train_eval_size
+        .unwrap_or(train_n)
+        .clamp(1, train_n);
+    let train_eval = TensorSet {
+        x: train_set.x.clone().narrow(0, 0, eval_n),
+        y: train_set.y.clone().narrow(0, 0, eval_n),
+    };
     Ok(ZooData {
-        train: make(&train, &rest[..train_n])?,
+        train: train_set,
+        train_eval,
         val: make(&train, val_idx)?,
         test: make(&test, &test_idx[..test_n])?,
         classes: ds.classes,

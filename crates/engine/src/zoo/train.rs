@@ -73,7 +73,7 @@ pub struct GenerateOptions {
 impl Default for GenerateOptions {
     fn default() -> Self {
         Self {
-            eval_batch: 1000,
+            eval_batch: 500,
             shard: (0, 1),
         }
     }
@@ -359,12 +359,21 @@ impl Population {
             self.v = clean(self.v.clone());
             self.buf = clean(self.buf.clone());
         }
-        let [train, val, test] = [&data.train, &data.val, &data.test]
-            .map(|s| evaluate(net, &self.w, s, opts.eval_batch));
+        // Properties are measured at checkpoint epochs (and the last, for progress) only:
+        // evaluation costs about as much per image as a training step's forward pass.
+        let measure = def.checkpoints.contains(&self.epoch) || self.epoch == def.epochs;
+        let nan = vec![f64::NAN; n];
+        let [train, val, test] = [&data.train_eval, &data.val, &data.test].map(|s| {
+            if measure {
+                evaluate(net, &self.w, s, opts.eval_batch)
+            } else {
+                (nan.clone(), nan.clone())
+            }
+        });
         let mut records = Vec::with_capacity(n);
         let mut acc_sum = (0.0, 0usize);
         for (j, &id) in ids.iter().enumerate() {
-            let ok = self.alive[j] && train.0[j].is_finite();
+            let ok = self.alive[j] && (!measure || train.0[j].is_finite());
             let nan = f64::NAN;
             let r = if ok {
                 acc_sum = (acc_sum.0 + test.1[j], acc_sum.1 + 1);

@@ -1,0 +1,282 @@
+//! `hyperzoo zoo ...`: generation with progress and Ctrl-C handling, and `zoo info`.
+use crate::cli::{GenerateArgs, Global};
+use anyhow::{Context, Result, bail};
+use hyperzoo_core::paths;
+use hyperzoo_core::zoo::ZooDef;
+use hyperzoo_core::zoo::store::{NetStatus, Zoo, ZooWriter};
+use hyperzoo_engine::device;
+use hyperzoo_engine::zoo::dataset::load_zoo_data;
+use hyperzoo_engine::zoo::train::{Event, GenerateOptions, generate as train_zoo, is_cancelled};
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let bad = || anyhow::anyhow!("invalid --shard '{s}': expected I/N with 0 <= I < N, e.g. 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// `hyperzoo zoo generate`.
+pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
+    let def = ZooDef::load(&args.file)?;
+    let shard = args
+        .shard
+        .as_deref()
+        .map(parse_shard)
+        .transpose()?
+        .unwrap_or((0, 1));
+    let out = args.out.clone().unwrap_or_else(|| {
+        paths::workspace_dir(g.workspace.clone())
+            .path
+            .join("zoos")
+            .join(&def.name)
+    });
+    let dev = device::resolve(g.device)?;
+    let data_dir = paths::data_dir(g.data_dir.clone()).path;
+    let data = load_zoo_data(&def, &data_dir, &dev.device).with_context(|| {
+        format!(
+            "loading dataset '{}' for {}",
+            def.dataset,
+            args.file.display()
+        )
+    })?;
+    let versions = HashMap::from([
+        (
+            "hyperzoo".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        ("burn".to_string(), device::BURN_VERSION.to_string()),
+        ("libtorch".to_string(), device::LIBTORCH_VERSION.to_string()),
+        ("device".to_string(), dev.to_string()),
+    ]);
+    let command: Vec<String> = std::env::args().collect();
+    let writer = ZooWriter::create_or_resume(&out, &def, versions, &command.join(" "))?;
+    if writer.is_complete() {
+        eprintln!("{} is already complete; nothing to train", out.display());
+        println!("{}", summary(&Zoo::open(&out)?));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pops = def.populations();
+    let mine: Vec<usize> = (0..pops.len()).filter(|k| k % shard.1 == shard.0).collect();
+    let todo: Vec<usize> = mine
+        .iter()
+        .copied()
+        .filter(|&k| !writer.is_done(k))
+        .collect();
+    let total_models: usize = todo.iter().map(|&k| pops[k].1.len()).sum();
+    eprintln!(
+        "zoo {}: {} networks of {} ({} params) on {}, {} epochs, {} population(s){}; {} to train -> {}",
+        def.name,
+        def.networks.len(),
+        def.arch.name,
+        def.arch.param_count()?,
+        dev,
+        def.epochs,
+        pops.len(),
+        if shard.1 > 1 {
+            format!(", shard {}/{} has {}", shard.0, shard.1, mine.len())
+        } else {
+            String::new()
+        },
+        total_models,
+        out.display()
+    );
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let c = cancel.clone();
+        let _ = ctrlc::set_handler(move || {
+            eprintln!(
+                "\ninterrupt: stopping after this step; finished epochs are kept (run again to resume)"
+            );
+            c.store(true, Ordering::Relaxed);
+        });
+    }
+    // Progress in network-epochs: one network trained for one epoch.
+    let total_units = (total_models * def.epochs) as u64;
+    let bar = if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(total_units);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} network-epochs  {per_sec}  ETA {eta}  {msg}")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let start = Instant::now();
+    let mut done_units = 0f64;
+    let mut on = |e: Event| match e {
+        Event::Population {
+            pop,
+            of,
+            models,
+            epoch,
+        } => {
+            bar.println(format!(
+                "population {}/{of}: {models} networks, from epoch {epoch}",
+                pop + 1
+            ));
+        }
+        Event::Step {
+            models,
+            step,
+            steps,
+            ..
+        } => {
+            done_units += models as f64 / steps as f64;
+            let _ = step;
+            bar.set_position(done_units as u64);
+        }
+        Event::Epoch {
+            pop,
+            epoch,
+            mean_test_acc,
+            diverged,
+        } => {
+            let line = format!(
+                "population {} epoch {epoch}: mean test acc {:.4}, diverged {diverged}, {:.1} network-epochs/s",
+                pop + 1,
+                mean_test_acc,
+                done_units / start.elapsed().as_secs_f64()
+            );
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.set_message(format!("acc {mean_test_acc:.3}"));
+                bar.println(line);
+            }
+        }
+    };
+    let opts = GenerateOptions {
+        shard,
+        ..Default::default()
+    };
+    match train_zoo(&def, &data, &writer, &dev.device, &opts, &cancel, &mut on) {
+        Ok(()) => {}
+        Err(e) if is_cancelled(&e) => {
+            bar.abandon();
+            eprintln!(
+                "interrupted: {} keeps every finished epoch; run the same command to resume",
+                out.display()
+            );
+            return Ok(ExitCode::from(130));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "trained {total_models} networks x {} epochs in {secs:.1} s ({:.1} network-epochs/s)",
+        def.epochs,
+        total_units as f64 / secs
+    );
+    if (0..pops.len()).all(|k| writer.is_done(k)) {
+        let zoo = writer.finish(&def)?;
+        println!("{}", summary(&zoo));
+    } else {
+        println!(
+            "shard {}/{} done; other shards remain (then `hyperzoo zoo generate` once more to assemble)",
+            shard.0, shard.1
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn locate(g: &Global, zoo: &str) -> PathBuf {
+    let p = PathBuf::from(zoo);
+    if p.join("zoo.toml").exists() {
+        return p;
+    }
+    paths::workspace_dir(g.workspace.clone())
+        .path
+        .join("zoos")
+        .join(zoo)
+}
+
+/// `hyperzoo zoo info`.
+pub fn info(g: &Global, zoo: &str) -> Result<ExitCode> {
+    let dir = locate(g, zoo);
+    if !dir.join("zoo.toml").exists() {
+        bail!("no zoo at '{zoo}' (looked for {}/zoo.toml)", dir.display());
+    }
+    let z = Zoo::open(&dir)?;
+    println!("{}", summary(&z));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// A zoo's summary: header, splits, varied hyperparameters, test accuracy per checkpoint epoch.
+pub fn summary(z: &Zoo) -> String {
+    use std::fmt::Write;
+    let m = &z.manifest;
+    let mut s = String::new();
+    let _ = writeln!(s, "zoo {} ({})", m.name, z.dir.display());
+    if !m.description.is_empty() {
+        let _ = writeln!(s, "  {}", m.description.trim());
+    }
+    let _ = writeln!(
+        s,
+        "  arch {} ({} params, input {:?}), dataset {}",
+        m.arch.name, m.params, m.arch.input, m.dataset
+    );
+    let count = |name: &str| z.models.iter().filter(|r| r.split.name() == name).count();
+    let _ = writeln!(
+        s,
+        "  {} networks: {} train / {} val / {} test; {} epochs; checkpoints {:?}",
+        m.models,
+        count("train"),
+        count("val"),
+        count("test"),
+        m.epochs,
+        m.checkpoints
+    );
+    let _ = writeln!(
+        s,
+        "  epoch  n_ok  diverged  test_acc: min    q25    median q75    max    mean"
+    );
+    for &e in &m.checkpoints {
+        let recs: Vec<_> = z.records.iter().filter(|r| r.epoch == e).collect();
+        let mut acc: Vec<f64> = recs
+            .iter()
+            .filter(|r| r.status == NetStatus::Ok)
+            .map(|r| r.test_acc)
+            .collect();
+        acc.sort_by(|a, b| a.total_cmp(b));
+        let div = recs.len() - acc.len();
+        let mean = acc.iter().sum::<f64>() / acc.len().max(1) as f64;
+        let _ = writeln!(
+            s,
+            "  {e:5}  {:4}  {div:8}            {:.4} {:.4} {:.4} {:.4} {:.4} {:.4}",
+            acc.len(),
+            quantile(&acc, 0.0),
+            quantile(&acc, 0.25),
+            quantile(&acc, 0.5),
+            quantile(&acc, 0.75),
+            quantile(&acc, 1.0),
+            mean
+        );
+    }
+    s
+}
