@@ -36,6 +36,9 @@ pub enum Command {
     /// Datasets: fetch and verify.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Benchmarks, to compare with the PyTorch baselines in benches/.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Model zoos: generate, inspect.
     #[command(subcommand)]
     Zoo(ZooCommand),
@@ -45,6 +48,14 @@ pub enum Command {
 pub enum ZooCommand {
     /// Train a zoo from its definition (resumes an interrupted generation).
     Generate(GenerateArgs),
+    /// Finish a zoo generated in shards: take finished populations from shard directories
+    /// written elsewhere, check that none is missing or duplicated, write the final files.
+    Merge {
+        /// The zoo directory to complete
+        zoo: PathBuf,
+        /// Other directories holding shards of the same zoo (none if all wrote to `zoo`)
+        shards: Vec<PathBuf>,
+    },
     /// Summarise a zoo: models, checkpoints, accuracy distribution per epoch, failures.
     Info {
         /// Zoo directory, or the name of a zoo in <workspace>/zoos/
@@ -85,4 +96,26 @@ pub struct FetchArgs {
     /// Fetch again even if present and verified
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Population training throughput of CNN-s networks (compare: benches/zoo_baseline.py).
+    Zoo(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Networks trained together
+    #[arg(long, default_value_t = 50)]
+    pub models: usize,
+    /// Training images per epoch
+    #[arg(long, default_value_t = 2000)]
+    pub images: usize,
+    /// Batch size per network
+    #[arg(long, default_value_t = 10)]
+    pub batch: usize,
+    /// Epochs
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
 }

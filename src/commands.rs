@@ -1,5 +1,5 @@
 //! Subcommand implementations: thin glue between the CLI and the crates.
-use crate::cli::{Cli, Command, DataCommand, FetchArgs, Global, ZooCommand};
+use crate::cli::{BenchCommand, Cli, Command, DataCommand, FetchArgs, Global, ZooCommand};
 use anyhow::{Context, Result, bail};
 use hyperzoo_core::data::{self, CATALOG, DatasetInfo, DatasetStatus, FetchOptions};
 use hyperzoo_core::paths;
@@ -12,8 +12,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Doctor => doctor(&cli.global),
         Command::Data(DataCommand::Fetch(args)) => data_fetch(&cli.global, args),
         Command::Data(DataCommand::List) => data_list(&cli.global),
+        Command::Bench(BenchCommand::Zoo(args)) => crate::bench::zoo(&cli.global, args),
         Command::Zoo(ZooCommand::Generate(args)) => crate::zoo_cmd::generate(&cli.global, args),
         Command::Zoo(ZooCommand::Info { zoo }) => crate::zoo_cmd::info(&cli.global, zoo),
+        Command::Zoo(ZooCommand::Merge { zoo, shards }) => crate::zoo_cmd::merge(zoo, shards),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `hyperzoo` binary: command-line wiring only. The work lives in the crates:
 //! `hyperzoo-core` (paths, datasets, specs) and `hyperzoo-engine` (burn).
+mod bench;
 mod cli;
 mod commands;
 mod zoo_cmd;

@@ -184,13 +184,15 @@ pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
         def.epochs,
         total_units as f64 / secs
     );
-    if (0..pops.len()).all(|k| writer.is_done(k)) {
+    if shard.1 == 1 && (0..pops.len()).all(|k| writer.is_done(k)) {
         let zoo = writer.finish(&def)?;
         println!("{}", summary(&zoo));
     } else {
         println!(
-            "shard {}/{} done; other shards remain (then `hyperzoo zoo generate` once more to assemble)",
-            shard.0, shard.1
+            "shard {}/{} done; when every shard is, run `hyperzoo zoo merge {}`",
+            shard.0,
+            shard.1,
+            out.display()
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -279,4 +281,19 @@ pub fn summary(z: &Zoo) -> String {
         );
     }
     s
+}
+
+/// `hyperzoo zoo merge`.
+pub fn merge(zoo: &std::path::Path, shards: &[PathBuf]) -> Result<ExitCode> {
+    let (writer, def) = ZooWriter::open_for_merge(zoo)?;
+    if writer.is_complete() {
+        bail!("{} is already complete", zoo.display());
+    }
+    for s in shards {
+        let taken = writer.take_parts(s)?;
+        eprintln!("{}: took populations {taken:?}", s.display());
+    }
+    let z = writer.finish(&def)?;
+    println!("{}", summary(&z));
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@
 mod catalog;
 mod fetch;
 mod idx;
+pub mod tetris;
 
 pub use catalog::{CATALOG, DatasetInfo, FileInfo, Source, find_dataset};
 pub use fetch::{FetchOptions, FetchOutcome, SourceChoice, fetch};

@@ -525,6 +525,27 @@ mod tests {
     }
 
     #[test]
+    fn shipped_presets_parse_with_their_sizes() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/zoos");
+        let expect = [
+            ("mnist-seed", 1000),
+            ("mnist-seed-small", 50),
+            ("mnist-hyp", 2560),
+            ("fmnist-hyp", 2560),
+            ("tetris-seed", 1000),
+            ("tetris-hyp", 896),
+        ];
+        for (name, n) in expect {
+            let z =
+                ZooDef::load(&dir.join(format!("{name}.toml"))).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!((z.name.as_str(), z.networks.len()), (name, n));
+        }
+        // The hyperparameter grids split only by activation (and max_population).
+        let hyp = ZooDef::load(&dir.join("mnist-hyp.toml")).unwrap();
+        assert_eq!(hyp.populations().len(), 4 * 2);
+    }
+
+    #[test]
     fn errors_name_file_key_and_value() {
         let e = parse(&ZOO.replace("lr = 3e-4", "lr = -1.0"))
             .unwrap_err()

@@ -371,6 +371,76 @@ impl ZooWriter {
         write_atomic(&self.part(pop).join("done"), b"")
     }
 
+    /// Reopens a zoo directory from its own manifest (for `zoo merge`): the definition it was
+    /// made from is stored in zoo.toml.
+    pub fn open_for_merge(dir: &Path) -> Result<(Self, ZooDef)> {
+        let manifest = read_manifest(dir)?;
+        let def = ZooDef::parse(&dir.join("zoo.toml"), &manifest.definition)?;
+        Ok((
+            Self {
+                dir: dir.into(),
+                manifest,
+            },
+            def,
+        ))
+    }
+
+    /// Moves the finished populations of another copy of this zoo (a shard written elsewhere)
+    /// into this one. Refuses a copy of a different zoo, and a population present in both.
+    /// Returns the populations taken.
+    pub fn take_parts(&self, from: &Path) -> Result<Vec<usize>> {
+        let other = read_manifest(from)?;
+        if other.definition != self.manifest.definition {
+            return Err(Error::format(
+                from.join("zoo.toml"),
+                format!(
+                    "is not a shard of {}: its definition differs",
+                    self.dir.display()
+                ),
+            ));
+        }
+        let parts = from.join("parts");
+        let mut taken = Vec::new();
+        let entries = match std::fs::read_dir(&parts) {
+            Ok(e) => e,
+            Err(_) => return Ok(taken),
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for name in names {
+            let Some(k) = name
+                .strip_prefix("pop_")
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if !parts.join(&name).join("done").exists() {
+                continue;
+            }
+            if self.is_done(k) {
+                return Err(Error::format(
+                    parts.join(&name),
+                    format!(
+                        "population {k} is also finished in {}: duplicated shard?",
+                        self.dir.display()
+                    ),
+                ));
+            }
+            let dest = self.part(k);
+            let _ = std::fs::remove_dir_all(&dest);
+            std::fs::create_dir_all(dest.parent().expect("parts dir"))
+                .map_err(|e| Error::io("creating directory", &dest, e))?;
+            if std::fs::rename(parts.join(&name), &dest).is_err() {
+                copy_dir(&parts.join(&name), &dest)?;
+            }
+            taken.push(k);
+        }
+        Ok(taken)
+    }
+
     /// Assembles the finished populations into weights/ and properties.csv, marks the zoo
     /// complete and removes parts/. Fails, naming them, if some populations are not done.
     pub fn finish(mut self, def: &ZooDef) -> Result<Zoo> {
@@ -417,6 +487,18 @@ impl ZooWriter {
         let _ = std::fs::remove_dir_all(self.dir.join("parts"));
         Zoo::open(&self.dir)
     }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(|e| Error::io("creating directory", to, e))?;
+    for e in std::fs::read_dir(from)
+        .map_err(|e| Error::io("listing", from, e))?
+        .flatten()
+    {
+        let dest = to.join(e.file_name());
+        std::fs::copy(e.path(), &dest).map_err(|err| Error::io("copying to", &dest, err))?;
+    }
+    Ok(())
 }
 
 fn read_manifest(dir: &Path) -> Result<Manifest> {

@@ -51,25 +51,33 @@ fn norm(name: &str) -> (f32, f32) {
     match name {
         "mnist" => (0.1307, 0.3081),
         "fashion-mnist" => (0.2860, 0.3530),
+        "tetris" => (0.0, 1.0),
         _ => (0.5, 0.5),
     }
 }
 
 /// Loads the zoo's dataset from `data_dir` onto `device`.
 pub fn load_zoo_data(def: &ZooDef, data_dir: &Path, device: &Device) -> Result<ZooData> {
-    let ds = data::find_dataset(&def.dataset).ok_or_else(|| Error::Device {
-        requested: def.dataset.clone(),
-        reason: format!(
-            "unknown dataset; known: {}",
-            data::CATALOG
-                .iter()
-                .map(|d| d.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    })?;
-    let train = data::load_split(data_dir, ds, Split::Train)?;
-    let test = data::load_split(data_dir, ds, Split::Test)?;
+    let (name, classes, train, test) = if def.dataset == "tetris" {
+        // Generated, not fetched: see hyperzoo_core::data::tetris for the generator.
+        let (train, test) = data::tetris::generate(&data::tetris::TetrisSpec::default());
+        ("tetris", 4, train, test)
+    } else {
+        let ds = data::find_dataset(&def.dataset).ok_or_else(|| Error::Device {
+            requested: def.dataset.clone(),
+            reason: format!(
+                "unknown dataset; known: tetris, {}",
+                data::CATALOG
+                    .iter()
+                    .map(|d| d.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })?;
+        let train = data::load_split(data_dir, ds, Split::Train)?;
+        let test = data::load_split(data_dir, ds, Split::Test)?;
+        (ds.name, ds.classes, train, test)
+    };
     let mut idx: Vec<usize> = (0..train.len()).collect();
     idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
         def.data.split_seed,
@@ -82,7 +90,7 @@ pub fn load_zoo_data(def: &ZooDef, data_dir: &Path, device: &Device) -> Result<Z
         def.data.split_seed ^ 1,
     ));
     let test_n = ((test.len() as f64 * def.data.test_fraction).round() as usize).max(1);
-    let (mean, std) = norm(ds.name);
+    let (mean, std) = norm(name);
     let input = def.arch.input;
     let make = |split: &ImageSplit, ids: &[usize]| to_tensors(split, ids, input, mean, std, device);
     let train_set = make(&train, &rest[..train_n])?;
@@ -100,7 +108,7 @@ pub fn load_zoo_data(def: &ZooDef, data_dir: &Path, device: &Device) -> Result<Z
         train_eval,
         val: make(&train, val_idx)?,
         test: make(&test, &test_idx[..test_n])?,
-        classes: ds.classes,
+        classes,
     })
 }
 
