@@ -131,14 +131,8 @@ pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
                 pop + 1
             ));
         }
-        Event::Step {
-            models,
-            step,
-            steps,
-            ..
-        } => {
+        Event::Step { models, steps, .. } => {
             done_units += models as f64 / steps as f64;
-            let _ = step;
             bar.set_position(done_units as u64);
         }
         Event::Epoch {

@@ -122,6 +122,9 @@ pub struct Hparams {
     pub batch_size: usize,
 }
 
+/// Datasets a zoo can be trained on: the fetched catalog, and the generated Tetris images.
+pub const DATASETS: &[&str] = &["mnist", "fashion-mnist", "tetris"];
+
 /// Keys accepted in `[hparams]` and `[grid]` of zoo files.
 pub const HPARAM_KEYS: &[&str] = &[
     "seed",
@@ -318,6 +321,16 @@ impl ZooDef {
                 ));
             }
         };
+        let dataset = crate::data::find_dataset(&raw.dataset)
+            .map(|d| d.name.to_string())
+            .or_else(|| (raw.dataset == "tetris").then(|| raw.dataset.clone()));
+        let Some(dataset) = dataset else {
+            return Err(invalid(
+                "dataset",
+                raw.dataset.clone(),
+                &format!("one of {}", DATASETS.join(", ")),
+            ));
+        };
         if raw.epochs == 0 {
             return Err(invalid("epochs", "0".into(), "at least 1"));
         }
@@ -433,7 +446,7 @@ impl ZooDef {
             name: raw.name,
             description: raw.description,
             arch,
-            dataset: raw.dataset,
+            dataset,
             epochs: raw.epochs,
             checkpoints,
             data: raw.data,
@@ -572,6 +585,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("resnet") && e.contains("cnn3"), "{e}");
+        let e = parse(&ZOO.replace("\"mnist\"", "\"cifar10\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("dataset") && e.contains("cifar10") && e.contains("tetris"),
+            "{e}"
+        );
         let e = parse(&ZOO.replace("epochs = 3", "epochs = 3\nepoch = 4"))
             .unwrap_err()
             .to_string();

@@ -3,4 +3,6 @@
 mod def;
 pub mod store;
 
-pub use def::{HPARAM_KEYS, Hparams, InitScheme, ModelSplit, OptimizerKind, PopulationKey, ZooDef};
+pub use def::{
+    DATASETS, HPARAM_KEYS, Hparams, InitScheme, ModelSplit, OptimizerKind, PopulationKey, ZooDef,
+};

@@ -63,16 +63,12 @@ pub fn load_zoo_data(def: &ZooDef, data_dir: &Path, device: &Device) -> Result<Z
         let (train, test) = data::tetris::generate(&data::tetris::TetrisSpec::default());
         ("tetris", 4, train, test)
     } else {
-        let ds = data::find_dataset(&def.dataset).ok_or_else(|| Error::Device {
-            requested: def.dataset.clone(),
-            reason: format!(
-                "unknown dataset; known: tetris, {}",
-                data::CATALOG
-                    .iter()
-                    .map(|d| d.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+        let ds = data::find_dataset(&def.dataset).ok_or_else(|| {
+            Error::Core(hyperzoo_core::Error::InvalidValue {
+                what: "dataset".into(),
+                value: def.dataset.clone(),
+                expected: format!("one of {}", hyperzoo_core::zoo::DATASETS.join(", ")),
+            })
         })?;
         let train = data::load_split(data_dir, ds, Split::Train)?;
         let test = data::load_split(data_dir, ds, Split::Test)?;
