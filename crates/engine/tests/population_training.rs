@@ -127,3 +127,42 @@ fn killed_generation_resumes_to_the_uninterrupted_result() {
     );
     assert_eq!(full.records, resumed.records);
 }
+
+#[test]
+fn a_diverging_network_is_recorded_and_the_others_go_on() {
+    let def = ZooDef::parse(
+        Path::new("diverge.toml"),
+        r#"
+        name = "diverge"
+        arch = "tetris_mlp"
+        dataset = "tetris"
+        epochs = 3
+        [data]
+        val_size = 500
+        [hparams]
+        activation = "relu"
+        init = "xavier_uniform"
+        optimizer = "sgd"
+        weight_decay = 0.0
+        dropout = 0.0
+        batch_size = 10
+        seed = 1
+        [grid]
+        lr = [1e-2, 1e12]
+        "#,
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let zoo = run(&def, &tmp.path().join("z"), None).unwrap();
+    let last: Vec<_> = zoo.records.iter().filter(|r| r.epoch == 3).collect();
+    let sane = last.iter().find(|r| r.id == 0).unwrap();
+    let wild = last.iter().find(|r| r.id == 1).unwrap();
+    assert_eq!(sane.status, NetStatus::Ok);
+    assert!(sane.test_acc > 0.3, "{}", sane.test_acc);
+    assert_eq!(wild.status, NetStatus::Diverged);
+    assert!(wild.test_acc.is_nan());
+    // Its weights are NaN from then on; loading accepts that because it is recorded.
+    let w = zoo.weights(3).unwrap();
+    assert!(w[100..].iter().all(|v| v.is_nan()));
+    assert!(w[..100].iter().all(|v| v.is_finite()));
+}
