@@ -6,6 +6,7 @@
 //! has the catalog's size and sha256 (of the uncompressed bytes, whatever the source shipped).
 
 mod catalog;
+pub mod cifar;
 mod fetch;
 mod idx;
 pub mod tetris;
