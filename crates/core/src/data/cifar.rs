@@ -12,7 +12,7 @@ pub const RECORD: usize = 1 + 3 * 32 * 32;
 
 /// Parses CIFAR-10 binary records; errors name the file and say what is wrong.
 pub fn read_cifar10_bytes(path: &Path, bytes: &[u8]) -> Result<ImageSplit> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(Error::format(
             path,
             format!(
