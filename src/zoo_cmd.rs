@@ -37,12 +37,10 @@ pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
         .map(parse_shard)
         .transpose()?
         .unwrap_or((0, 1));
-    let out = args.out.clone().unwrap_or_else(|| {
-        paths::workspace_dir(g.workspace.clone())
-            .path
-            .join("zoos")
-            .join(&def.name)
-    });
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| workspace_zoo(g, &def.name));
     let dev = device::resolve(g.device)?;
     let data_dir = paths::data_dir(g.data_dir.clone()).path;
     let data = load_zoo_data(&def, &data_dir, &dev.device).with_context(|| {
@@ -197,10 +195,15 @@ fn locate(g: &Global, zoo: &str) -> PathBuf {
     if p.join("zoo.toml").exists() {
         return p;
     }
+    workspace_zoo(g, zoo)
+}
+
+/// Where a zoo named `name` lives in the workspace: `<workspace>/zoos/<name>`.
+fn workspace_zoo(g: &Global, name: &str) -> PathBuf {
     paths::workspace_dir(g.workspace.clone())
         .path
         .join("zoos")
-        .join(zoo)
+        .join(name)
 }
 
 /// `hyperzoo zoo info`.

@@ -45,14 +45,14 @@ pub fn platform_data_dir() -> Option<PathBuf> {
         .map(|d| d.data_dir().to_path_buf())
 }
 
-fn resolve(flag: Option<PathBuf>, env: &str, sub: &str) -> Located {
+fn resolve(flag: Option<PathBuf>, env: Option<std::ffi::OsString>, sub: &str) -> Located {
     if let Some(path) = flag {
         return Located {
             path,
             origin: Origin::Flag,
         };
     }
-    if let Some(v) = std::env::var_os(env).filter(|v| !v.is_empty()) {
+    if let Some(v) = env.filter(|v| !v.is_empty()) {
         return Located {
             path: PathBuf::from(v),
             origin: Origin::Env,
@@ -67,12 +67,12 @@ fn resolve(flag: Option<PathBuf>, env: &str, sub: &str) -> Located {
 
 /// The data directory: `--data-dir`, else `$HYPERZOO_DATA`, else `<platform data dir>/data`.
 pub fn data_dir(flag: Option<PathBuf>) -> Located {
-    resolve(flag, DATA_ENV, "data")
+    resolve(flag, std::env::var_os(DATA_ENV), "data")
 }
 
 /// The workspace directory: `--workspace`, else `$HYPERZOO_WORKSPACE`, else `<platform data dir>/workspace`.
 pub fn workspace_dir(flag: Option<PathBuf>) -> Located {
-    resolve(flag, WORKSPACE_ENV, "workspace")
+    resolve(flag, std::env::var_os(WORKSPACE_ENV), "workspace")
 }
 
 #[cfg(test)]
@@ -94,12 +94,20 @@ mod tests {
     }
 
     #[test]
-    fn default_is_under_the_platform_dir() {
-        // Only meaningful when the variable is unset in the test environment.
-        if std::env::var_os(WORKSPACE_ENV).is_none() {
-            let w = workspace_dir(None);
-            assert_eq!(w.origin, Origin::Default);
-            assert!(w.path.ends_with("workspace"), "{}", w.path.display());
-        }
+    fn env_then_default_under_the_platform_dir() {
+        let e = resolve(None, Some("/from/env".into()), "workspace");
+        assert_eq!(
+            (e.path, e.origin),
+            (PathBuf::from("/from/env"), Origin::Env)
+        );
+        let d = resolve(None, Some("".into()), "workspace");
+        assert_eq!(
+            d.origin,
+            Origin::Default,
+            "an empty variable counts as unset"
+        );
+        assert!(d.path.ends_with("workspace"), "{}", d.path.display());
+        let d = resolve(None, None, "data");
+        assert!(d.path.ends_with("data") && d.origin == Origin::Default);
     }
 }

@@ -233,13 +233,14 @@ fn collect_from_dir(ds: &DatasetInfo, dir: &Path, out: &Path) -> Result<()> {
 
 /// Copies `src` to `dst`, gunzipping when `src` starts with the gzip magic.
 fn decompress_to(src: &Path, dst: &Path) -> Result<()> {
-    let mut input = std::fs::File::open(src).map_err(|e| Error::io("opening", src, e))?;
-    let mut magic = [0u8; 2];
-    let n = input
-        .read(&mut magic)
-        .map_err(|e| Error::io("reading", src, e))?;
-    let input = std::fs::File::open(src).map_err(|e| Error::io("opening", src, e))?;
-    let mut reader: Box<dyn Read> = if n == 2 && magic == [0x1f, 0x8b] {
+    use std::io::BufRead;
+    let file = std::fs::File::open(src).map_err(|e| Error::io("opening", src, e))?;
+    let mut input = std::io::BufReader::new(file);
+    let gzip = input
+        .fill_buf()
+        .map_err(|e| Error::io("reading", src, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut reader: Box<dyn Read> = if gzip {
         Box::new(flate2::read::GzDecoder::new(input))
     } else {
         Box::new(input)

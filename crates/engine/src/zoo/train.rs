@@ -152,6 +152,11 @@ fn to_vec(t: Tensor<2>) -> Vec<f32> {
 }
 
 impl Population {
+    /// `[N, 1]`: 1 for networks still training, 0 for diverged ones.
+    fn alive_column(&self) -> Tensor<2> {
+        column(self.alive.iter().map(|&a| a as u8 as f64), &self.device)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn start(
         net: &PopulationNet,
@@ -249,7 +254,7 @@ impl Population {
         let steps = t.div_ceil(bs);
         let dropout_p: Vec<f64> = hps.iter().map(|h| h.dropout).collect();
         let seeds: Vec<u64> = hps.iter().map(|h| h.seed).collect();
-        let alive = column(self.alive.iter().map(|&a| a as u8 as f64), &self.device);
+        let alive = self.alive_column();
         let lr = self.lr.clone() * alive;
         for s in 0..steps {
             if cancel.load(Ordering::Relaxed) {
@@ -348,7 +353,7 @@ impl Population {
         }
         if newly_dead {
             // Freeze diverged networks at zero so they cannot disturb the others' numerics.
-            let keep = column(self.alive.iter().map(|&a| a as u8 as f64), &self.device);
+            let keep = self.alive_column();
             let clean = |t: Tensor<2>| {
                 t.clone()
                     .mask_fill(t.clone().is_nan().bool_or(t.is_inf()), 0.0)
