@@ -61,6 +61,69 @@ pub enum ZooCommand {
         /// Zoo directory, or the name of a zoo in <workspace>/zoos/
         zoo: String,
     },
+    /// Import a published zoo as a hyperzoo zoo: `modelzoos` (the Model Zoos layout of
+    /// Schürholt et al.: params.json, result.json, checkpoint_*/checkpoints) or `unterthiner`
+    /// (the Small CNN Zoo: weights.npy, metrics.csv, layout.csv).
+    Import(ImportArgs),
+    /// Export a zoo to one file for notebooks (.safetensors or .npz): weights [epochs, models,
+    /// params], properties [epochs, models], split, status.
+    Export(ExportArgs),
+}
+
+/// Source formats of `zoo import`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ImportFormat {
+    /// Schürholt et al.'s Model Zoos (one directory per model, torch state dicts).
+    Modelzoos,
+    /// Unterthiner et al.'s Small CNN Zoo (weights.npy + metrics.csv, Keras layout).
+    Unterthiner,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Source format
+    pub format: ImportFormat,
+    /// Source directory
+    pub src: PathBuf,
+    /// Output zoo directory [default: <workspace>/zoos/<name>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Zoo name [default: the output directory's name, or the source directory's]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Architecture: a built-in name or a TOML file [default: inferred from the source]
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Dataset name [default: inferred from the source]
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Import only the first N models (sorted source order)
+    #[arg(long, value_name = "N")]
+    pub max_models: Option<usize>,
+    /// Import only these checkpoint epochs, e.g. 21,22,23,24,25
+    #[arg(long, value_delimiter = ',')]
+    pub epochs: Option<Vec<usize>>,
+    /// Fractions of models in train,val,test
+    #[arg(long, value_delimiter = ',', default_value = "0.7,0.15,0.15")]
+    pub split: Vec<f64>,
+    /// Seed of the model split
+    #[arg(long, default_value_t = 42)]
+    pub split_seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Zoo directory, or the name of a zoo in <workspace>/zoos/
+    pub zoo: String,
+    /// Output file (.safetensors or .npz)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// safetensors or npz [default: from the file extension]
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Only these checkpoint epochs [default: all]
+    #[arg(long, value_delimiter = ',')]
+    pub epochs: Option<Vec<usize>>,
 }
 
 #[derive(Debug, Args)]

@@ -1,8 +1,11 @@
-//! `hyperzoo zoo ...`: generation with progress and Ctrl-C handling, and `zoo info`.
-use crate::cli::{GenerateArgs, Global};
+//! `hyperzoo zoo ...`: generation with progress and Ctrl-C handling, info, import, export.
+use crate::cli::{ExportArgs, GenerateArgs, Global, ImportArgs, ImportFormat};
 use anyhow::{Context, Result, bail};
+use hyperzoo_core::arch::ArchSpec;
 use hyperzoo_core::paths;
 use hyperzoo_core::zoo::ZooDef;
+use hyperzoo_core::zoo::export::ExportFormat;
+use hyperzoo_core::zoo::import::{self, ImportOptions};
 use hyperzoo_core::zoo::store::{NetStatus, Zoo, ZooWriter};
 use hyperzoo_engine::device;
 use hyperzoo_engine::zoo::dataset::load_zoo_data;
@@ -251,9 +254,13 @@ pub fn summary(z: &Zoo) -> String {
         m.epochs,
         m.checkpoints
     );
+    let varied = varied_hparams(z);
+    if !varied.is_empty() {
+        let _ = writeln!(s, "  varied: {}", varied.join(", "));
+    }
     let _ = writeln!(
         s,
-        "  epoch  n_ok  diverged  test_acc: min    q25    median q75    max    mean"
+        "  epoch  n_ok  diverged  missing  test_acc: min    q25    median q75    max    mean"
     );
     for &e in &m.checkpoints {
         let recs: Vec<_> = z.records.iter().filter(|r| r.epoch == e).collect();
@@ -263,11 +270,18 @@ pub fn summary(z: &Zoo) -> String {
             .map(|r| r.test_acc)
             .collect();
         acc.sort_by(|a, b| a.total_cmp(b));
-        let div = recs.len() - acc.len();
+        let div = recs
+            .iter()
+            .filter(|r| r.status == NetStatus::Diverged)
+            .count();
+        let missing = recs
+            .iter()
+            .filter(|r| r.status == NetStatus::Missing)
+            .count();
         let mean = acc.iter().sum::<f64>() / acc.len().max(1) as f64;
         let _ = writeln!(
             s,
-            "  {e:5}  {:4}  {div:8}            {:.4} {:.4} {:.4} {:.4} {:.4} {:.4}",
+            "  {e:5}  {:4}  {div:8}  {missing:7}            {:.4} {:.4} {:.4} {:.4} {:.4} {:.4}",
             acc.len(),
             quantile(&acc, 0.0),
             quantile(&acc, 0.25),
@@ -278,6 +292,23 @@ pub fn summary(z: &Zoo) -> String {
         );
     }
     s
+}
+
+/// Hyperparameter columns whose value differs between networks, with their distinct counts.
+fn varied_hparams(z: &Zoo) -> Vec<String> {
+    let Some(first) = z.models.first() else {
+        return Vec::new();
+    };
+    first
+        .hparams
+        .iter()
+        .filter(|(k, _)| k != "source")
+        .filter_map(|(k, _)| {
+            let values: std::collections::BTreeSet<&str> =
+                z.models.iter().filter_map(|m| m.get(k)).collect();
+            (values.len() > 1).then(|| format!("{k} ({})", values.len()))
+        })
+        .collect()
 }
 
 /// `hyperzoo zoo merge`.
@@ -292,5 +323,87 @@ pub fn merge(zoo: &std::path::Path, shards: &[PathBuf]) -> Result<ExitCode> {
     }
     let z = writer.finish(&def)?;
     println!("{}", summary(&z));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A built-in architecture name or a TOML file.
+pub fn resolve_arch(s: &str) -> Result<ArchSpec> {
+    if let Some(a) = ArchSpec::builtin(s) {
+        return Ok(a);
+    }
+    let path = std::path::Path::new(s);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path)?;
+        return Ok(ArchSpec::from_toml(path, &text)?);
+    }
+    bail!(
+        "--arch '{s}' is neither a built-in ({}) nor a TOML file",
+        hyperzoo_core::arch::BUILTINS.join(", ")
+    )
+}
+
+/// `hyperzoo zoo import`.
+pub fn import(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
+    if a.split.len() != 3 || (a.split.iter().sum::<f64>() - 1.0).abs() > 1e-9 {
+        bail!(
+            "--split {:?}: expected three fractions train,val,test summing to 1",
+            a.split
+        );
+    }
+    let src_name = a
+        .src
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "imported".into());
+    let name = a.name.clone().unwrap_or_else(|| {
+        a.out
+            .as_ref()
+            .and_then(|o| o.file_name())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or(src_name)
+    });
+    let out = a.out.clone().unwrap_or_else(|| workspace_zoo(g, &name));
+    let opts = ImportOptions {
+        name,
+        arch: a.arch.as_deref().map(resolve_arch).transpose()?,
+        dataset: a.dataset.clone(),
+        split: [a.split[0], a.split[1], a.split[2]],
+        split_seed: a.split_seed,
+        max_models: a.max_models,
+        epochs: a.epochs.clone(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let imported = match a.format {
+        ImportFormat::Modelzoos => import::modelzoos::import(&a.src, &opts)?,
+        ImportFormat::Unterthiner => import::unterthiner::import(&a.src, &opts)?,
+    };
+    let z = imported.write(&out)?;
+    println!("{}", summary(&z));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hyperzoo zoo export`.
+pub fn export(g: &Global, a: &ExportArgs) -> Result<ExitCode> {
+    let dir = locate(g, &a.zoo);
+    let z = Zoo::open(&dir)?;
+    let format = match &a.format {
+        Some(f) => f.parse::<ExportFormat>()?,
+        None => ExportFormat::from_path(&a.out).with_context(|| {
+            format!(
+                "--out {}: give a .safetensors or .npz name, or --format",
+                a.out.display()
+            )
+        })?,
+    };
+    hyperzoo_core::zoo::export::export(&z, a.epochs.as_deref(), format, &a.out)?;
+    println!(
+        "wrote {} ({} networks x {} checkpoints x {} params)",
+        a.out.display(),
+        z.manifest.models,
+        a.epochs
+            .as_ref()
+            .map_or(z.manifest.checkpoints.len(), Vec::len),
+        z.manifest.params
+    );
     Ok(ExitCode::SUCCESS)
 }

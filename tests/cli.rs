@@ -140,7 +140,7 @@ fn zoo_generate_then_info() {
         .arg(&out)
         .assert()
         .success()
-        .stdout(predicate::str::is_match(r"\n\s+2\s+3\s+0\s+0\.\d{4}").unwrap());
+        .stdout(predicate::str::is_match(r"\n\s+2\s+3\s+0\s+0\s+0\.\d{4}").unwrap());
     // Running it again finds the zoo complete and changes nothing.
     let before = std::fs::read(out.join("weights/epoch_0002.safetensors")).unwrap();
     hyperzoo()
@@ -244,7 +244,7 @@ fn sharded_generation_merges_to_the_unsharded_zoo() {
         .arg(&shared)
         .assert()
         .success()
-        .stdout(predicate::str::is_match(r"\n\s+3\s+6\s+0\s+0\.(3[5-9]|[4-9]\d)\d\d").unwrap());
+        .stdout(predicate::str::is_match(r"\n\s+3\s+6\s+0\s+0\s+0\.(3[5-9]|[4-9]\d)\d\d").unwrap());
     hyperzoo()
         .args(["zoo", "generate"])
         .arg(&def)

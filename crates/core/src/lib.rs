@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod grid;
 pub mod paths;
 pub mod theme;
+pub mod tokens;
 pub mod zoo;
 
 pub use error::{Error, Result};

@@ -477,7 +477,7 @@ impl ZooDef {
 
 /// Shuffles model ids with `seed` and cuts them into train / val / test by `fractions`
 /// (floor for train and val, the rest to test, as the reference loaders do).
-fn split_models(n: usize, fractions: [f64; 3], seed: u64) -> Vec<ModelSplit> {
+pub(crate) fn split_models(n: usize, fractions: [f64; 3], seed: u64) -> Vec<ModelSplit> {
     let mut ids: Vec<usize> = (0..n).collect();
     ids.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
     let n_train = (fractions[0] * n as f64).floor() as usize;

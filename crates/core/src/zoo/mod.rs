@@ -1,6 +1,8 @@
 //! Model zoos, the parts that need no tensors: definitions in TOML (architecture, dataset,
 //! hyperparameter grid, epochs, split) and the on-disk store.
 mod def;
+pub mod export;
+pub mod import;
 pub mod store;
 
 pub use def::{

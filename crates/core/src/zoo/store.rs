@@ -32,6 +32,9 @@ pub enum NetStatus {
     Ok,
     /// NaN or infinite weights or loss: training stopped for this network.
     Diverged,
+    /// The source of an imported zoo has no checkpoint here (a crashed run): NaN weights and
+    /// metrics.
+    Missing,
 }
 
 /// Properties of one network at one checkpoint epoch.
@@ -93,66 +96,157 @@ pub struct Manifest {
     /// The zoo definition's TOML text (empty for imported zoos).
     #[serde(default)]
     pub definition: String,
+    /// Where an imported zoo came from (format and path); empty for generated zoos.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
 }
 
-/// One row of models.csv.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One row of models.csv: the network's id, split and population, then its hyperparameters as
+/// named columns. Generated zoos have the columns of [`HPARAM_KEYS`](super::HPARAM_KEYS) (seed,
+/// activation, init, optimizer, lr, weight_decay, dropout, batch_size); imported zoos keep what
+/// their source recorded (mapped to these names where the meaning is the same), so probes can
+/// predict "every varied hyperparameter" whatever the zoo's origin.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelRow {
-    /// Model id.
+    /// Model id (row of the weight matrices).
     pub id: usize,
     /// train / val / test.
     pub split: ModelSplit,
-    /// Population index it was trained in.
+    /// Population index it was trained in (0 for imported zoos).
     pub population: usize,
-    /// Seed.
-    pub seed: u64,
-    /// Activation.
-    pub activation: crate::arch::Activation,
-    /// Initialisation.
-    pub init: super::InitScheme,
-    /// Optimizer.
-    pub optimizer: super::OptimizerKind,
-    /// Learning rate.
-    pub lr: f64,
-    /// Weight decay.
-    pub weight_decay: f64,
-    /// Dropout.
-    pub dropout: f64,
-    /// Batch size.
-    pub batch_size: usize,
+    /// Hyperparameter columns in file order: (name, value as written).
+    pub hparams: Vec<(String, String)>,
 }
 
 impl ModelRow {
-    /// The row of network `id` (csv cannot flatten nested structs, so fields are copied).
+    /// The row of generated network `id`.
     pub fn new(id: usize, split: ModelSplit, population: usize, h: &super::Hparams) -> Self {
+        let hparams = vec![
+            ("seed", h.seed.to_string()),
+            ("activation", h.activation.name().to_string()),
+            ("init", h.init.name().to_string()),
+            ("optimizer", h.optimizer.name().to_string()),
+            ("lr", h.lr.to_string()),
+            ("weight_decay", h.weight_decay.to_string()),
+            ("dropout", h.dropout.to_string()),
+            ("batch_size", h.batch_size.to_string()),
+        ];
         Self {
             id,
             split,
             population,
-            seed: h.seed,
-            activation: h.activation,
-            init: h.init,
-            optimizer: h.optimizer,
-            lr: h.lr,
-            weight_decay: h.weight_decay,
-            dropout: h.dropout,
-            batch_size: h.batch_size,
+            hparams: hparams
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
         }
     }
 
-    /// The hyperparameters of this network.
-    pub fn hparams(&self) -> super::Hparams {
-        super::Hparams {
-            seed: self.seed,
-            activation: self.activation,
-            init: self.init,
-            optimizer: self.optimizer,
-            lr: self.lr,
-            weight_decay: self.weight_decay,
-            dropout: self.dropout,
-            batch_size: self.batch_size,
-        }
+    /// The value of hyperparameter column `name`, if the zoo has it.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.hparams
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
+
+    /// The network's activation function (needed to run it).
+    pub fn activation(&self) -> Result<crate::arch::Activation> {
+        self.get("activation")
+            .ok_or_else(|| Error::InvalidValue {
+                what: format!("models.csv row {}", self.id),
+                value: "(no activation column)".into(),
+                expected: "an activation column".into(),
+            })?
+            .parse()
+    }
+}
+
+/// Writes models.csv atomically; every row must have the same hyperparameter columns.
+pub fn write_models(path: &Path, rows: &[ModelRow]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| Error::format(path, e.to_string());
+    let keys: Vec<&str> = rows
+        .first()
+        .map(|r| r.hparams.iter().map(|(k, _)| k.as_str()).collect())
+        .unwrap_or_default();
+    let mut header = vec!["id", "split", "population"];
+    header.extend(&keys);
+    w.write_record(&header).map_err(err)?;
+    for r in rows {
+        if r.hparams.len() != keys.len() || r.hparams.iter().zip(&keys).any(|((k, _), h)| k != h) {
+            return Err(Error::format(
+                path,
+                format!("model {} has different hyperparameter columns", r.id),
+            ));
+        }
+        let mut rec = vec![
+            r.id.to_string(),
+            r.split.name().to_string(),
+            r.population.to_string(),
+        ];
+        rec.extend(r.hparams.iter().map(|(_, v)| v.clone()));
+        w.write_record(&rec).map_err(err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    write_atomic(path, &bytes)
+}
+
+/// Reads models.csv: `id,split,population` then hyperparameter columns.
+pub fn read_models(path: &Path) -> Result<Vec<ModelRow>> {
+    let mut r = csv::Reader::from_path(path).map_err(|e| Error::format(path, e.to_string()))?;
+    let header = r
+        .headers()
+        .map_err(|e| Error::format(path, e.to_string()))?
+        .clone();
+    if header.len() < 3 || &header[0] != "id" || &header[1] != "split" || &header[2] != "population"
+    {
+        return Err(Error::format(
+            path,
+            "the header must start with id,split,population",
+        ));
+    }
+    let mut rows = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| Error::format(path, format!("row {line}: {e}")))?;
+        let field = |j: usize| -> Result<usize> {
+            rec[j].parse().map_err(|_| {
+                Error::format(
+                    path,
+                    format!(
+                        "row {line}: {} = '{}' is not an integer",
+                        &header[j], &rec[j]
+                    ),
+                )
+            })
+        };
+        let split = match &rec[1] {
+            "train" => ModelSplit::Train,
+            "val" => ModelSplit::Val,
+            "test" => ModelSplit::Test,
+            other => {
+                return Err(Error::format(
+                    path,
+                    format!("row {line}: split = '{other}', expected train, val or test"),
+                ));
+            }
+        };
+        rows.push(ModelRow {
+            id: field(0)?,
+            split,
+            population: field(2)?,
+            hparams: header
+                .iter()
+                .zip(rec.iter())
+                .skip(3)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        });
+    }
+    Ok(rows)
 }
 
 fn weights_name(epoch: usize) -> String {
@@ -277,6 +371,7 @@ impl ZooWriter {
             versions,
             command: command.into(),
             definition: def.source.clone(),
+            source: String::new(),
         };
         let pops = def.populations();
         let mut pop_of = vec![0; def.networks.len()];
@@ -291,7 +386,7 @@ impl ZooWriter {
             .enumerate()
             .map(|(id, h)| ModelRow::new(id, def.splits[id], pop_of[id], h))
             .collect();
-        write_csv(&dir.join("models.csv"), &rows)?;
+        write_models(&dir.join("models.csv"), &rows)?;
         let w = Self {
             dir: dir.into(),
             manifest,
@@ -489,6 +584,60 @@ impl ZooWriter {
     }
 }
 
+/// Writes a complete zoo in one go (importers, generated-network zoos): the files are written
+/// into a staging directory beside `dir` that is renamed into place at the end, so a failure or
+/// a kill leaves no half-written zoo. `weights` holds, per checkpoint epoch, the
+/// `[models, params]` matrix. Refuses an existing `dir`.
+pub fn write_zoo(
+    dir: &Path,
+    mut manifest: Manifest,
+    rows: &[ModelRow],
+    weights: &[(usize, Vec<f32>)],
+    records: &[Record],
+) -> Result<Zoo> {
+    if dir.exists() {
+        return Err(Error::format(
+            dir,
+            "already exists; choose another --out or delete it",
+        ));
+    }
+    let (n, p) = (rows.len(), manifest.params);
+    manifest.models = n;
+    manifest.checkpoints = weights.iter().map(|(e, _)| *e).collect();
+    manifest.status = "complete".into();
+    let name = dir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "zoo".into());
+    let staging = dir.with_file_name(format!(".{name}.partial"));
+    let _ = std::fs::remove_dir_all(&staging);
+    let result = (|| {
+        write_models(&staging.join("models.csv"), rows)?;
+        for (epoch, w) in weights {
+            let path = staging.join("weights").join(weights_name(*epoch));
+            if w.len() != n * p {
+                return Err(Error::format(
+                    &path,
+                    format!("{} values, expected {n} x {p}", w.len()),
+                ));
+            }
+            write_tensors(&path, &[("weights", w, vec![n, p])])?;
+        }
+        let mut records = records.to_vec();
+        records.sort_by_key(|r| (r.id, r.epoch));
+        write_csv(&staging.join("properties.csv"), &records)?;
+        let path = staging.join("zoo.toml");
+        let text = toml::to_string(&manifest).map_err(|e| Error::format(&path, e.to_string()))?;
+        write_atomic(&path, text.as_bytes())?;
+        crate::fsutil::rename_into_place(&staging, dir)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    result?;
+    Zoo::open(dir)
+}
+
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).map_err(|e| Error::io("creating directory", to, e))?;
     for e in std::fs::read_dir(from)
@@ -547,7 +696,7 @@ impl Zoo {
                 ),
             ));
         }
-        let models: Vec<ModelRow> = read_csv(&dir.join("models.csv"))?;
+        let models = read_models(&dir.join("models.csv"))?;
         if models.len() != manifest.models || models.iter().enumerate().any(|(i, m)| m.id != i) {
             return Err(Error::format(
                 dir.join("models.csv"),
@@ -591,7 +740,7 @@ impl Zoo {
         let diverged: std::collections::HashSet<usize> = self
             .records
             .iter()
-            .filter(|r| r.epoch == epoch && r.status == NetStatus::Diverged)
+            .filter(|r| r.epoch == epoch && r.status != NetStatus::Ok)
             .map(|r| r.id)
             .collect();
         for (id, row) in data.chunks_exact(p).enumerate() {
@@ -601,7 +750,7 @@ impl Zoo {
                 return Err(Error::format(
                     &path,
                     format!(
-                        "model {id} has a non-finite weight ({}) at index {j} but is not recorded as diverged",
+                        "model {id} has a non-finite weight ({}) at index {j} but is recorded as ok",
                         row[j]
                     ),
                 ));
