@@ -9,7 +9,9 @@ mod catalog;
 pub mod cifar;
 mod fetch;
 mod idx;
+pub mod imagefolder;
 pub mod tetris;
+pub mod transforms;
 
 pub use catalog::{CATALOG, DatasetInfo, FileInfo, Source, find_dataset};
 pub use fetch::{FetchOptions, FetchOutcome, SourceChoice, fetch};
