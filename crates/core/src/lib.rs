@@ -11,6 +11,7 @@
 //! - [`error`]: the crate's error type; every variant names the file, key or value at fault.
 
 pub mod arch;
+pub mod augment;
 pub mod data;
 pub mod device;
 pub mod error;

@@ -123,7 +123,11 @@ pub struct Hparams {
 }
 
 /// Datasets a zoo can be trained on: the fetched catalog, and the generated Tetris images.
-pub const DATASETS: &[&str] = &["mnist", "fashion-mnist", "tetris"];
+/// `cifar10` and `imagefolder` read files the user has, named by `[data] path`.
+pub const DATASETS: &[&str] = &["mnist", "fashion-mnist", "tetris", "cifar10", "imagefolder"];
+
+/// Datasets read from `[data] path`.
+pub const PATH_DATASETS: &[&str] = &["cifar10", "imagefolder"];
 
 /// Keys accepted in `[hparams]` and `[grid]` of zoo files.
 pub const HPARAM_KEYS: &[&str] = &[
@@ -215,6 +219,19 @@ pub struct DataSection {
     pub train_eval_size: Option<usize>,
     /// Seeds the validation hold-out, the subsampling and the model split.
     pub split_seed: u64,
+    /// Files of `cifar10` (the `cifar-10-batches-bin` directory: data_batch_1..5.bin,
+    /// test_batch.bin) or `imagefolder` (a directory with `train/<class>/` and `test/<class>/`).
+    /// A relative path is under the data directory.
+    pub path: Option<std::path::PathBuf>,
+    /// Convert images to one channel (the mean over RGB, as the Small CNN Zoo does).
+    pub grayscale: bool,
+    /// Resize images to `[height, width]` (antialiased bilinear, as torchvision's Resize)
+    /// before they are centre-padded to the architecture's input.
+    pub resize: Option<[usize; 2]>,
+    /// Per-channel mean of pixel/255 for normalisation (default: the dataset's own).
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel standard deviation for normalisation (default: the dataset's own).
+    pub std: Option<Vec<f32>>,
 }
 
 impl Default for DataSection {
@@ -225,6 +242,11 @@ impl Default for DataSection {
             test_fraction: 1.0,
             train_eval_size: None,
             split_seed: 42,
+            path: None,
+            grayscale: false,
+            resize: None,
+            mean: None,
+            std: None,
         }
     }
 }
@@ -323,7 +345,11 @@ impl ZooDef {
         };
         let dataset = crate::data::find_dataset(&raw.dataset)
             .map(|d| d.name.to_string())
-            .or_else(|| (raw.dataset == "tetris").then(|| raw.dataset.clone()));
+            .or_else(|| {
+                DATASETS
+                    .contains(&raw.dataset.as_str())
+                    .then(|| raw.dataset.clone())
+            });
         let Some(dataset) = dataset else {
             return Err(invalid(
                 "dataset",
@@ -331,6 +357,43 @@ impl ZooDef {
                 &format!("one of {}", DATASETS.join(", ")),
             ));
         };
+        if PATH_DATASETS.contains(&dataset.as_str()) && raw.data.path.is_none() {
+            return Err(invalid(
+                "data.path",
+                "(not set)".into(),
+                &format!("the directory holding the {dataset} files"),
+            ));
+        }
+        if let (Some(m), Some(sd)) = (&raw.data.mean, &raw.data.std)
+            && m.len() != sd.len()
+        {
+            return Err(invalid(
+                "data.std",
+                format!("{sd:?}"),
+                &format!("as many values as data.mean ({})", m.len()),
+            ));
+        }
+        if let Some(sd) = &raw.data.std
+            && sd.iter().any(|v| !(*v > 0.0 && v.is_finite()))
+        {
+            return Err(invalid("data.std", format!("{sd:?}"), "positive values"));
+        }
+        if raw.data.mean.is_some() != raw.data.std.is_some() {
+            return Err(invalid(
+                "data.mean/data.std",
+                "only one given".into(),
+                "both or neither",
+            ));
+        }
+        if let Some(r) = raw.data.resize
+            && r.contains(&0)
+        {
+            return Err(invalid(
+                "data.resize",
+                format!("{r:?}"),
+                "[height, width] > 0",
+            ));
+        }
         if raw.epochs == 0 {
             return Err(invalid("epochs", "0".into(), "at least 1"));
         }
@@ -585,13 +648,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("resnet") && e.contains("cnn3"), "{e}");
-        let e = parse(&ZOO.replace("\"mnist\"", "\"cifar10\""))
+        let e = parse(&ZOO.replace("\"mnist\"", "\"svhn\""))
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("dataset") && e.contains("cifar10") && e.contains("tetris"),
+            e.contains("dataset") && e.contains("svhn") && e.contains("tetris"),
             "{e}"
         );
+        // Datasets read from the user's files need [data] path.
+        let e = parse(&ZOO.replace("\"mnist\"", "\"cifar10\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.path") && e.contains("cifar10"), "{e}");
+        let with_data = |extra: &str| {
+            ZOO.replace("\"mnist\"", "\"imagefolder\"").replace(
+                "epochs = 3",
+                &format!("epochs = 3\n[data]\npath = 'x'\n{extra}"),
+            )
+        };
+        assert!(parse(&with_data("grayscale = true\nresize = [28, 28]")).is_ok());
+        let e = parse(&with_data("mean = [0.5, 0.5]\nstd = [0.5]"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.std"), "{e}");
+        let e = parse(&with_data("mean = [0.5]\nstd = [0.0]"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("positive"), "{e}");
         let e = parse(&ZOO.replace("epochs = 3", "epochs = 3\nepoch = 4"))
             .unwrap_err()
             .to_string();

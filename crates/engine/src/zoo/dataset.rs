@@ -5,6 +5,7 @@
 use crate::{Error, Result};
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use hyperzoo_core::data::transforms::{self, Filter, GrayWeights, Images};
 use hyperzoo_core::data::{self, ImageSplit, Split};
 use hyperzoo_core::zoo::ZooDef;
 use rand::SeedableRng;
@@ -46,34 +47,77 @@ pub struct ZooData {
     pub classes: usize,
 }
 
-/// Per-dataset normalisation (mean, std of pixel/255).
-fn norm(name: &str) -> (f32, f32) {
-    match name {
-        "mnist" => (0.1307, 0.3081),
-        "fashion-mnist" => (0.2860, 0.3530),
-        "tetris" => (0.0, 1.0),
-        _ => (0.5, 0.5),
+/// Per-dataset normalisation (per-channel mean, std of pixel/255).
+fn default_norm(name: &str, channels: usize) -> (Vec<f32>, Vec<f32>) {
+    match (name, channels) {
+        ("mnist", 1) => (vec![0.1307], vec![0.3081]),
+        ("fashion-mnist", 1) => (vec![0.2860], vec![0.3530]),
+        ("tetris", _) => (vec![0.0], vec![1.0]),
+        ("cifar10", 3) => (vec![0.4914, 0.4822, 0.4465], vec![0.2470, 0.2435, 0.2616]),
+        _ => (vec![0.5], vec![0.5]),
+    }
+}
+
+/// The dataset's train and test images with its number of classes.
+fn read_dataset(def: &ZooDef, data_dir: &Path) -> Result<(usize, ImageSplit, ImageSplit)> {
+    let path = def.data.path.as_ref().map(|p| data_dir.join(p));
+    match def.dataset.as_str() {
+        "tetris" => {
+            // Generated, not fetched: see hyperzoo_core::data::tetris for the generator.
+            let (train, test) = data::tetris::generate(&data::tetris::TetrisSpec::default());
+            Ok((4, train, test))
+        }
+        "cifar10" => {
+            let dir = path.expect("validated: cifar10 has a path");
+            let train: Vec<std::path::PathBuf> = (1..=5)
+                .map(|i| dir.join(format!("data_batch_{i}.bin")))
+                .collect();
+            let train_refs: Vec<&Path> = train.iter().map(|p| p.as_path()).collect();
+            let test = dir.join("test_batch.bin");
+            Ok((
+                10,
+                data::cifar::read_cifar10(&train_refs)?,
+                data::cifar::read_cifar10(&[&test])?,
+            ))
+        }
+        "imagefolder" => {
+            let dir = path.expect("validated: imagefolder has a path");
+            let size = def.data.resize;
+            let (train_dir, test_dir) = (dir.join("train"), dir.join("test"));
+            let classes = data::imagefolder::class_names(&train_dir)?;
+            if data::imagefolder::class_names(&test_dir)? != classes {
+                return Err(Error::Core(hyperzoo_core::Error::format(
+                    &test_dir,
+                    format!(
+                        "its class folders differ from those of {}",
+                        train_dir.display()
+                    ),
+                )));
+            }
+            Ok((
+                classes.len(),
+                data::imagefolder::read_image_folder(&train_dir, size)?,
+                data::imagefolder::read_image_folder(&test_dir, size)?,
+            ))
+        }
+        name => {
+            let ds = data::find_dataset(name).ok_or_else(|| {
+                Error::Core(hyperzoo_core::Error::InvalidValue {
+                    what: "dataset".into(),
+                    value: name.into(),
+                    expected: format!("one of {}", hyperzoo_core::zoo::DATASETS.join(", ")),
+                })
+            })?;
+            let train = data::load_split(data_dir, ds, Split::Train)?;
+            let test = data::load_split(data_dir, ds, Split::Test)?;
+            Ok((ds.classes, train, test))
+        }
     }
 }
 
 /// Loads the zoo's dataset from `data_dir` onto `device`.
 pub fn load_zoo_data(def: &ZooDef, data_dir: &Path, device: &Device) -> Result<ZooData> {
-    let (name, classes, train, test) = if def.dataset == "tetris" {
-        // Generated, not fetched: see hyperzoo_core::data::tetris for the generator.
-        let (train, test) = data::tetris::generate(&data::tetris::TetrisSpec::default());
-        ("tetris", 4, train, test)
-    } else {
-        let ds = data::find_dataset(&def.dataset).ok_or_else(|| {
-            Error::Core(hyperzoo_core::Error::InvalidValue {
-                what: "dataset".into(),
-                value: def.dataset.clone(),
-                expected: format!("one of {}", hyperzoo_core::zoo::DATASETS.join(", ")),
-            })
-        })?;
-        let train = data::load_split(data_dir, ds, Split::Train)?;
-        let test = data::load_split(data_dir, ds, Split::Test)?;
-        (ds.name, ds.classes, train, test)
-    };
+    let (classes, train, test) = read_dataset(def, data_dir)?;
     let mut idx: Vec<usize> = (0..train.len()).collect();
     idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
         def.data.split_seed,
@@ -86,9 +130,7 @@ pub fn load_zoo_data(def: &ZooDef, data_dir: &Path, device: &Device) -> Result<Z
         def.data.split_seed ^ 1,
     ));
     let test_n = ((test.len() as f64 * def.data.test_fraction).round() as usize).max(1);
-    let (mean, std) = norm(name);
-    let input = def.arch.input;
-    let make = |split: &ImageSplit, ids: &[usize]| to_tensors(split, ids, input, mean, std, device);
+    let make = |split: &ImageSplit, ids: &[usize]| to_tensors(split, ids, def, device);
     let train_set = make(&train, &rest[..train_n])?;
     let eval_n = def
         .data
@@ -108,42 +150,69 @@ pub fn load_zoo_data(def: &ZooDef, data_dir: &Path, device: &Device) -> Result<Z
     })
 }
 
-/// Selected images, normalised and fitted to `input` = [C, H, W].
+/// Selected images through the zoo's transforms, in this order: pixel/255, grayscale
+/// (`[data] grayscale`), resize (`[data] resize`), centre zero-padding to the architecture's
+/// input size, per-channel normalisation (so padding holds the normalised black), and a grey
+/// image repeated to the architecture's channels (how cnn3 zoos are made from MNIST here).
 pub fn to_tensors(
     split: &ImageSplit,
     ids: &[usize],
-    input: [usize; 3],
-    mean: f32,
-    std: f32,
+    def: &ZooDef,
     device: &Device,
 ) -> Result<TensorSet> {
-    let (h, w) = (split.images.dims[1], split.images.dims[2]);
-    let [c, th, tw] = input;
-    if th < h || tw < w || (th - h) % 2 != 0 || (tw - w) % 2 != 0 {
+    let per: usize = split.images.dims[1..].iter().product();
+    let subset = ImageSplit {
+        images: data::IdxArray {
+            dims: [&[ids.len()][..], &split.images.dims[1..]].concat(),
+            data: ids
+                .iter()
+                .flat_map(|&i| split.images.data[i * per..(i + 1) * per].iter().copied())
+                .collect(),
+        },
+        labels: ids.iter().map(|&i| split.labels[i]).collect(),
+    };
+    let mut x = Images::from_split(&subset, 1.0 / 255.0)?;
+    if def.data.grayscale && x.channels() != 1 {
+        x = transforms::grayscale(&x, GrayWeights::Mean)?;
+    }
+    if let Some([h, w]) = def.data.resize
+        && (x.height(), x.width()) != (h, w)
+    {
+        x = transforms::resize(&x, h, w, Filter::AntialiasedBilinear)?;
+    }
+    let [c, th, tw] = def.arch.input;
+    let (h, w) = (x.height(), x.width());
+    if th < h || tw < w {
         return Err(Error::Shape {
-            what: "dataset images for the architecture input".into(),
+            what: format!("{} images for the architecture input", def.dataset),
             found: format!("{h}x{w}"),
-            expected: format!("an image that pads evenly to {th}x{tw}"),
+            expected: format!("at most {th}x{tw}; set [data] resize = [{th}, {tw}]"),
         });
     }
-    let (ph, pw) = ((th - h) / 2, (tw - w) / 2);
-    let background = -mean / std;
-    let mut out = vec![background; ids.len() * c * th * tw];
-    for (k, &i) in ids.iter().enumerate() {
-        let img = &split.images.data[i * h * w..(i + 1) * h * w];
-        for ch in 0..c {
-            let base = (k * c + ch) * th * tw;
-            for r in 0..h {
-                for col in 0..w {
-                    out[base + (r + ph) * tw + col + pw] =
-                        (img[r * w + col] as f32 / 255.0 - mean) / std;
-                }
-            }
-        }
+    if (th, tw) != (h, w) {
+        x = transforms::pad(&x, th, tw, 0.0)?;
     }
-    let labels: Vec<i64> = ids.iter().map(|&i| split.labels[i] as i64).collect();
+    let (mean, std) = match (&def.data.mean, &def.data.std) {
+        (Some(m), Some(s)) => (m.clone(), s.clone()),
+        _ => default_norm(&def.dataset, x.channels()),
+    };
+    x = transforms::normalize(&x, &mean, &std)?;
+    if x.channels() != c {
+        if x.channels() != 1 {
+            return Err(Error::Shape {
+                what: format!("{} images for the architecture input", def.dataset),
+                found: format!("{} channels", x.channels()),
+                expected: format!("{c} channels (set [data] grayscale = true for 1)"),
+            });
+        }
+        x = transforms::repeat_channels(&x, c)?;
+    }
+    let labels: Vec<i64> = subset.labels.iter().map(|&l| l as i64).collect();
     Ok(TensorSet {
-        x: Tensor::from_data(TensorData::new(out, [ids.len(), c, th, tw]), device),
+        x: Tensor::from_data(
+            TensorData::new(x.into_data(), [ids.len(), c, th, tw]),
+            device,
+        ),
         y: Tensor::from_data(TensorData::new(labels, [ids.len()]), device),
     })
 }
@@ -163,7 +232,16 @@ mod tests {
             labels: vec![4],
         };
         let dev = crate::device::resolve(Default::default()).unwrap().device;
-        let t = to_tensors(&split, &[0], [3, 4, 4], 0.0, 1.0, &dev).unwrap();
+        let def = |input: &str| {
+            ZooDef::parse(
+                Path::new("t.toml"),
+                &format!(
+                    "name = 't'\ndataset = 'tetris'\nepochs = 1\n[arch]\nname = 'x'\ninput = {input}\nlayers = [{{ type = 'flatten' }}, {{ type = 'linear', out = 2 }}]\n[hparams]\nactivation = 'relu'\ninit = 'normal'\noptimizer = 'sgd'\nlr = 0.1\nweight_decay = 0.0\ndropout = 0.0\nbatch_size = 1\nseed = 1\n"
+                ),
+            )
+            .unwrap()
+        };
+        let t = to_tensors(&split, &[0], &def("[3, 4, 4]"), &dev).unwrap();
         assert_eq!(t.x.dims(), [1, 3, 4, 4]);
         let v: Vec<f32> = t.x.into_data().try_to_vec().unwrap();
         for ch in 0..3 {
@@ -173,6 +251,7 @@ mod tests {
             assert_eq!(plane[10], 1.0);
             assert_eq!(plane.iter().sum::<f32>(), 2.0);
         }
-        assert!(to_tensors(&split, &[0], [1, 3, 3], 0.0, 1.0, &dev).is_err());
+        let e = to_tensors(&split, &[0], &def("[1, 1, 1]"), &dev).unwrap_err();
+        assert!(e.to_string().contains("resize"), "{e}");
     }
 }
