@@ -14,6 +14,7 @@ compile_error!("hyperzoo-engine needs a backend: enable the `tch` (default) or `
 
 pub mod data;
 pub mod device;
+pub mod hyper;
 pub mod zoo;
 
 pub use burn;

@@ -1,0 +1,3 @@
+//! Hyper-representations: autoencoders over zoo weights, their losses and training.
+pub mod nn;
+pub mod model;
