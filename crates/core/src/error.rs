@@ -56,6 +56,23 @@ pub enum Error {
         /// What the user can do.
         hint: String,
     },
+    /// A key of a TOML file (an experiment, say) is unknown or has a bad value: names the file,
+    /// the line, the dotted key, the value as written and what is accepted. With an empty key
+    /// (a syntax error) only the file, the line and the reason are shown.
+    #[error("{}:{line}: {}{expected}", .file.display(), key_value_prefix(.key, .value))]
+    InvalidKey {
+        /// The file.
+        file: PathBuf,
+        /// The line (1-based) of the key, or of the nearest enclosing table when the key is not
+        /// written in the file.
+        line: usize,
+        /// The dotted key (`loss.gamma`), empty when the error concerns no key.
+        key: String,
+        /// The value as written (or the default in force), empty when there is none.
+        value: String,
+        /// What is wrong and what is accepted.
+        expected: String,
+    },
     /// A required dataset is not in the data directory.
     #[error(
         "dataset {dataset} is missing or unverified in {dir}; run `hyperzoo data fetch {dataset}`"
@@ -66,6 +83,15 @@ pub enum Error {
         /// The data directory searched.
         dir: PathBuf,
     },
+}
+
+/// `key = value: ` (or `key: ` without a value, nothing without a key) for [`Error::InvalidKey`].
+fn key_value_prefix(key: &str, value: &str) -> String {
+    match (key.is_empty(), value.is_empty()) {
+        (true, _) => String::new(),
+        (false, true) => format!("{key}: "),
+        (false, false) => format!("{key} = {value}: "),
+    }
 }
 
 impl Error {

@@ -46,6 +46,15 @@ pub enum Error {
         /// Why it cannot be used, and what to do.
         reason: String,
     },
+    /// A loss, or one of its terms, is NaN or infinite (training diverged, or an input holds
+    /// NaN/inf).
+    #[error("loss term '{term}' is not finite ({value})")]
+    NonFinite {
+        /// Which term ("contrast", "structure", "behaviour", a scaled term, or "total").
+        term: String,
+        /// Its value.
+        value: f64,
+    },
 }
 
 /// Result alias for the engine.

@@ -1,0 +1,286 @@
+//! A run directory: what one training run of a hyper-representation writes.
+//!
+//! ```text
+//! <run>/config.toml          the resolved experiment (written once, atomically)
+//! <run>/status.toml          state (running, finished, failed, cancelled), step, epoch, message
+//! <run>/metrics.jsonl        one JSON object per line: per-step and per-epoch records,
+//!                            appended and flushed per record; on resume, records past the
+//!                            checkpoint's step are dropped
+//! <run>/log.txt              human-readable log, appended
+//! <run>/normalization.json   the weight standardization fitted on the training split
+//! <run>/checkpoints/step_NNNNNNNN/   model, optimizer and trainer state (written to a staging
+//!                            directory, then renamed into place)
+//! <run>/checkpoints/best/    the checkpoint with the best validation loss
+//! <run>/results.toml         downstream results (probes, reconstruction, generation)
+//! ```
+use crate::fsutil::write_atomic;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// State of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// Training.
+    Running,
+    /// Ended normally.
+    Finished,
+    /// Stopped by an error (message says which).
+    Failed,
+    /// Stopped by the user; resumable.
+    Cancelled,
+}
+
+/// status.toml.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// State.
+    pub state: RunState,
+    /// Optimizer steps done.
+    pub step: u64,
+    /// Epochs done.
+    pub epoch: u64,
+    /// Total epochs.
+    pub epochs: u64,
+    /// What happened last (error message when failed).
+    #[serde(default)]
+    pub message: String,
+}
+
+/// A run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    dir: PathBuf,
+}
+
+impl RunDir {
+    /// Opens (creating it if needed) the run directory `dir`.
+    pub fn create(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir.join("checkpoints"))
+            .map_err(|e| Error::io("creating directory", dir, e))?;
+        Ok(Self { dir: dir.into() })
+    }
+
+    /// Opens an existing run directory.
+    pub fn open(dir: &Path) -> Result<Self> {
+        if !dir.join("config.toml").is_file() {
+            return Err(Error::format(dir, "not a run directory (no config.toml)"));
+        }
+        Ok(Self { dir: dir.into() })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of a file in the run.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Writes a file of the run atomically.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        write_atomic(&self.dir.join(name), bytes)
+    }
+
+    /// Reads status.toml, if written.
+    pub fn status(&self) -> Result<Option<Status>> {
+        let path = self.dir.join("status.toml");
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::format(&path, e.to_string()))
+    }
+
+    /// Writes status.toml atomically.
+    pub fn set_status(&self, status: &Status) -> Result<()> {
+        let path = self.dir.join("status.toml");
+        let text = toml::to_string(status).map_err(|e| Error::format(&path, e.to_string()))?;
+        write_atomic(&path, text.as_bytes())
+    }
+
+    /// Appends one record to metrics.jsonl and flushes it.
+    pub fn append_metric<T: Serialize>(&self, record: &T) -> Result<()> {
+        let path = self.dir.join("metrics.jsonl");
+        let mut line =
+            serde_json::to_string(record).map_err(|e| Error::format(&path, e.to_string()))?;
+        line.push('\n');
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io("opening", &path, e))?;
+        f.write_all(line.as_bytes())
+            .and_then(|_| f.flush())
+            .map_err(|e| Error::io("appending to", &path, e))
+    }
+
+    /// Drops the metric records whose `step` is above `step` (resume from a checkpoint taken
+    /// at `step`), and a torn last line. The file is rewritten atomically.
+    pub fn truncate_metrics(&self, step: u64) -> Result<()> {
+        let path = self.dir.join("metrics.jsonl");
+        if !path.exists() {
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+        let mut kept = String::new();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue; // a line torn by a kill
+            };
+            if v.get("step")
+                .and_then(|s| s.as_u64())
+                .is_some_and(|s| s > step)
+            {
+                continue;
+            }
+            kept.push_str(line);
+            kept.push('\n');
+        }
+        write_atomic(&path, kept.as_bytes())
+    }
+
+    /// Reads every record of metrics.jsonl (skipping a torn last line).
+    pub fn metrics(&self) -> Result<Vec<serde_json::Value>> {
+        let path = self.dir.join("metrics.jsonl");
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
+    /// Appends a line to log.txt.
+    pub fn log(&self, line: &str) -> Result<()> {
+        let path = self.dir.join("log.txt");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io("opening", &path, e))?;
+        writeln!(f, "{line}").map_err(|e| Error::io("appending to", &path, e))
+    }
+
+    /// The checkpoint directory of `step`.
+    pub fn checkpoint_dir(&self, step: u64) -> PathBuf {
+        self.dir.join("checkpoints").join(format!("step_{step:08}"))
+    }
+
+    /// Steps of the complete checkpoints, ascending.
+    pub fn checkpoints(&self) -> Result<Vec<u64>> {
+        let dir = self.dir.join("checkpoints");
+        let mut steps: Vec<u64> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.strip_prefix("step_")?.parse().ok())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        steps.sort_unstable();
+        Ok(steps)
+    }
+
+    /// Writes a checkpoint: `fill` writes the files into a staging directory, which is then
+    /// renamed to `to` (replacing a previous one). A kill leaves either the old or the new one.
+    pub fn write_checkpoint(
+        &self,
+        to: &Path,
+        fill: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<()> {
+        let name = to
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let staging = to.with_file_name(format!(".{name}.partial"));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging)
+            .map_err(|e| Error::io("creating directory", &staging, e))?;
+        if let Err(e) = fill(&staging) {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        let old = to.with_file_name(format!(".{name}.old"));
+        let _ = std::fs::remove_dir_all(&old);
+        if to.exists() {
+            std::fs::rename(to, &old).map_err(|e| Error::io("renaming", to, e))?;
+        }
+        std::fs::rename(&staging, to).map_err(|e| Error::io("renaming into place", to, e))?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    }
+
+    /// Removes step checkpoints except the last `keep` ones.
+    pub fn prune_checkpoints(&self, keep: usize) -> Result<()> {
+        let steps = self.checkpoints()?;
+        let n = steps.len();
+        for &s in steps.iter().take(n.saturating_sub(keep.max(1))) {
+            let d = self.checkpoint_dir(s);
+            std::fs::remove_dir_all(&d).map_err(|e| Error::io("removing", &d, e))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_append_truncate_and_torn_lines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::create(tmp.path()).unwrap();
+        for s in 1..=5u64 {
+            run.append_metric(&serde_json::json!({"kind": "step", "step": s}))
+                .unwrap();
+        }
+        // A kill mid-write leaves a torn line.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(run.path("metrics.jsonl"))
+            .unwrap();
+        f.write_all(b"{\"kind\": \"st").unwrap();
+        run.truncate_metrics(3).unwrap();
+        let m = run.metrics().unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[2]["step"], 3);
+    }
+
+    #[test]
+    fn checkpoints_replace_and_prune() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::create(tmp.path()).unwrap();
+        for s in [10u64, 20, 30] {
+            run.write_checkpoint(&run.checkpoint_dir(s), |d| {
+                std::fs::write(d.join("x"), s.to_string()).unwrap();
+                Ok(())
+            })
+            .unwrap();
+        }
+        // A failing fill leaves nothing behind.
+        let e = run.write_checkpoint(&run.checkpoint_dir(40), |_| {
+            Err(Error::format(Path::new("x"), "boom"))
+        });
+        assert!(e.is_err());
+        assert_eq!(run.checkpoints().unwrap(), vec![10, 20, 30]);
+        run.prune_checkpoints(2).unwrap();
+        assert_eq!(run.checkpoints().unwrap(), vec![20, 30]);
+        let status = Status {
+            state: RunState::Cancelled,
+            step: 30,
+            epoch: 2,
+            epochs: 5,
+            message: "stopped".into(),
+        };
+        run.set_status(&status).unwrap();
+        assert_eq!(run.status().unwrap(), Some(status));
+    }
+}

@@ -1,0 +1,364 @@
+//! Training data of a hyper-representation run: the checkpoints of a zoo split as rows of a
+//! matrix (normalised), and the two augmented views of every batch, built on the CPU.
+//!
+//! Rows are (model, epoch) pairs of the chosen checkpoint epochs; networks recorded as diverged
+//! or missing at an epoch, and checkpoints with any |w| above the threshold, are left out (as
+//! the reference loaders do). Views are drawn from a generator seeded by (run seed, epoch,
+//! batch), so a resumed run sees the batches an uninterrupted one would.
+use crate::{Error, Result};
+use hyperzoo_core::augment::canon::canonicalize;
+use hyperzoo_core::augment::erase::{RandomErasing, VectorErasing};
+use hyperzoo_core::augment::noise::Noise;
+use hyperzoo_core::augment::permute::PermutationGroups;
+use hyperzoo_core::tokens::norm::Standardizer;
+use hyperzoo_core::tokens::sane::SaneTokenizer;
+use hyperzoo_core::zoo::ModelSplit;
+use hyperzoo_core::zoo::store::{NetStatus, Zoo};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+
+/// Checkpoints of one model split.
+#[derive(Debug, Clone)]
+pub struct SplitData {
+    /// Parameters per network.
+    pub params: usize,
+    /// `[rows, params]` weights (normalised once [`SplitData::normalize`] ran).
+    pub weights: Vec<f32>,
+    /// Model id of every row.
+    pub model: Vec<usize>,
+    /// Epoch of every row.
+    pub epoch: Vec<usize>,
+}
+
+impl SplitData {
+    /// Number of checkpoints.
+    pub fn len(&self) -> usize {
+        self.model.len()
+    }
+
+    /// True when there is no checkpoint.
+    pub fn is_empty(&self) -> bool {
+        self.model.is_empty()
+    }
+
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.weights[i * self.params..(i + 1) * self.params]
+    }
+
+    /// Applies a fitted standardization to every row.
+    pub fn normalize(&mut self, s: &Standardizer) -> Result<()> {
+        s.apply(&mut self.weights)?;
+        Ok(())
+    }
+}
+
+/// Which checkpoints to use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    /// Checkpoint epochs.
+    pub epochs: Vec<usize>,
+    /// Drop checkpoints with any |w| above this.
+    pub max_abs_weight: f64,
+    /// Use only models with id below this.
+    pub max_models: Option<usize>,
+    /// Map every model to the first training model by weight matching (all its epochs with the
+    /// permutation found at its last selected epoch).
+    pub canonicalize: bool,
+}
+
+/// Loads the train, val and test splits of `zoo` (weights as stored, not normalised).
+pub fn load_splits(zoo: &Zoo, sel: &Selection, seed: u64) -> Result<[SplitData; 3]> {
+    let p = zoo.manifest.params;
+    let status: HashMap<(usize, usize), NetStatus> = zoo
+        .records
+        .iter()
+        .map(|r| ((r.id, r.epoch), r.status))
+        .collect();
+    let mut out = [ModelSplit::Train, ModelSplit::Val, ModelSplit::Test].map(|_| SplitData {
+        params: p,
+        weights: Vec::new(),
+        model: Vec::new(),
+        epoch: Vec::new(),
+    });
+    let split_index = |s: ModelSplit| match s {
+        ModelSplit::Train => 0,
+        ModelSplit::Val => 1,
+        ModelSplit::Test => 2,
+    };
+    for &epoch in &sel.epochs {
+        let w = zoo.weights(epoch)?;
+        for m in &zoo.models {
+            if sel.max_models.is_some_and(|n| m.id >= n) {
+                continue;
+            }
+            if status.get(&(m.id, epoch)) != Some(&NetStatus::Ok) {
+                continue;
+            }
+            let row = &w[m.id * p..(m.id + 1) * p];
+            if row
+                .iter()
+                .any(|v| !v.is_finite() || f64::from(v.abs()) > sel.max_abs_weight)
+            {
+                continue;
+            }
+            let s = &mut out[split_index(m.split)];
+            s.weights.extend_from_slice(row);
+            s.model.push(m.id);
+            s.epoch.push(epoch);
+        }
+    }
+    if out[0].is_empty() {
+        return Err(Error::Core(hyperzoo_core::Error::format(
+            &zoo.dir,
+            format!(
+                "no usable training checkpoint at epochs {:?} (all diverged, missing or above max_abs_weight?)",
+                sel.epochs
+            ),
+        )));
+    }
+    if sel.canonicalize {
+        canonicalize_all(zoo, &mut out, seed)?;
+    }
+    Ok(out)
+}
+
+fn canonicalize_all(zoo: &Zoo, splits: &mut [SplitData; 3], seed: u64) -> Result<()> {
+    let groups = PermutationGroups::new(&zoo.manifest.arch)?;
+    let p = zoo.manifest.params;
+    let last = |s: &SplitData, m: usize| -> usize {
+        (0..s.len())
+            .filter(|&i| s.model[i] == m)
+            .max_by_key(|&i| s.epoch[i])
+            .expect("model has rows")
+    };
+    let reference = splits[0].row(last(&splits[0], splits[0].model[0])).to_vec();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xCA70);
+    for s in splits.iter_mut() {
+        let models: std::collections::BTreeSet<usize> = s.model.iter().copied().collect();
+        for m in models {
+            let (_, matching) = canonicalize(&groups, &reference, s.row(last(s, m)), &mut rng)?;
+            let idx = groups.gather_index(&matching.perms);
+            for i in (0..s.len()).filter(|&i| s.model[i] == m) {
+                let row: Vec<f32> = idx.iter().map(|&j| s.weights[i * p + j]).collect();
+                s.weights[i * p..(i + 1) * p].copy_from_slice(&row);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How rows become model inputs.
+#[derive(Debug, Clone)]
+pub enum Representation {
+    /// The flat vector, `[1, P]` per network (2021 transformer, FC baseline).
+    Flat,
+    /// SANE tokens, a window of `window` tokens per network.
+    Sane {
+        /// The tokenizer.
+        tokenizer: SaneTokenizer,
+        /// Tokens per window (the whole sequence when equal to the token count).
+        window: usize,
+        /// Slot (token * token_size + offset) of every flat parameter.
+        slot_of_param: Vec<usize>,
+    },
+}
+
+impl Representation {
+    /// SANE tokens for `tokenizer` with windows of `window` tokens (0 = whole sequence).
+    pub fn sane(tokenizer: SaneTokenizer, window: usize) -> Result<Self> {
+        let t = tokenizer.token_count();
+        let window = if window == 0 { t } else { window.min(t) };
+        let index: Vec<f32> = (0..tokenizer.param_count()).map(|i| i as f32).collect();
+        let tokens = tokenizer.tokenize(&index)?;
+        let mask = tokenizer.mask();
+        let mut slot_of_param = vec![0; tokenizer.param_count()];
+        for (slot, (&v, &m)) in tokens.iter().zip(mask).enumerate() {
+            if m > 0.0 {
+                slot_of_param[v as usize] = slot;
+            }
+        }
+        Ok(Representation::Sane {
+            tokenizer,
+            window,
+            slot_of_param,
+        })
+    }
+
+    /// `[tokens, values per token]` of one network's input.
+    pub fn item_shape(&self, params: usize) -> [usize; 2] {
+        match self {
+            Representation::Flat => [1, params],
+            Representation::Sane {
+                tokenizer, window, ..
+            } => [*window, tokenizer.token_size()],
+        }
+    }
+}
+
+/// Augmentations of each view.
+#[derive(Debug, Clone, Default)]
+pub struct Augment {
+    /// Permutation groups (None: no permutation).
+    pub permutation: Option<PermutationGroups>,
+    /// Views that stay unpermuted (canonical).
+    pub canonical: [bool; 2],
+    /// Noise.
+    pub noise: Option<Noise>,
+    /// Erasing of a slice of the flat vector (2021).
+    pub erase_vector: Option<VectorErasing>,
+    /// Erasing of a rectangle of the token window (SANE).
+    pub erase_window: Option<RandomErasing>,
+}
+
+/// A batch on the CPU: inputs `[rows, T, D]`, positions `[rows, T, 3]` for SANE.
+#[derive(Debug, Clone)]
+pub struct BatchData {
+    /// Inputs, row-major.
+    pub x: Vec<f32>,
+    /// Shape of `x`.
+    pub shape: [usize; 3],
+    /// Positions (SANE).
+    pub pos: Option<Vec<i64>>,
+    /// Mask `[T, D]` of real values (SANE; 1 everywhere otherwise).
+    pub mask: Vec<f32>,
+    /// The views before noise and erasing (same shape as `x`), when those changed them.
+    pub target: Option<Vec<f32>>,
+}
+
+/// The generator of batch `batch` of `epoch` (and of the validation batches with `epoch =
+/// u64::MAX`).
+pub fn batch_rng(seed: u64, epoch: u64, batch: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xBA7C_0000_0000_0003);
+    rng.set_stream(epoch.wrapping_mul(1 << 32).wrapping_add(batch));
+    rng
+}
+
+fn window_of(
+    repr: &Representation,
+    rows: &[Vec<f32>],
+    start: usize,
+) -> Result<(Vec<f32>, Vec<i64>, Vec<f32>)> {
+    let Representation::Sane {
+        tokenizer, window, ..
+    } = repr
+    else {
+        unreachable!("flat representation has no windows")
+    };
+    let mut x = Vec::new();
+    let mut pos = Vec::new();
+    let mut mask = Vec::new();
+    for flat in rows {
+        let tokens = tokenizer.tokenize(flat)?;
+        let w = tokenizer.window(&tokens, start, *window)?;
+        x.extend_from_slice(&w.tokens);
+        pos.extend(w.positions.iter().flat_map(|p| p.to_array().map(i64::from)));
+        if mask.is_empty() {
+            mask = w.mask.clone();
+        }
+    }
+    Ok((x, pos, mask))
+}
+
+/// Two augmented views of rows `ids`: view 1 of every row, then view 2 (`2·len(ids)` rows).
+pub fn views(
+    data: &SplitData,
+    ids: &[usize],
+    aug: &Augment,
+    repr: &Representation,
+    rng: &mut ChaCha8Rng,
+) -> Result<BatchData> {
+    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(2 * ids.len());
+    let mut targets: Vec<Vec<f32>> = Vec::with_capacity(2 * ids.len());
+    let changes = aug.noise.is_some() || aug.erase_vector.is_some() || aug.erase_window.is_some();
+    for view in 0..2 {
+        for &i in ids {
+            let mut x = match (&aug.permutation, aug.canonical[view]) {
+                (Some(groups), false) => {
+                    let idx = groups.gather_index(&groups.random(rng));
+                    let row = data.row(i);
+                    idx.iter().map(|&j| row[j]).collect()
+                }
+                _ => data.row(i).to_vec(),
+            };
+            if changes {
+                targets.push(x.clone());
+            }
+            if let Some(n) = &aug.noise {
+                n.apply(&mut x, rng);
+            }
+            if let Some(e) = &aug.erase_vector {
+                e.apply(&mut x, rng);
+            }
+            rows.push(x);
+        }
+    }
+    match repr {
+        Representation::Flat => {
+            let p = data.params;
+            Ok(BatchData {
+                shape: [rows.len(), 1, p],
+                x: rows.concat(),
+                pos: None,
+                mask: vec![1.0; p],
+                target: changes.then(|| targets.concat()),
+            })
+        }
+        Representation::Sane {
+            tokenizer, window, ..
+        } => {
+            let start = tokenizer.window_start(*window, rng)?;
+            let (mut x, pos, mask) = window_of(repr, &rows, start)?;
+            let target = if changes {
+                Some(window_of(repr, &targets, start)?.0)
+            } else {
+                None
+            };
+            let ts = tokenizer.token_size();
+            if let Some(e) = &aug.erase_window {
+                for r in x.chunks_mut(window * ts) {
+                    e.apply(r, *window, ts, rng);
+                }
+            }
+            Ok(BatchData {
+                shape: [rows.len(), *window, ts],
+                x,
+                pos: Some(pos),
+                mask,
+                target,
+            })
+        }
+    }
+}
+
+/// Rows `ids` without augmentation (evaluation); SANE windows start at `start`.
+pub fn clean(
+    data: &SplitData,
+    ids: &[usize],
+    repr: &Representation,
+    start: usize,
+) -> Result<BatchData> {
+    let rows: Vec<Vec<f32>> = ids.iter().map(|&i| data.row(i).to_vec()).collect();
+    match repr {
+        Representation::Flat => Ok(BatchData {
+            shape: [rows.len(), 1, data.params],
+            x: rows.concat(),
+            pos: None,
+            mask: vec![1.0; data.params],
+            target: None,
+        }),
+        Representation::Sane {
+            tokenizer, window, ..
+        } => {
+            let (x, pos, mask) = window_of(repr, &rows, start)?;
+            Ok(BatchData {
+                shape: [rows.len(), *window, tokenizer.token_size()],
+                x,
+                pos: Some(pos),
+                mask,
+                target: None,
+            })
+        }
+    }
+}
