@@ -42,6 +42,24 @@ pub enum Command {
     /// Model zoos: generate, inspect.
     #[command(subcommand)]
     Zoo(ZooCommand),
+    /// Train the runs of an experiment file (one per grid combination), headless, into
+    /// <workspace>/runs/<run>/; resumes interrupted runs, skips finished ones.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Experiment file (TOML), e.g. experiments/quickstart.toml
+    pub file: PathBuf,
+    /// Accepted for scripts; `run` is always headless (the TUI is `hyperzoo tui`)
+    #[arg(long)]
+    pub headless: bool,
+    /// Directory for the run directories [default: <workspace>/runs]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Plain progress lines even on a terminal
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,9 +3,28 @@
 mod bench;
 mod cli;
 mod commands;
+mod run_cmd;
 mod zoo_cmd;
 
 use clap::Parser;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// The process's interrupt flag: set by Ctrl-C; long jobs stop at their next step and keep
+/// their work. The handler is installed on first use.
+pub fn cancel_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let _ = ctrlc::set_handler(move || {
+            eprintln!("\ninterrupt: stopping after this step; finished work is kept (run the same command to resume)");
+            f.store(true, Ordering::SeqCst);
+        });
+        flag
+    })
+    .clone()
+}
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

@@ -14,8 +14,6 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 fn parse_shard(s: &str) -> Result<(usize, usize)> {
@@ -95,16 +93,7 @@ pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
         out.display()
     );
 
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let c = cancel.clone();
-        let _ = ctrlc::set_handler(move || {
-            eprintln!(
-                "\ninterrupt: stopping after this step; finished epochs are kept (run again to resume)"
-            );
-            c.store(true, Ordering::Relaxed);
-        });
-    }
+    let cancel = crate::cancel_flag();
     // Progress in network-epochs: one network trained for one epoch.
     let total_units = (total_models * def.epochs) as u64;
     let bar = if std::io::stderr().is_terminal() {

@@ -50,8 +50,8 @@
 use crate::zoo::{Input, PopulationNet};
 use crate::{Error, Result};
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{FloatDType, TensorData};
 use rand::Rng;
 
 /// `eps` of `torch.nn.CosineSimilarity`: norms are clamped at it.
@@ -274,7 +274,12 @@ fn nan_to_num<const D: usize>(x: Tensor<D>, nan: f64, posinf: f64, neginf: f64) 
 pub fn behaviour_per_model(y_rec: Tensor<3>, y_orig: Tensor<3>, kind: BehaviourKind) -> Tensor<1> {
     assert_same_dims(&y_rec.dims(), &y_orig.dims(), "behaviour loss (logits)");
     let [n, q, k] = y_rec.dims();
-    match kind {
+    // These tensors are tiny ([N, Q, classes]), so the comparison runs in f64: the KL of two
+    // close distributions is a small difference of O(1) log-probabilities, which f32 resolves
+    // to about 1e-7 only. The result comes back in the logits' dtype.
+    let dtype = y_rec.dtype();
+    let (y_rec, y_orig) = (y_rec.cast(FloatDType::F64), y_orig.cast(FloatDType::F64));
+    let per_model = match kind {
         BehaviourKind::SoftmaxMse => {
             let target = nan_to_num(softmax(y_orig, 2), 0.0, 1.0, 0.0);
             let output = nan_to_num(softmax(y_rec, 2), 0.0, 1.0, 0.0);
@@ -306,7 +311,8 @@ pub fn behaviour_per_model(y_rec: Tensor<3>, y_orig: Tensor<3>, kind: BehaviourK
                 .reshape([n])
                 .mul_scalar(t * t / q as f64)
         }
-    }
+    };
+    per_model.cast(dtype)
 }
 
 /// Mean over the finite entries of `per_model` (`[N]`), the others dropped as [R25] does
@@ -483,7 +489,6 @@ fn check_weight(name: &str, v: f64) -> Result<()> {
 /// term when a term, or its scaled value, or the total is NaN or infinite (nothing is recorded
 /// in `scales` then); with an invalid value error when γ or β lies outside [0, 1]; and with
 /// whatever a closure returns.
-#[allow(clippy::too_many_arguments)]
 pub fn combine<C, S, B>(
     contrast: C,
     structure: S,
@@ -795,8 +800,9 @@ mod tests {
             let v: Vec<f32> = same.into_data().try_to_vec().unwrap();
             assert!(v.iter().all(|x| x.abs() < 1e-6), "{kind:?}: {v:?}");
         }
-        // A confident original whose softmax underflows to 0 in f32 still counts.
-        let conf = Tensor::<3>::from_data(TensorData::new(vec![0.0f32, 400.0], [1, 1, 2]), &d);
+        // A confident original whose softmax underflows to 0 (e^-1000, even in f64) still
+        // counts; [R25]'s softmax(..).log() would make it 0·(−inf) = NaN and drop it.
+        let conf = Tensor::<3>::from_data(TensorData::new(vec![0.0f32, 2000.0], [1, 1, 2]), &d);
         let flat = Tensor::<3>::from_data(TensorData::new(vec![0.0f32, 0.0], [1, 1, 2]), &d);
         let kd = behaviour_per_model(flat, conf, BehaviourKind::Distillation { t: 2.0 });
         let kd = value(kd);
