@@ -199,8 +199,8 @@ fn zoo_of(g: &Global, e: &Experiment) -> Result<PathBuf> {
         }
         return Ok(loc);
     }
-    let def = ZooDef::load(&loc)
-        .with_context(|| format!("{}: zoo.definition", e.path().display()))?;
+    let def =
+        ZooDef::load(&loc).with_context(|| format!("{}: zoo.definition", e.path().display()))?;
     let dir = ws.join("zoos").join(&def.name);
     let complete = Zoo::open(&dir).is_ok();
     if !complete {
@@ -455,7 +455,12 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
                 val_loss.map_or("-".into(), |v| format!("{v:.5}")),
                 val_r2.map_or("-".into(), |v| format!("{v:.4}"))
             );
-            run.set_status(&status(RunState::Finished, last.0, spec.epochs, msg.clone()))?;
+            run.set_status(&status(
+                RunState::Finished,
+                last.0,
+                spec.epochs,
+                msg.clone(),
+            ))?;
             run.log(&msg)?;
             println!("{}: {msg} ({})", e.name, dir.display());
             Ok(RunEnd::Finished)

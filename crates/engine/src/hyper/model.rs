@@ -433,6 +433,7 @@ pub struct SaneHead {
 
 /// A projection head.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one per model; boxing would not pay
 pub enum Head {
     /// 2021.
     Mlp(MlpHead),

@@ -576,6 +576,7 @@ fn queries(
 /// Trains `spec` on `zoo` into `run`, resuming from the run's last checkpoint if it has one.
 /// `images` are the zoo's training images (behavioural queries from data). Reports through
 /// `on_event`; `cancel` stops at the next step with a checkpoint.
+#[allow(clippy::too_many_arguments)] // the run's inputs, outputs and controls, each distinct
 pub fn train(
     spec: &TrainSpec,
     zoo: &Zoo,
@@ -792,7 +793,7 @@ pub fn train(
         state.epoch_loss_n = 0;
         let last = state.epoch == spec.epochs;
         let mut improved = false;
-        if last || state.epoch % spec.eval_every.max(1) == 0 {
+        if last || state.epoch.is_multiple_of(spec.eval_every.max(1)) {
             let valid = model.valid();
             let val = &prepared.splits[1];
             let (val_loss, val_r2) = if val.is_empty() {
@@ -821,7 +822,7 @@ pub fn train(
         if improved {
             write_checkpoint(run, Some("best"), &model, &optim, &state)?;
         }
-        if last || state.epoch % spec.checkpoint_every.max(1) == 0 {
+        if last || state.epoch.is_multiple_of(spec.checkpoint_every.max(1)) {
             write_checkpoint(run, None, &model, &optim, &state)?;
             run.prune_checkpoints(spec.keep_last)?;
             on_event(&Event::Checkpoint { step: state.step });
@@ -839,6 +840,9 @@ type StepTensors<'a> = (
     &'a Tensor<1>,
     Option<&'a Tensor<1, Int>>,
 );
+
+/// Values of one step: total, contrast, structure, behaviour, gradient norm.
+type StepValues = (f64, Option<f64>, Option<f64>, Option<f64>, f64);
 
 /// One optimizer step; returns the updated model and (total, contrast, structure, behaviour,
 /// gradient norm).
@@ -858,7 +862,7 @@ fn step(
     nets: &mut HashMap<Activation, PopulationNet>,
     images: Option<&Tensor<4>>,
     input: [usize; 3],
-) -> Result<(HyperRep, (f64, Option<f64>, Option<f64>, Option<f64>, f64))> {
+) -> Result<(HyperRep, StepValues)> {
     let l = &spec.loss;
     let n2 = batch.shape[0];
     let half = n2 / 2;
