@@ -183,6 +183,36 @@ pub struct FetchArgs {
 pub enum BenchCommand {
     /// Population training throughput of CNN-s networks (compare: benches/zoo_baseline.py).
     Zoo(BenchArgs),
+    /// Hyper-representation training samples/s (compare: benches/hyper_baseline.py).
+    Hyper(BenchHyperArgs),
+}
+
+/// Models of `bench hyper`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum HyperBenchModel {
+    /// The 2021 transformer at its MNIST-Seed size (d_model 800, latent 700) on CNN-s weights.
+    R21Mnist,
+    /// SANE at the 2025 setting (d_model 256, 8 heads, 8 layers, latent 64) on CNN3 tokens.
+    Sane2025,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchHyperArgs {
+    /// Model
+    #[arg(long, value_enum, default_value = "r21-mnist")]
+    pub model: HyperBenchModel,
+    /// Batch size [default: 500 for r21-mnist, 64 for sane-2025, as the references]
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Timed steps
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Untimed warm-up steps
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Add the 2025 behavioural loss (β 0.1, 256 random query images)
+    #[arg(long)]
+    pub behaviour: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! The `hyperzoo` binary: command-line wiring only. The work lives in the crates:
 //! `hyperzoo-core` (paths, datasets, specs) and `hyperzoo-engine` (burn).
 mod bench;
+mod bench_hyper;
 mod cli;
 mod commands;
 mod run_cmd;

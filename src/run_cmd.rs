@@ -132,6 +132,7 @@ pub fn train_spec(e: &Experiment, zoo: &Zoo) -> Result<TrainSpec> {
             contrast: match l.contrast {
                 exp::ContrastKind::Ntxent => Contrast::NtXent,
                 exp::ContrastKind::Positive => Contrast::Positive,
+                exp::ContrastKind::PositiveAlignment => Contrast::PositiveAlignment,
             },
             temperature: l.temperature,
             recon: match l.reconstruction {
@@ -152,7 +153,10 @@ pub fn train_spec(e: &Experiment, zoo: &Zoo) -> Result<TrainSpec> {
                 exp::QuerySet::Union => QuerySet::Union,
             },
             scaling: TermScaling::from(l.normalize_terms),
-            target: Target::Clean,
+            target: match l.target {
+                exp::ReconTarget::Clean => Target::Clean,
+                exp::ReconTarget::Augmented => Target::Augmented,
+            },
         },
         epochs: t.epochs as u64,
         batch_size: t.batch_size,

@@ -566,6 +566,19 @@ pub enum ContrastKind {
     Ntxent,
     /// [R21]'s positive-pairs-only variant (MSE of the positive similarities / τ against 0).
     Positive,
+    /// What the positive-only variant evidently meant: positive similarities pulled to 1.
+    PositiveAlignment,
+}
+
+/// What the reconstruction is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconTarget {
+    /// The permuted view before noise and erasing (the evident intention).
+    Clean,
+    /// The augmented view itself, noise and erased zeros included, as the references do
+    /// (reference.md §13.13).
+    Augmented,
 }
 
 /// The structural (reconstruction) term.
@@ -628,6 +641,8 @@ pub struct LossSection {
     pub query_set: QuerySet,
     /// Divide S and B by their values on the first batch (true, [R25]).
     pub normalize_terms: bool,
+    /// The reconstruction target (`clean`).
+    pub target: ReconTarget,
 }
 
 impl Default for LossSection {
@@ -643,6 +658,7 @@ impl Default for LossSection {
             queries: 256,
             query_set: QuerySet::Data,
             normalize_terms: true,
+            target: ReconTarget::Clean,
         }
     }
 }
