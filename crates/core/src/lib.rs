@@ -19,6 +19,7 @@ pub mod experiment;
 pub mod fsutil;
 pub mod grid;
 pub mod paths;
+pub mod probe;
 pub mod run;
 pub mod theme;
 pub mod tokens;
