@@ -1,2 +1,65 @@
 //! hyperzoo-tui: the terminal workbench. Reads the run store (`hyperzoo_core::run`) and draws it;
 //! no burn here, so it builds and tests without libtorch.
+//!
+//! Elm-style, one file per part:
+//! - [`app`]: the state ([`App`]), what keys mean ([`Action`]), [`update`] (pure, returns
+//!   [`Effect`]s for the shell to perform).
+//! - [`keymap`]: keys to actions from TOML (embedded default plus a user file); the help view is
+//!   generated from it.
+//! - [`store`]: a read-only [`Snapshot`] of the workspace (runs, experiment files, zoos), read
+//!   without locking, incrementally by [`Loader`].
+//! - [`view`]: one pure `render(frame, area, &App)` per view.
+//! - [`theme`]: `themes/*.toml` (via `hyperzoo_core::theme`) as ratatui colours.
+//! - [`run_tui`]: the terminal event loop; training is reached only through a [`Launcher`].
+pub mod app;
+pub mod error;
+pub mod keymap;
+mod shell;
+pub mod store;
+pub mod theme;
+pub mod view;
+
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod snapshot_tests;
+
+pub use app::{Action, App, Effect, Mode, PlotOptions, View, action_for_key, update};
+pub use error::{Error, Result};
+pub use keymap::{Key, Keymap};
+pub use shell::{Options, run_tui, run_tui_with};
+pub use store::{Loader, Snapshot};
+
+use std::path::Path;
+
+/// How the TUI starts and stops runs; the binary implements it over the engine, so this crate
+/// never links it. Runs are threads of the process that launched them and write their run
+/// directories as they go; the TUI sees them through the workspace like any other run.
+pub trait Launcher: Send {
+    /// Starts (or resumes) the runs of an experiment file, or generates a zoo from a zoo file.
+    fn launch(&mut self, experiment: &Path) -> Result<(), String>;
+    /// Asks the run named `run` to stop (at its next step, with a checkpoint).
+    fn stop(&mut self, run: &str);
+    /// Runs of this process still working; the TUI does not exit while there are any once its
+    /// terminal has gone.
+    fn live_runs(&self) -> usize;
+}
+
+/// A launcher that launches nothing: browsing only.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoLauncher;
+
+impl Launcher for NoLauncher {
+    fn launch(&mut self, experiment: &Path) -> Result<(), String> {
+        Err(format!(
+            "launching is not available here; run `hyperzoo run {}`",
+            experiment.display()
+        ))
+    }
+
+    fn stop(&mut self, _run: &str) {}
+
+    fn live_runs(&self) -> usize {
+        0
+    }
+}

@@ -1,0 +1,670 @@
+//! The TUI's state and its state machine, Elm-style: keys become [`Action`]s
+//! ([`action_for_key`]), [`update`] changes the [`App`] and returns the [`Effect`]s the shell
+//! must perform (launching, stopping, deleting, exporting, reloading). Nothing here does I/O, so
+//! every transition is tested without a terminal.
+use crate::keymap::{Key, Keymap};
+use crate::store::{Phase, RunInfo, Snapshot};
+use crate::theme::Palette;
+use crossterm::event::{KeyCode, KeyModifiers};
+use hyperzoo_core::theme::Theme;
+use std::path::PathBuf;
+
+/// The views. The first five are tabs (keys 1-5); Help is shown over them with `?`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    /// Experiment files and their runs.
+    Experiments,
+    /// One run's curves, progress and log.
+    Run,
+    /// The selected runs overlaid, with their config differences.
+    Compare,
+    /// Zoos and their accuracy distributions.
+    Zoos,
+    /// One run's results.toml.
+    Results,
+    /// Keys, from the keymap.
+    Help,
+}
+
+impl View {
+    /// The tabs, in order.
+    pub const TABS: [View; 5] = [
+        View::Experiments,
+        View::Run,
+        View::Compare,
+        View::Zoos,
+        View::Results,
+    ];
+
+    /// Title.
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Experiments => "Experiments",
+            View::Run => "Run",
+            View::Compare => "Compare",
+            View::Zoos => "Zoos",
+            View::Results => "Results",
+            View::Help => "Help",
+        }
+    }
+}
+
+/// What the user asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Leave (asks first while runs are live).
+    Quit,
+    /// Show or hide the help.
+    Help,
+    /// Previous row.
+    Up,
+    /// Next row.
+    Down,
+    /// First row.
+    Top,
+    /// Last row.
+    Bottom,
+    /// Next tab.
+    NextView,
+    /// Previous tab.
+    PrevView,
+    /// A tab.
+    Goto(View),
+    /// Open the row under the cursor; keep the filter being typed.
+    Enter,
+    /// Go back; clear the filter.
+    Back,
+    /// Start typing a filter.
+    Filter,
+    /// Select or deselect a run for comparison.
+    Select,
+    /// Debiased-EMA smoothing of the curves.
+    ToggleSmoothing,
+    /// Logarithmic y axes.
+    ToggleLogScale,
+    /// Full history or the last points only.
+    ToggleWindow,
+    /// Export the run (the shell does it).
+    Export,
+    /// Launch or resume an experiment, or generate a zoo.
+    Launch,
+    /// Stop a run (asks first).
+    Stop,
+    /// Delete a run's directory (asks first).
+    Delete,
+    /// A character typed into the filter.
+    FilterChar(char),
+    /// Backspace in the filter.
+    FilterBackspace,
+    /// Yes to the question asked.
+    Confirm,
+    /// No to the question asked.
+    Cancel,
+}
+
+/// Work for the shell: the only way `update` touches the world.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Launch (or resume) the experiment or zoo file.
+    Launch(PathBuf),
+    /// Stop the run of that name.
+    Stop(String),
+    /// Delete the directory of the run of that name.
+    Delete(String),
+    /// Export the run of that name.
+    Export(String),
+    /// Read the workspace again now.
+    Reload,
+}
+
+/// A question waiting for y/n.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    /// Stop this run.
+    Stop(String),
+    /// Delete this run.
+    Delete(String),
+    /// Quit while runs are live.
+    Quit,
+}
+
+/// How keys are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Keys go through the keymap.
+    Normal,
+    /// Typing the filter.
+    Filter,
+    /// Waiting for `y` (anything else cancels).
+    Confirm(Pending),
+}
+
+/// How curves are drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotOptions {
+    /// Debiased exponential moving average.
+    pub smooth: bool,
+    /// Its decay.
+    pub beta: f64,
+    /// Logarithmic y axis (non-positive values are left out).
+    pub log_y: bool,
+    /// Whole history, or the last `window` steps.
+    pub full_history: bool,
+    /// Steps in the recent window.
+    pub window: usize,
+    /// Dots instead of braille, and only ASCII on screen.
+    pub ascii: bool,
+}
+
+impl Default for PlotOptions {
+    fn default() -> Self {
+        Self {
+            smooth: false,
+            beta: 0.9,
+            log_y: false,
+            full_history: true,
+            window: 200,
+            ascii: false,
+        }
+    }
+}
+
+/// A row of the experiments table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    /// An experiment file (index into `Snapshot::experiments`).
+    Experiment(usize),
+    /// A run (index into `Snapshot::runs`).
+    Run(usize),
+    /// The heading of the runs that match no experiment file.
+    Unmatched,
+}
+
+/// The whole state of the TUI.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The view shown.
+    pub view: View,
+    /// The view Help returns to.
+    pub prev_view: View,
+    /// How keys are read.
+    pub mode: Mode,
+    /// The workspace as last read.
+    pub snapshot: Snapshot,
+    /// Rows whose name does not contain this (case-insensitive) are hidden.
+    pub filter: String,
+    /// Cursor in the experiments table.
+    pub exp_cursor: usize,
+    /// Cursor in the zoo list.
+    pub zoo_cursor: usize,
+    /// The run the Run and Results views show.
+    pub focus: Option<String>,
+    /// Runs selected for comparison, with their colour slot (kept while selected).
+    pub selected: Vec<(String, usize)>,
+    /// Curve options.
+    pub plot: PlotOptions,
+    /// The theme.
+    pub theme: Theme,
+    /// Its colours.
+    pub palette: Palette,
+    /// Keys.
+    pub keymap: Keymap,
+    /// A one-line message for the status bar (cleared by the next key).
+    pub message: Option<String>,
+    /// Runs the launcher reports as live (set by the shell).
+    pub live_runs: usize,
+    /// Set when the shell should leave.
+    pub quit: bool,
+}
+
+impl App {
+    /// A new state showing `snapshot`; ASCII drawing follows the theme.
+    pub fn new(snapshot: Snapshot, theme: Theme, keymap: Keymap) -> Self {
+        let plot = PlotOptions {
+            ascii: theme.ascii,
+            ..PlotOptions::default()
+        };
+        Self {
+            view: View::Experiments,
+            prev_view: View::Experiments,
+            mode: Mode::Normal,
+            snapshot,
+            filter: String::new(),
+            exp_cursor: 0,
+            zoo_cursor: 0,
+            focus: None,
+            selected: Vec::new(),
+            plot,
+            palette: Palette::new(&theme),
+            theme,
+            keymap,
+            message: None,
+            live_runs: 0,
+            quit: false,
+        }
+    }
+
+    /// Replaces the snapshot, keeping the cursors on the same rows where they still exist.
+    pub fn set_snapshot(&mut self, snapshot: Snapshot) {
+        let row_key = self.row_key(self.exp_cursor);
+        let zoo = self
+            .zoo_rows()
+            .get(self.zoo_cursor)
+            .map(|&i| self.snapshot.zoos[i].name.clone());
+        self.snapshot = snapshot;
+        if let Some(key) = row_key
+            && let Some(i) =
+                (0..self.rows().len()).find(|&i| self.row_key(i).as_ref() == Some(&key))
+        {
+            self.exp_cursor = i;
+        }
+        if let Some(name) = zoo
+            && let Some(i) = self
+                .zoo_rows()
+                .iter()
+                .position(|&z| self.snapshot.zoos[z].name == name)
+        {
+            self.zoo_cursor = i;
+        }
+        self.clamp();
+    }
+
+    /// Shows a message in the status bar.
+    pub fn notify(&mut self, message: impl Into<String>) {
+        self.message = Some(message.into());
+    }
+
+    /// The rows of the experiments table, filtered.
+    pub fn rows(&self) -> Vec<Row> {
+        let f = self.filter.to_lowercase();
+        let hit = |s: &str| s.to_lowercase().contains(&f);
+        let snap = &self.snapshot;
+        let mut rows = Vec::new();
+        for (e, exp) in snap.experiments.iter().enumerate() {
+            let all = hit(&exp.name) || hit(&exp.rel);
+            let runs: Vec<usize> = exp
+                .runs
+                .iter()
+                .copied()
+                .filter(|&r| all || hit(&snap.runs[r].name))
+                .collect();
+            if all || !runs.is_empty() {
+                rows.push(Row::Experiment(e));
+                rows.extend(runs.into_iter().map(Row::Run));
+            }
+        }
+        let orphans: Vec<usize> = snap
+            .unmatched
+            .iter()
+            .copied()
+            .filter(|&r| hit(&snap.runs[r].name))
+            .collect();
+        if !orphans.is_empty() {
+            rows.push(Row::Unmatched);
+            rows.extend(orphans.into_iter().map(Row::Run));
+        }
+        rows
+    }
+
+    /// Indices of the zoos shown, filtered.
+    pub fn zoo_rows(&self) -> Vec<usize> {
+        let f = self.filter.to_lowercase();
+        (0..self.snapshot.zoos.len())
+            .filter(|&i| self.snapshot.zoos[i].name.to_lowercase().contains(&f))
+            .collect()
+    }
+
+    /// The row under the experiments cursor.
+    pub fn current_row(&self) -> Option<Row> {
+        self.rows().get(self.exp_cursor).copied()
+    }
+
+    /// The run the Run and Results views show: the focused one, else the one under the
+    /// experiments cursor, else the first running one.
+    pub fn focused_run(&self) -> Option<&RunInfo> {
+        let snap = &self.snapshot;
+        self.focus
+            .as_deref()
+            .and_then(|n| snap.run(n))
+            .or_else(|| match self.current_row() {
+                Some(Row::Run(i)) => snap.runs.get(i),
+                _ => None,
+            })
+            .or_else(|| snap.runs.iter().find(|r| r.phase == Phase::Running))
+    }
+
+    /// The colour slot of a selected run.
+    pub fn slot(&self, run: &str) -> Option<usize> {
+        self.selected
+            .iter()
+            .find(|(n, _)| n == run)
+            .map(|(_, s)| *s)
+    }
+
+    /// The selected runs present in the snapshot, in selection order, with their slots.
+    pub fn selected_runs(&self) -> Vec<(&RunInfo, usize)> {
+        self.selected
+            .iter()
+            .filter_map(|(n, s)| Some((self.snapshot.run(n)?, *s)))
+            .collect()
+    }
+
+    fn row_key(&self, i: usize) -> Option<RowKey> {
+        Some(match *self.rows().get(i)? {
+            Row::Experiment(e) => RowKey::Experiment(self.snapshot.experiments[e].path.clone()),
+            Row::Run(r) => RowKey::Run(self.snapshot.runs[r].name.clone()),
+            Row::Unmatched => RowKey::Unmatched,
+        })
+    }
+
+    fn clamp(&mut self) {
+        self.exp_cursor = self.exp_cursor.min(self.rows().len().saturating_sub(1));
+        self.zoo_cursor = self.zoo_cursor.min(self.zoo_rows().len().saturating_sub(1));
+    }
+
+    /// The run an action applies to: under the cursor, or the one shown.
+    fn target_run(&self) -> Option<&RunInfo> {
+        match self.view {
+            View::Experiments => match self.current_row()? {
+                Row::Run(i) => self.snapshot.runs.get(i),
+                _ => None,
+            },
+            View::Run | View::Results => self.focused_run(),
+            _ => None,
+        }
+    }
+
+    fn toggle_selected(&mut self, run: &str) {
+        if let Some(i) = self.selected.iter().position(|(n, _)| n == run) {
+            self.selected.remove(i);
+        } else {
+            let slot = (0..)
+                .find(|s| self.selected.iter().all(|(_, t)| t != s))
+                .unwrap_or(0);
+            self.selected.push((run.to_string(), slot));
+        }
+    }
+
+    fn move_cursor(&mut self, action: Action) {
+        let to = |cur: usize, len: usize| -> usize {
+            let last = len.saturating_sub(1);
+            match action {
+                Action::Up => cur.saturating_sub(1),
+                Action::Down => (cur + 1).min(last),
+                Action::Top => 0,
+                _ => last,
+            }
+        };
+        match self.view {
+            View::Experiments => self.exp_cursor = to(self.exp_cursor, self.rows().len()),
+            View::Zoos => self.zoo_cursor = to(self.zoo_cursor, self.zoo_rows().len()),
+            // Up and down step through the runs, in the experiments table's order.
+            View::Run | View::Results => {
+                let rows = self.rows();
+                let runs: Vec<usize> = (0..rows.len())
+                    .filter(|&i| matches!(rows[i], Row::Run(_)))
+                    .collect();
+                if runs.is_empty() {
+                    return;
+                }
+                let current = self.focused_run().map(|r| r.name.clone());
+                let at = runs
+                    .iter()
+                    .position(|&i| {
+                        matches!(rows[i], Row::Run(r) if Some(&self.snapshot.runs[r].name) == current.as_ref())
+                    })
+                    .unwrap_or(0);
+                let row = runs[to(at, runs.len())];
+                if let Row::Run(r) = rows[row] {
+                    self.exp_cursor = row;
+                    self.focus = Some(self.snapshot.runs[r].name.clone());
+                }
+            }
+            View::Compare | View::Help => {}
+        }
+    }
+
+    fn launch_target(&self) -> Result<PathBuf, String> {
+        let snap = &self.snapshot;
+        let experiment = |run: &RunInfo| {
+            snap.experiment_of(&run.name)
+                .map(|e| e.path.clone())
+                .ok_or_else(|| format!("run {} has no experiment file", run.name))
+        };
+        match self.view {
+            View::Experiments => match self.current_row() {
+                Some(Row::Experiment(e)) => {
+                    let exp = &snap.experiments[e];
+                    match &exp.error {
+                        Some(err) => Err(format!("{} is invalid: {err}", exp.rel)),
+                        None => Ok(exp.path.clone()),
+                    }
+                }
+                Some(Row::Run(r)) => experiment(&snap.runs[r]),
+                _ => Err("no experiment under the cursor".into()),
+            },
+            View::Run | View::Results => self
+                .focused_run()
+                .ok_or_else(|| "no run shown".to_string())
+                .and_then(experiment),
+            View::Zoos => {
+                let z = self
+                    .zoo_rows()
+                    .get(self.zoo_cursor)
+                    .map(|&i| &snap.zoos[i])
+                    .ok_or("no zoo under the cursor")?;
+                match (&z.definition, z.status.as_str()) {
+                    (_, "complete") => Err(format!("zoo {} is complete", z.name)),
+                    (Some(def), _) => Ok(def.clone()),
+                    (None, _) => Err(format!("zoo {} has no definition file here", z.name)),
+                }
+            }
+            View::Compare | View::Help => Err("launch from the experiments or zoos view".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum RowKey {
+    Experiment(PathBuf),
+    Run(String),
+    Unmatched,
+}
+
+/// The action a key means in the app's current mode.
+pub fn action_for_key(app: &App, key: Key) -> Option<Action> {
+    match &app.mode {
+        Mode::Confirm(_) => Some(match key.code {
+            KeyCode::Char('y' | 'Y') if key.mods.is_empty() => Action::Confirm,
+            _ => Action::Cancel,
+        }),
+        Mode::Filter
+            if !key
+                .mods
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+        {
+            match key.code {
+                KeyCode::Char(c) => Some(Action::FilterChar(c)),
+                KeyCode::Backspace => Some(Action::FilterBackspace),
+                KeyCode::Enter => Some(Action::Enter),
+                KeyCode::Esc => Some(Action::Back),
+                KeyCode::Up => Some(Action::Up),
+                KeyCode::Down => Some(Action::Down),
+                _ => None,
+            }
+        }
+        _ => app.keymap.action(key),
+    }
+}
+
+/// Applies an action; returns what the shell must do. Pure: no I/O.
+pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
+    app.message = None;
+    match app.mode.clone() {
+        Mode::Confirm(pending) => {
+            app.mode = Mode::Normal;
+            return if action == Action::Confirm {
+                confirmed(app, pending)
+            } else {
+                app.notify("cancelled");
+                Vec::new()
+            };
+        }
+        Mode::Filter => {
+            match action {
+                Action::FilterChar(c) => app.filter.push(c),
+                Action::FilterBackspace => {
+                    app.filter.pop();
+                }
+                Action::Enter => app.mode = Mode::Normal,
+                Action::Back => {
+                    app.filter.clear();
+                    app.mode = Mode::Normal;
+                }
+                Action::Up | Action::Down => app.move_cursor(action),
+                Action::Quit => {
+                    app.mode = Mode::Normal;
+                    return update(app, Action::Quit);
+                }
+                _ => {}
+            }
+            app.clamp();
+            return Vec::new();
+        }
+        Mode::Normal => {}
+    }
+    match action {
+        Action::Quit if app.live_runs > 0 => app.mode = Mode::Confirm(Pending::Quit),
+        Action::Quit => app.quit = true,
+        Action::Help if app.view == View::Help => app.view = app.prev_view,
+        Action::Help => {
+            app.prev_view = app.view;
+            app.view = View::Help;
+        }
+        Action::Up | Action::Down | Action::Top | Action::Bottom => app.move_cursor(action),
+        Action::NextView | Action::PrevView => {
+            let from = if app.view == View::Help {
+                app.prev_view
+            } else {
+                app.view
+            };
+            let i = View::TABS.iter().position(|&v| v == from).unwrap_or(0);
+            let n = View::TABS.len();
+            let j = if action == Action::NextView {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            };
+            app.view = View::TABS[j];
+        }
+        Action::Goto(v) => app.view = v,
+        Action::Enter => {
+            if app.view == View::Experiments {
+                let run = match app.current_row() {
+                    Some(Row::Run(r)) => Some(r),
+                    Some(Row::Experiment(e)) => app.snapshot.experiments[e].runs.first().copied(),
+                    _ => None,
+                };
+                match run {
+                    Some(r) => {
+                        app.focus = Some(app.snapshot.runs[r].name.clone());
+                        app.view = View::Run;
+                    }
+                    None if matches!(app.current_row(), Some(Row::Experiment(_))) => {
+                        app.notify("no run yet: r launches the experiment");
+                    }
+                    None => {}
+                }
+            }
+        }
+        Action::Back => {
+            let list = matches!(app.view, View::Experiments | View::Zoos);
+            if app.view == View::Help {
+                app.view = app.prev_view;
+            } else if list && !app.filter.is_empty() {
+                app.filter.clear();
+            } else {
+                app.view = View::Experiments;
+            }
+        }
+        Action::Filter => {
+            if matches!(app.view, View::Experiments | View::Zoos) {
+                app.mode = Mode::Filter;
+            } else {
+                app.notify("the filter works in the experiments and zoos views");
+            }
+        }
+        Action::Select => match app.target_run().map(|r| r.name.clone()) {
+            Some(name) => app.toggle_selected(&name),
+            None => app.notify("no run to select here"),
+        },
+        Action::ToggleSmoothing => app.plot.smooth = !app.plot.smooth,
+        Action::ToggleLogScale => app.plot.log_y = !app.plot.log_y,
+        Action::ToggleWindow => app.plot.full_history = !app.plot.full_history,
+        Action::Export => match app.target_run().map(|r| r.name.clone()) {
+            Some(name) => {
+                app.notify(format!("exporting {name}"));
+                return vec![Effect::Export(name)];
+            }
+            None => app.notify("no run to export here"),
+        },
+        Action::Launch => match app.launch_target() {
+            Ok(path) => return vec![Effect::Launch(path), Effect::Reload],
+            Err(why) => app.notify(why),
+        },
+        Action::Stop => match app.target_run() {
+            Some(r) if r.phase == Phase::Running => {
+                app.mode = Mode::Confirm(Pending::Stop(r.name.clone()));
+            }
+            Some(r) => {
+                let msg = format!("run {} is {}, not running", r.name, r.phase.label());
+                app.notify(msg);
+            }
+            None => app.notify("no run to stop here"),
+        },
+        Action::Delete => match app.target_run() {
+            Some(r) if r.phase == Phase::Running => {
+                let msg = format!("run {} is running: stop it first", r.name);
+                app.notify(msg);
+            }
+            Some(r) => app.mode = Mode::Confirm(Pending::Delete(r.name.clone())),
+            None => app.notify("no run to delete here"),
+        },
+        Action::FilterChar(_) | Action::FilterBackspace | Action::Confirm | Action::Cancel => {}
+    }
+    app.clamp();
+    Vec::new()
+}
+
+fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
+    match pending {
+        Pending::Quit => {
+            app.quit = true;
+            Vec::new()
+        }
+        Pending::Stop(name) => {
+            app.notify(format!("stopping {name}"));
+            vec![Effect::Stop(name), Effect::Reload]
+        }
+        Pending::Delete(name) => {
+            app.selected.retain(|(n, _)| *n != name);
+            if app.focus.as_ref() == Some(&name) {
+                app.focus = None;
+            }
+            app.notify(format!("deleting {name}"));
+            vec![Effect::Delete(name), Effect::Reload]
+        }
+    }
+}
+
+/// The question a pending confirmation asks.
+pub fn question(p: &Pending, live_runs: usize) -> String {
+    match p {
+        Pending::Stop(n) => format!("stop run {n}? (y/N)"),
+        Pending::Delete(n) => format!("delete run {n} and all its files? (y/N)"),
+        Pending::Quit => format!("{live_runs} run(s) still live: quit anyway? (y/N)"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,269 @@
+//! The state machine without rendering: keys in, state and effects out.
+use super::*;
+use crate::fixture;
+use crate::theme;
+use std::time::SystemTime;
+
+fn app() -> (tempfile::TempDir, App) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, exp) = fixture::workspace(tmp.path());
+    let snap = Snapshot::read(&ws, &exp, SystemTime::now());
+    let app = App::new(snap, theme::builtin("plain").unwrap(), Keymap::default());
+    (tmp, app)
+}
+
+/// Presses keys written as in the keymap, separated by spaces; returns all effects.
+fn press(app: &mut App, keys: &str) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for k in keys.split(' ') {
+        let key = Key::parse(k).unwrap_or_else(|| panic!("bad key {k}"));
+        if let Some(a) = action_for_key(app, key) {
+            effects.extend(update(app, a));
+        }
+    }
+    effects
+}
+
+fn row_name(app: &App) -> String {
+    match app.current_row().unwrap() {
+        Row::Experiment(e) => app.snapshot.experiments[e].rel.clone(),
+        Row::Run(r) => app.snapshot.runs[r].name.clone(),
+        Row::Unmatched => "(unmatched)".into(),
+    }
+}
+
+#[test]
+fn rows_list_experiments_then_their_runs() {
+    let (_tmp, app) = app();
+    let names: Vec<String> = (0..app.rows().len())
+        .map(|i| {
+            let mut a = app.clone();
+            a.exp_cursor = i;
+            row_name(&a)
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ablations/gamma.toml",
+            "gamma-loss.gamma=0.1",
+            "gamma-loss.gamma=0.5",
+            "broken.toml",
+            "quickstart.toml",
+            "quickstart",
+            "(unmatched)",
+            "orphan",
+        ]
+    );
+}
+
+#[test]
+fn navigation_moves_and_clamps() {
+    let (_tmp, mut app) = app();
+    press(&mut app, "k");
+    assert_eq!(app.exp_cursor, 0);
+    press(&mut app, "j down j");
+    assert_eq!(row_name(&app), "broken.toml");
+    press(&mut app, "G");
+    assert_eq!(row_name(&app), "orphan");
+    press(&mut app, "j");
+    assert_eq!(row_name(&app), "orphan");
+    press(&mut app, "g");
+    assert_eq!(app.exp_cursor, 0);
+}
+
+#[test]
+fn view_switching_by_tab_number_help_and_back() {
+    let (_tmp, mut app) = app();
+    press(&mut app, "tab");
+    assert_eq!(app.view, View::Run);
+    press(&mut app, "shift-tab shift-tab");
+    assert_eq!(app.view, View::Results);
+    press(&mut app, "4");
+    assert_eq!(app.view, View::Zoos);
+    press(&mut app, "?");
+    assert_eq!(app.view, View::Help);
+    press(&mut app, "?");
+    assert_eq!(app.view, View::Zoos);
+    press(&mut app, "? esc");
+    assert_eq!(app.view, View::Zoos);
+    press(&mut app, "esc");
+    assert_eq!(app.view, View::Experiments);
+    // Enter on a run opens it; up/down in the Run view step through runs.
+    press(&mut app, "j enter");
+    assert_eq!(
+        (app.view, app.focus.as_deref()),
+        (View::Run, Some("gamma-loss.gamma=0.1"))
+    );
+    press(&mut app, "j");
+    assert_eq!(app.focus.as_deref(), Some("gamma-loss.gamma=0.5"));
+    press(&mut app, "j");
+    assert_eq!(app.focus.as_deref(), Some("quickstart"));
+    assert_eq!(row_name(&app), "quickstart");
+    press(&mut app, "esc");
+    assert_eq!(app.view, View::Experiments);
+}
+
+#[test]
+fn filter_typed_after_slash_hides_rows_and_esc_clears_it() {
+    let (_tmp, mut app) = app();
+    press(&mut app, "/");
+    assert_eq!(app.mode, Mode::Filter);
+    // Letters type into the filter, they are not commands.
+    press(&mut app, "q u i c k x backspace");
+    assert!(!app.quit);
+    assert_eq!(app.filter, "quick");
+    assert_eq!(app.rows().len(), 2);
+    press(&mut app, "enter");
+    assert_eq!(
+        (app.mode.clone(), app.filter.as_str()),
+        (Mode::Normal, "quick")
+    );
+    press(&mut app, "j");
+    assert_eq!(row_name(&app), "quickstart");
+    // A run name matching keeps its experiment row, not the experiment's other runs.
+    press(&mut app, "esc / 0 . 5");
+    let mut names = Vec::new();
+    for i in 0..app.rows().len() {
+        app.exp_cursor = i;
+        names.push(row_name(&app));
+    }
+    assert_eq!(names, ["ablations/gamma.toml", "gamma-loss.gamma=0.5"]);
+    press(&mut app, "esc");
+    assert_eq!((app.mode.clone(), app.filter.as_str()), (Mode::Normal, ""));
+    assert_eq!(app.rows().len(), 8);
+}
+
+#[test]
+fn selection_keeps_colour_slots_stable() {
+    let (_tmp, mut app) = app();
+    press(&mut app, "j space j space G space");
+    let slots: Vec<(&str, usize)> = app.selected.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+    assert_eq!(
+        slots,
+        [
+            ("gamma-loss.gamma=0.1", 0),
+            ("gamma-loss.gamma=0.5", 1),
+            ("orphan", 2)
+        ]
+    );
+    press(&mut app, "g j j space");
+    assert_eq!(app.slot("gamma-loss.gamma=0.5"), None);
+    assert_eq!(app.slot("orphan"), Some(2));
+    press(&mut app, "G k k space");
+    assert_eq!(app.slot("quickstart"), Some(1), "the free slot is reused");
+    // Space on an experiment row selects nothing.
+    press(&mut app, "g space");
+    assert_eq!(app.selected.len(), 3);
+    assert!(app.message.is_some());
+}
+
+#[test]
+fn stop_and_delete_act_only_after_confirmation() {
+    let (_tmp, mut app) = app();
+    // The running run: stop asks, anything but y cancels.
+    assert!(press(&mut app, "j x").is_empty());
+    assert_eq!(
+        app.mode,
+        Mode::Confirm(Pending::Stop("gamma-loss.gamma=0.1".into()))
+    );
+    assert!(press(&mut app, "n").is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(press(&mut app, "x esc").is_empty());
+    assert_eq!(
+        press(&mut app, "x y"),
+        [Effect::Stop("gamma-loss.gamma=0.1".into()), Effect::Reload]
+    );
+    // A running run cannot be deleted; a failed one can, after y.
+    assert!(press(&mut app, "D").is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.message.as_deref().unwrap().contains("stop it first"));
+    press(&mut app, "j space enter");
+    assert_eq!(app.focus.as_deref(), Some("gamma-loss.gamma=0.5"));
+    assert!(press(&mut app, "D").is_empty());
+    assert_eq!(
+        press(&mut app, "y"),
+        [
+            Effect::Delete("gamma-loss.gamma=0.5".into()),
+            Effect::Reload
+        ]
+    );
+    assert!(app.selected.is_empty() && app.focus.is_none());
+    // Stopping a run that is not running asks nothing.
+    press(&mut app, "1 G x");
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(
+        app.message
+            .as_deref()
+            .unwrap()
+            .contains("stale, not running")
+    );
+}
+
+#[test]
+fn launch_export_and_quit() {
+    let (_tmp, mut app) = app();
+    let eff = press(&mut app, "r");
+    assert!(
+        matches!(&eff[..], [Effect::Launch(p), Effect::Reload] if p.ends_with("ablations/gamma.toml"))
+    );
+    // A run row resumes its experiment; an invalid file or an orphan run launches nothing.
+    let eff = press(&mut app, "j r");
+    assert!(
+        matches!(&eff[..], [Effect::Launch(p), Effect::Reload] if p.ends_with("ablations/gamma.toml"))
+    );
+    assert!(press(&mut app, "j j r").is_empty());
+    assert!(
+        app.message
+            .as_deref()
+            .unwrap()
+            .contains("broken.toml is invalid")
+    );
+    assert!(press(&mut app, "G r").is_empty());
+    // Zoos: a complete zoo is not generated again, a defined one is.
+    press(&mut app, "4");
+    let names: Vec<&str> = app.snapshot.zoos.iter().map(|z| z.name.as_str()).collect();
+    assert_eq!(names, ["tetris-quick", "tiny"]);
+    let eff = press(&mut app, "r");
+    assert!(
+        matches!(&eff[..], [Effect::Launch(p), Effect::Reload] if p.ends_with("zoos/tetris-quick.toml"))
+    );
+    assert!(press(&mut app, "j r").is_empty());
+    assert_eq!(app.message.as_deref(), Some("zoo tiny is complete"));
+    // Export only asks the shell.
+    assert_eq!(press(&mut app, "1 G e"), [Effect::Export("orphan".into())]);
+    // Quitting with live runs asks first.
+    app.live_runs = 2;
+    press(&mut app, "q");
+    assert!(!app.quit);
+    assert_eq!(app.mode, Mode::Confirm(Pending::Quit));
+    press(&mut app, "n q y");
+    assert!(app.quit);
+}
+
+#[test]
+fn toggles_and_reloads_keep_the_cursor_on_its_row() {
+    let (tmp, mut app) = app();
+    press(&mut app, "s l w");
+    assert!(app.plot.smooth && app.plot.log_y && !app.plot.full_history);
+    press(&mut app, "s l w");
+    assert_eq!(
+        app.plot,
+        PlotOptions {
+            ascii: true,
+            ..PlotOptions::default()
+        }
+    );
+    press(&mut app, "G");
+    assert_eq!(row_name(&app), "orphan");
+    // A new run sorted before "orphan" appears: the cursor follows "orphan".
+    let ws = tmp.path().join("workspace");
+    fixture::run_dir(&ws.join("runs/aaa"), "finished", 3, 10);
+    app.set_snapshot(Snapshot::read(
+        &ws,
+        &tmp.path().join("experiments"),
+        SystemTime::now(),
+    ));
+    assert_eq!(row_name(&app), "orphan");
+    assert_eq!(app.rows().len(), 9);
+}

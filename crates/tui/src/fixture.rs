@@ -1,0 +1,221 @@
+//! Test fixtures: a workspace written by hand in the formats of `hyperzoo_core::run` (status.toml,
+//! config.toml, metrics.jsonl, log.txt, results.toml) and of the zoo store (through its writer).
+use hyperzoo_core::arch::ArchSpec;
+use hyperzoo_core::zoo::ModelSplit;
+use hyperzoo_core::zoo::store::{FORMAT_VERSION, Manifest, ModelRow, NetStatus, Record, write_zoo};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// What a fixture run looks like.
+pub struct RunSpec {
+    pub state: &'static str,
+    pub steps: u64,
+    pub steps_per_epoch: u64,
+    pub epochs: u64,
+    pub seed: u64,
+    pub gamma: f64,
+    pub message: &'static str,
+}
+
+impl RunSpec {
+    pub fn new(state: &'static str, steps: u64, steps_per_epoch: u64) -> Self {
+        Self {
+            state,
+            steps,
+            steps_per_epoch,
+            epochs: 10,
+            seed: 42,
+            gamma: 0.1,
+            message: "",
+        }
+    }
+}
+
+/// A run with `steps` step records and an evaluation at the end of every epoch.
+pub fn run_dir(dir: &Path, state: &'static str, steps: u64, steps_per_epoch: u64) {
+    run(dir, &RunSpec::new(state, steps, steps_per_epoch));
+}
+
+pub fn run(dir: &Path, spec: &RunSpec) {
+    std::fs::create_dir_all(dir.join("checkpoints")).unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy();
+    let spe = spec.steps_per_epoch;
+    let status = format!(
+        "state = \"{}\"\nstep = {}\nepoch = {}\nepochs = {}\nmessage = \"{}\"\n",
+        spec.state,
+        spec.steps,
+        spec.steps / spe,
+        spec.epochs,
+        spec.message
+    );
+    std::fs::write(dir.join("status.toml"), status).unwrap();
+    let config = format!(
+        "name = \"{name}\"\nseed = {}\n\n[model]\nkind = \"transformer\"\nd_model = 64\n\n[loss]\ngamma = {}\ncontrast = \"ntxent\"\n\n[train]\nepochs = {}\nbatch_size = 64\nlr = 0.001\n",
+        spec.seed, spec.gamma, spec.epochs
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let mut metrics = String::new();
+    let mut log = format!("started {name}: {} epochs of {spe} steps\n", spec.epochs);
+    for s in 1..=spec.steps {
+        let t = s as f64;
+        let wiggle = 0.05 * (t * 1.7).sin();
+        let structure = 0.1 + 1.5 * (-t / 15.0).exp() + wiggle;
+        let contrast = 2.0 + (-t / 30.0).exp();
+        let loss = structure + spec.gamma * contrast;
+        let lr = 0.001 * (1.0 - t / (spe * spec.epochs) as f64).max(0.0) + 1e-5;
+        let _ = writeln!(
+            metrics,
+            r#"{{"kind":"step","step":{s},"epoch":{},"loss":{loss:.6},"contrast":{contrast:.6},"structure":{structure:.6},"behaviour":null,"lr":{lr:.8},"grad_norm":1.0,"samples_per_s":2560.0,"data_ms":0.2,"wait_ms":5.0,"step_ms":20.0}}"#,
+            (s - 1) / spe
+        );
+        if s % spe == 0 {
+            let k = s / spe;
+            let r2 = 1.0 - (-(k as f64) / 2.0).exp();
+            let _ = writeln!(
+                metrics,
+                r#"{{"kind":"epoch","step":{s},"epoch":{k},"train_loss":{loss:.6},"val_loss":{:.6},"val_r2":{r2:.6},"lr":{lr:.8}}}"#,
+                structure * 1.1
+            );
+            let _ = writeln!(
+                log,
+                "epoch {k}: val_loss {:.4} val_r2 {r2:.4}",
+                structure * 1.1
+            );
+        }
+    }
+    std::fs::write(dir.join("metrics.jsonl"), metrics).unwrap();
+    std::fs::write(dir.join("log.txt"), log).unwrap();
+}
+
+/// Sets the modification time of a run's status.toml and metrics.jsonl `ago` in the past.
+pub fn age(dir: &Path, ago: Duration) {
+    for f in ["status.toml", "metrics.jsonl"] {
+        let file = std::fs::File::options()
+            .append(true)
+            .open(dir.join(f))
+            .unwrap();
+        file.set_modified(SystemTime::now() - ago).unwrap();
+    }
+}
+
+/// A complete zoo of 4 Tetris MLPs with checkpoints at epochs 0 and 2; one diverges.
+pub fn zoo(dir: &Path) {
+    let arch = ArchSpec::builtin("tetris_mlp").unwrap();
+    let params = arch.param_count().unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let manifest = Manifest {
+        format: FORMAT_VERSION,
+        name,
+        description: "four Tetris MLPs".into(),
+        status: "complete".into(),
+        dataset: "tetris".into(),
+        models: 4,
+        params,
+        epochs: 2,
+        checkpoints: vec![0, 2],
+        arch,
+        versions: Default::default(),
+        command: "test".into(),
+        definition: String::new(),
+        source: String::new(),
+    };
+    let rows: Vec<ModelRow> = (0..4)
+        .map(|id| ModelRow {
+            id,
+            split: ModelSplit::Train,
+            population: 0,
+            hparams: vec![("seed".into(), id.to_string())],
+        })
+        .collect();
+    let weights = vec![(0, vec![0.0; 4 * params]), (2, vec![0.0; 4 * params])];
+    let rec = |id, epoch, status, test_acc| Record {
+        id,
+        epoch,
+        status,
+        train_loss: 1.0,
+        train_acc: test_acc,
+        val_loss: 1.0,
+        val_acc: test_acc,
+        test_loss: 1.0,
+        test_acc,
+        ggap: 0.0,
+    };
+    let records = vec![
+        rec(0, 0, NetStatus::Ok, 0.1),
+        rec(1, 0, NetStatus::Ok, 0.12),
+        rec(2, 0, NetStatus::Ok, 0.08),
+        rec(3, 0, NetStatus::Ok, 0.1),
+        rec(0, 2, NetStatus::Ok, 0.5),
+        rec(1, 2, NetStatus::Ok, 0.9),
+        rec(2, 2, NetStatus::Ok, 0.7),
+        rec(3, 2, NetStatus::Diverged, f64::NAN),
+    ];
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    write_zoo(dir, manifest, &rows, &weights, &records).unwrap();
+}
+
+/// A zoo definition file of three networks.
+pub fn zoo_definition(path: &Path, name: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let text = format!(
+        r#"name = "{name}"
+description = "three seeds"
+arch = "tetris_mlp"
+dataset = "tetris"
+epochs = 1
+[models]
+max_population = 2
+[hparams]
+activation = "relu"
+init = "normal"
+optimizer = "sgd"
+lr = 0.1
+weight_decay = 0.0
+dropout = 0.0
+batch_size = 4
+[grid]
+seed = [1, 2, 3]
+"#
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+/// A workspace with experiments, runs in every state and zoos: `(workspace, experiments)`.
+pub fn workspace(root: &Path) -> (PathBuf, PathBuf) {
+    let ws = root.join("workspace");
+    let exp = root.join("experiments");
+    std::fs::create_dir_all(exp.join("ablations")).unwrap();
+    std::fs::write(
+        exp.join("quickstart.toml"),
+        "name = \"quickstart\"\ndescription = \"2021 transformer AE on tetris-quick\"\n[model]\nkind = \"transformer\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        exp.join("ablations/gamma.toml"),
+        "name = \"gamma\"\ndescription = \"weight of the contrast term\"\n[model]\nkind = \"transformer\"\n[grid]\n\"loss.gamma\" = [0.1, 0.5]\n",
+    )
+    .unwrap();
+    std::fs::write(exp.join("broken.toml"), "name = \n").unwrap();
+    zoo_definition(&exp.join("zoos/tetris-quick.toml"), "tetris-quick");
+    zoo(&ws.join("zoos/tiny"));
+    let runs = ws.join("runs");
+    let mut quick = RunSpec::new("finished", 60, 10);
+    quick.epochs = 6;
+    run(&runs.join("quickstart"), &quick);
+    std::fs::write(
+        runs.join("quickstart/results.toml"),
+        "[probe.test_acc]\nW = 0.61\nsW = 0.74\nhyper = 0.83\n\n[probe.ggap]\nW = 0.12\nsW = 0.08\nhyper = 0.05\n\n[reconstruction]\nr2 = 0.91\nmse = 0.012\n",
+    )
+    .unwrap();
+    let mut g1 = RunSpec::new("running", 35, 10);
+    (g1.epochs, g1.seed, g1.gamma) = (6, 1, 0.1);
+    run(&runs.join("gamma-loss.gamma=0.1"), &g1);
+    let mut g5 = RunSpec::new("failed", 12, 10);
+    (g5.epochs, g5.seed, g5.gamma) = (6, 1, 0.5);
+    g5.message = "step 12: the structure loss is NaN";
+    run(&runs.join("gamma-loss.gamma=0.5"), &g5);
+    run_dir(&runs.join("orphan"), "running", 8, 10);
+    age(&runs.join("orphan"), Duration::from_secs(3600));
+    (ws, exp)
+}

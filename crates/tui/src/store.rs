@@ -1,0 +1,969 @@
+//! A read-only snapshot of the workspace for the views: runs, experiment files, zoos.
+//!
+//! Nothing is locked and nothing is written: a run's files are read while its trainer appends
+//! to them. metrics.jsonl is read incrementally (from the end of the last complete line read
+//! before; a torn last line waits for the next reload), and re-read from the start when the
+//! file was rewritten (a resume drops the records past its checkpoint). Files that are missing
+//! or unreadable leave their part of the snapshot empty and a note in [`Snapshot::problems`].
+use hyperzoo_core::run::{RunState, Status};
+use hyperzoo_core::zoo::ZooDef;
+use hyperzoo_core::zoo::store::{Manifest, NetStatus, Zoo};
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// A `running` run whose status.toml and metrics.jsonl are older than this is shown as stale
+/// (its process died without writing a final state).
+pub const STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Lines of log.txt kept for the log pane.
+const LOG_LINES: usize = 200;
+
+/// What the views show of a run's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// No status.toml yet.
+    Pending,
+    /// Training, and writing.
+    Running,
+    /// `running` in status.toml, but nothing written for [`STALE_AFTER`].
+    Stale,
+    /// Ended normally.
+    Finished,
+    /// Stopped by an error.
+    Failed,
+    /// Stopped by the user; resumable.
+    Cancelled,
+}
+
+impl Phase {
+    /// Lower-case name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Pending => "pending",
+            Phase::Running => "running",
+            Phase::Stale => "stale",
+            Phase::Finished => "finished",
+            Phase::Failed => "failed",
+            Phase::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One per-step record of metrics.jsonl.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct StepPoint {
+    /// Optimizer steps done, this one included.
+    pub step: u64,
+    /// 0-based epoch.
+    pub epoch: u64,
+    /// Total loss.
+    pub loss: f64,
+    /// Contrast term.
+    pub contrast: Option<f64>,
+    /// Structure (reconstruction) term.
+    pub structure: Option<f64>,
+    /// Behaviour term.
+    pub behaviour: Option<f64>,
+    /// Learning rate.
+    pub lr: f64,
+    /// Samples per second, data included.
+    pub samples_per_s: f64,
+    /// Forward, backward and update time.
+    pub step_ms: f64,
+    /// Time spent waiting for the batch.
+    pub wait_ms: f64,
+}
+
+/// One per-evaluation record of metrics.jsonl.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct EpochPoint {
+    /// Steps done.
+    pub step: u64,
+    /// Epochs done (1-based).
+    pub epoch: u64,
+    /// Mean training loss of the epoch.
+    pub train_loss: f64,
+    /// Validation reconstruction loss.
+    pub val_loss: f64,
+    /// Validation reconstruction R².
+    pub val_r2: f64,
+    /// Learning rate at the end of the epoch.
+    pub lr: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum Record {
+    Step(StepPoint),
+    Epoch(EpochPoint),
+}
+
+/// A run's metric series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metrics {
+    /// Per-step records, in file order.
+    pub steps: Vec<StepPoint>,
+    /// Per-evaluation records, in file order.
+    pub epochs: Vec<EpochPoint>,
+}
+
+impl Metrics {
+    /// Parses metrics.jsonl text; lines that are not complete records are skipped.
+    pub fn parse(text: &str) -> Metrics {
+        let mut m = Metrics::default();
+        m.extend(text);
+        m
+    }
+
+    fn extend(&mut self, text: &str) {
+        for line in text.lines() {
+            match serde_json::from_str::<Record>(line) {
+                Ok(Record::Step(s)) => self.steps.push(s),
+                Ok(Record::Epoch(e)) => self.epochs.push(e),
+                Err(_) => {} // torn by a kill, or a kind this version does not know
+            }
+        }
+    }
+
+    /// Steps per epoch, once an epoch has ended.
+    pub fn steps_per_epoch(&self) -> Option<f64> {
+        if let Some(e) = self.epochs.iter().rev().find(|e| e.epoch > 0) {
+            return Some(e.step as f64 / e.epoch as f64);
+        }
+        // The first step of epoch 1 is step spe + 1.
+        let first = self.steps.iter().find(|s| s.epoch == 1)?;
+        (first.step > 1).then(|| (first.step - 1) as f64)
+    }
+
+    /// Mean seconds per step over the last `n` steps (compute and waiting for data).
+    pub fn seconds_per_step(&self, n: usize) -> Option<f64> {
+        let tail = &self.steps[self.steps.len().saturating_sub(n)..];
+        if tail.is_empty() {
+            return None;
+        }
+        let ms: f64 = tail.iter().map(|s| s.step_ms + s.wait_ms).sum();
+        Some(ms / tail.len() as f64 / 1000.0)
+    }
+}
+
+/// One run directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    /// Directory name (the run's name).
+    pub name: String,
+    /// The directory.
+    pub dir: PathBuf,
+    /// Shown state.
+    pub phase: Phase,
+    /// status.toml.
+    pub status: Option<Status>,
+    /// config.toml.
+    pub config: Option<toml::Table>,
+    /// metrics.jsonl (shared with the loader's cache until new records arrive).
+    pub metrics: Arc<Metrics>,
+    /// The last lines of log.txt.
+    pub log_tail: Vec<String>,
+    /// results.toml, when evaluation wrote one.
+    pub results: Option<toml::Table>,
+}
+
+impl RunInfo {
+    /// A run with nothing read yet.
+    pub fn new(name: &str, dir: &Path) -> Self {
+        Self {
+            name: name.into(),
+            dir: dir.into(),
+            phase: Phase::Pending,
+            status: None,
+            config: None,
+            metrics: Arc::default(),
+            log_tail: Vec::new(),
+            results: None,
+        }
+    }
+
+    /// Steps done (status.toml, else the last record).
+    pub fn step(&self) -> u64 {
+        let last = self.metrics.steps.last().map_or(0, |s| s.step);
+        self.status.as_ref().map_or(last, |s| s.step.max(last))
+    }
+
+    /// Steps of the whole run, when known.
+    pub fn total_steps(&self) -> Option<u64> {
+        let epochs = self.status.as_ref()?.epochs;
+        Some((self.metrics.steps_per_epoch()? * epochs as f64).round() as u64)
+    }
+
+    /// Estimated seconds left, for a running run whose length is known.
+    pub fn eta_seconds(&self) -> Option<f64> {
+        if self.phase != Phase::Running {
+            return None;
+        }
+        let left = self.total_steps()?.saturating_sub(self.step());
+        Some(left as f64 * self.metrics.seconds_per_step(50)?)
+    }
+
+    /// The last total loss.
+    pub fn last_loss(&self) -> Option<f64> {
+        self.metrics.steps.last().map(|s| s.loss)
+    }
+
+    /// The last validation R².
+    pub fn last_val_r2(&self) -> Option<f64> {
+        self.metrics.epochs.last().map(|e| e.val_r2)
+    }
+}
+
+/// An experiment file and its runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Path relative to the experiments directory.
+    pub rel: String,
+    /// `name` (runs are `name` or `name-key=value-...`); the file stem when absent.
+    pub name: String,
+    /// `description`.
+    pub description: String,
+    /// Why the file could not be read, if it could not.
+    pub error: Option<String>,
+    /// Indices into [`Snapshot::runs`].
+    pub runs: Vec<usize>,
+}
+
+/// Test-accuracy distribution over a zoo's networks at one checkpoint epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccuracyRow {
+    /// Checkpoint epoch.
+    pub epoch: usize,
+    /// Networks with finite weights.
+    pub ok: usize,
+    /// Diverged or missing networks.
+    pub failed: usize,
+    /// Minimum, quartiles, maximum of the ok networks' test accuracy.
+    pub quantiles: [f64; 5],
+    /// Mean test accuracy.
+    pub mean: f64,
+}
+
+/// A zoo: generated (`<workspace>/zoos/<name>`) or only defined (a zoo file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZooInfo {
+    /// Name.
+    pub name: String,
+    /// The generated zoo's directory, if generated or being generated.
+    pub dir: Option<PathBuf>,
+    /// The definition file found among the experiment files, if any.
+    pub definition: Option<PathBuf>,
+    /// The definition's path relative to the experiments directory (empty when none).
+    pub definition_rel: String,
+    /// `complete`, `generating`, `defined` (a zoo file not generated yet) or `invalid`.
+    pub status: String,
+    /// Description.
+    pub description: String,
+    /// Dataset.
+    pub dataset: String,
+    /// Architecture name.
+    pub arch: String,
+    /// Networks.
+    pub models: usize,
+    /// Parameters per network (0 when unknown).
+    pub params: usize,
+    /// Training epochs.
+    pub epochs: usize,
+    /// Checkpoint epochs.
+    pub checkpoints: Vec<usize>,
+    /// Test accuracy per checkpoint epoch (complete zoos).
+    pub accuracy: Vec<AccuracyRow>,
+    /// Why it could not be read.
+    pub error: Option<String>,
+}
+
+/// Everything the views show, read at one moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Experiment files, sorted by path.
+    pub experiments: Vec<ExperimentFile>,
+    /// Runs, sorted by name.
+    pub runs: Vec<RunInfo>,
+    /// Runs that match no experiment file (indices into `runs`).
+    pub unmatched: Vec<usize>,
+    /// Zoos, sorted by name.
+    pub zoos: Vec<ZooInfo>,
+    /// Files that could not be read, as messages.
+    pub problems: Vec<String>,
+}
+
+impl Snapshot {
+    /// Reads the workspace at once (no cache).
+    pub fn read(workspace: &Path, experiments: &Path, now: SystemTime) -> Snapshot {
+        Loader::new(workspace, experiments).load(now)
+    }
+
+    /// The run named `name`.
+    pub fn run(&self, name: &str) -> Option<&RunInfo> {
+        self.runs.iter().find(|r| r.name == name)
+    }
+
+    /// The experiment file a run belongs to.
+    pub fn experiment_of(&self, run: &str) -> Option<&ExperimentFile> {
+        let i = self.runs.iter().position(|r| r.name == run)?;
+        self.experiments.iter().find(|e| e.runs.contains(&i))
+    }
+}
+
+#[derive(Default)]
+struct MetricsCache {
+    offset: u64,
+    /// The complete line that ends at `offset`, to notice a rewritten file.
+    last_line: Vec<u8>,
+    metrics: Arc<Metrics>,
+}
+
+type Stamp = Option<SystemTime>;
+
+/// Reads snapshots, keeping what has not changed since the last one (metric records already
+/// parsed, configs, zoos) so that a reload every half second stays cheap on long runs.
+pub struct Loader {
+    workspace: PathBuf,
+    experiments: PathBuf,
+    metrics: HashMap<PathBuf, MetricsCache>,
+    tables: HashMap<PathBuf, (Stamp, Result<toml::Table, String>)>,
+    zoos: HashMap<PathBuf, ((Stamp, Stamp), ZooInfo)>,
+    logs: HashMap<PathBuf, ((Stamp, u64), Vec<String>)>,
+    defs: HashMap<PathBuf, (Stamp, ZooInfo)>,
+}
+
+impl Loader {
+    /// A loader of `<workspace>/runs`, `<workspace>/zoos` and the experiment files under
+    /// `experiments`.
+    pub fn new(workspace: &Path, experiments: &Path) -> Self {
+        Self {
+            workspace: workspace.into(),
+            experiments: experiments.into(),
+            metrics: HashMap::new(),
+            tables: HashMap::new(),
+            zoos: HashMap::new(),
+            logs: HashMap::new(),
+            defs: HashMap::new(),
+        }
+    }
+
+    /// Reads a snapshot; `now` decides which running runs are stale.
+    pub fn load(&mut self, now: SystemTime) -> Snapshot {
+        let mut snap = Snapshot::default();
+        for dir in subdirs(&self.workspace.join("runs")) {
+            let run = self.read_run(&dir, now, &mut snap.problems);
+            snap.runs.push(run);
+        }
+        snap.runs.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut defs = Vec::new();
+        for path in toml_files(&self.experiments) {
+            let rel = self.rel(&path);
+            match self.table(&path) {
+                Ok(t) if is_zoo_definition(&t) => defs.push(path),
+                Ok(t) => snap.experiments.push(ExperimentFile {
+                    name: str_key(&t, "name").unwrap_or_else(|| stem(&path)),
+                    description: str_key(&t, "description").unwrap_or_default(),
+                    path,
+                    rel,
+                    error: None,
+                    runs: Vec::new(),
+                }),
+                Err(e) => snap.experiments.push(ExperimentFile {
+                    name: stem(&path),
+                    description: String::new(),
+                    path,
+                    rel,
+                    error: Some(e),
+                    runs: Vec::new(),
+                }),
+            }
+        }
+        match_runs(&mut snap);
+        self.read_zoos(&defs, &mut snap);
+        self.forget_missing(&snap);
+        snap
+    }
+
+    fn read_run(&mut self, dir: &Path, now: SystemTime, problems: &mut Vec<String>) -> RunInfo {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut run = RunInfo::new(&name, dir);
+        let status_path = dir.join("status.toml");
+        match std::fs::read_to_string(&status_path) {
+            Ok(text) => match toml::from_str::<Status>(&text) {
+                Ok(s) => run.status = Some(s),
+                Err(e) => problems.push(format!("{}: {e}", status_path.display())),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => problems.push(format!("{}: {e}", status_path.display())),
+        }
+        let config = dir.join("config.toml");
+        if config.exists() {
+            match self.table(&config) {
+                Ok(t) => run.config = Some(t),
+                Err(e) => problems.push(e),
+            }
+        }
+        let results = dir.join("results.toml");
+        if results.exists() {
+            match self.table(&results) {
+                Ok(t) => run.results = Some(t),
+                Err(e) => problems.push(e),
+            }
+        }
+        let metrics = dir.join("metrics.jsonl");
+        let cache = self.metrics.entry(metrics.clone()).or_default();
+        if let Err(e) = read_metrics(&metrics, cache) {
+            problems.push(format!("{}: {e}", metrics.display()));
+        }
+        run.metrics = cache.metrics.clone();
+        let log = dir.join("log.txt");
+        let stamp = (
+            modified(&log),
+            std::fs::metadata(&log).map_or(0, |m| m.len()),
+        );
+        run.log_tail = match self.logs.get(&log) {
+            Some((s, lines)) if *s == stamp => lines.clone(),
+            _ => {
+                let lines = tail_lines(&log, LOG_LINES);
+                self.logs.insert(log, (stamp, lines.clone()));
+                lines
+            }
+        };
+        run.phase = match run.status.as_ref().map(|s| s.state) {
+            None => Phase::Pending,
+            Some(RunState::Finished) => Phase::Finished,
+            Some(RunState::Failed) => Phase::Failed,
+            Some(RunState::Cancelled) => Phase::Cancelled,
+            Some(RunState::Running) => {
+                let last = [modified(&status_path), modified(&metrics)]
+                    .into_iter()
+                    .flatten()
+                    .max();
+                let quiet = last.map(|t| now.duration_since(t).unwrap_or_default());
+                if quiet.is_some_and(|q| q > STALE_AFTER) {
+                    Phase::Stale
+                } else {
+                    Phase::Running
+                }
+            }
+        };
+        run
+    }
+
+    /// `path` relative to the experiments directory, with `/` separators.
+    fn rel(&self, path: &Path) -> String {
+        path.strip_prefix(&self.experiments)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .replace('\\', "/")
+    }
+
+    /// A TOML file as a table, re-read only when its modification time changes.
+    fn table(&mut self, path: &Path) -> Result<toml::Table, String> {
+        let stamp = modified(path);
+        if let Some((s, t)) = self.tables.get(path)
+            && *s == stamp
+            && stamp.is_some()
+        {
+            return t.clone();
+        }
+        let t = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| toml::from_str::<toml::Table>(&text).map_err(|e| e.to_string()))
+            .map_err(|e| format!("{}: {}", path.display(), e.trim()));
+        self.tables.insert(path.into(), (stamp, t.clone()));
+        t
+    }
+
+    fn read_zoos(&mut self, defs: &[PathBuf], snap: &mut Snapshot) {
+        for dir in subdirs(&self.workspace.join("zoos")) {
+            if !dir.join("zoo.toml").exists() {
+                continue;
+            }
+            let stamps = (
+                modified(&dir.join("zoo.toml")),
+                modified(&dir.join("properties.csv")),
+            );
+            let zoo = match self.zoos.get(&dir) {
+                Some((s, z)) if *s == stamps => z.clone(),
+                _ => {
+                    let z = read_zoo(&dir);
+                    self.zoos.insert(dir.clone(), (stamps, z.clone()));
+                    z
+                }
+            };
+            snap.zoos.push(zoo);
+        }
+        for path in defs {
+            let stamp = modified(path);
+            let def = match self.defs.get(path) {
+                Some((s, z)) if *s == stamp => z.clone(),
+                _ => {
+                    let z = read_definition(path, self.rel(path));
+                    self.defs.insert(path.clone(), (stamp, z.clone()));
+                    z
+                }
+            };
+            match snap.zoos.iter_mut().find(|z| z.name == def.name) {
+                Some(z) => {
+                    z.definition = def.definition;
+                    z.definition_rel = def.definition_rel;
+                }
+                None => snap.zoos.push(def),
+            }
+        }
+        snap.zoos.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+
+    /// Drops cache entries of files that are gone (deleted runs).
+    fn forget_missing(&mut self, snap: &Snapshot) {
+        let dirs: HashSet<&Path> = snap.runs.iter().map(|r| r.dir.as_path()).collect();
+        let in_run = |p: &PathBuf| p.parent().is_some_and(|d| dirs.contains(d));
+        self.metrics.retain(|p, _| in_run(p));
+        self.logs.retain(|p, _| in_run(p));
+        self.tables.retain(|p, _| p.exists());
+        self.zoos.retain(|p, _| p.exists());
+        self.defs.retain(|p, _| p.exists());
+    }
+}
+
+/// Assigns each run to the experiment whose name is the longest prefix of the run's name
+/// (`name` or `name-...`).
+fn match_runs(snap: &mut Snapshot) {
+    for (i, run) in snap.runs.iter().enumerate() {
+        let owner = snap
+            .experiments
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                run.name == e.name
+                    || run
+                        .name
+                        .strip_prefix(e.name.as_str())
+                        .is_some_and(|rest| rest.starts_with('-'))
+            })
+            .max_by_key(|(_, e)| e.name.len())
+            .map(|(j, _)| j);
+        match owner {
+            Some(j) => snap.experiments[j].runs.push(i),
+            None => snap.unmatched.push(i),
+        }
+    }
+}
+
+fn read_metrics(path: &Path, cache: &mut MetricsCache) -> std::io::Result<()> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            *cache = MetricsCache::default();
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    if cache.offset > 0 {
+        let n = cache.last_line.len() as u64;
+        let mut seen = vec![0; n as usize];
+        let same = len >= cache.offset
+            && f.seek(SeekFrom::Start(cache.offset - n)).is_ok()
+            && f.read_exact(&mut seen).is_ok()
+            && seen == cache.last_line;
+        if !same {
+            *cache = MetricsCache::default();
+        }
+    }
+    f.seek(SeekFrom::Start(cache.offset))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    // Only complete lines: a line still being written is read at the next reload.
+    let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
+        return Ok(());
+    };
+    let complete = &buf[..=end];
+    Arc::make_mut(&mut cache.metrics).extend(&String::from_utf8_lossy(complete));
+    let start = complete[..end]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    cache.last_line = complete[start..].to_vec();
+    cache.offset += complete.len() as u64;
+    Ok(())
+}
+
+fn read_zoo(dir: &Path) -> ZooInfo {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut z = ZooInfo {
+        name,
+        dir: Some(dir.into()),
+        definition: None,
+        definition_rel: String::new(),
+        status: "invalid".into(),
+        description: String::new(),
+        dataset: String::new(),
+        arch: String::new(),
+        models: 0,
+        params: 0,
+        epochs: 0,
+        checkpoints: Vec::new(),
+        accuracy: Vec::new(),
+        error: None,
+    };
+    let path = dir.join("zoo.toml");
+    let manifest = std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| toml::from_str::<Manifest>(&t).map_err(|e| e.to_string()));
+    let m = match manifest {
+        Ok(m) => m,
+        Err(e) => {
+            z.error = Some(format!("{}: {}", path.display(), e.trim()));
+            return z;
+        }
+    };
+    z.name = m.name.clone();
+    z.status = m.status.clone();
+    z.description = m.description.trim().to_string();
+    z.dataset = m.dataset.clone();
+    z.arch = m.arch.name.clone();
+    z.models = m.models;
+    z.params = m.params;
+    z.epochs = m.epochs;
+    z.checkpoints = m.checkpoints.clone();
+    if m.status == "complete" {
+        match Zoo::open(dir) {
+            Ok(zoo) => z.accuracy = accuracy(&zoo),
+            Err(e) => z.error = Some(e.to_string()),
+        }
+    }
+    z
+}
+
+/// A zoo file not generated yet (its grid expanded to count the networks).
+fn read_definition(path: &Path, rel: String) -> ZooInfo {
+    let def = ZooDef::load(path);
+    let name = match &def {
+        Ok(d) => d.name.clone(),
+        Err(_) => std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| toml::from_str::<toml::Table>(&t).ok())
+            .and_then(|t| str_key(&t, "name"))
+            .unwrap_or_else(|| stem(path)),
+    };
+    let mut z = ZooInfo {
+        name,
+        dir: None,
+        definition: Some(path.into()),
+        definition_rel: rel,
+        status: "defined".into(),
+        description: String::new(),
+        dataset: String::new(),
+        arch: String::new(),
+        models: 0,
+        params: 0,
+        epochs: 0,
+        checkpoints: Vec::new(),
+        accuracy: Vec::new(),
+        error: None,
+    };
+    match def {
+        Ok(d) => {
+            z.description = d.description.trim().to_string();
+            z.dataset = d.dataset;
+            z.params = d.arch.param_count().unwrap_or(0);
+            z.arch = d.arch.name;
+            z.models = d.networks.len();
+            z.epochs = d.epochs;
+            z.checkpoints = d.checkpoints;
+        }
+        Err(e) => {
+            z.status = "invalid".into();
+            z.error = Some(e.to_string());
+        }
+    }
+    z
+}
+
+fn accuracy(zoo: &Zoo) -> Vec<AccuracyRow> {
+    zoo.manifest
+        .checkpoints
+        .iter()
+        .map(|&epoch| {
+            let recs = zoo.records.iter().filter(|r| r.epoch == epoch);
+            let mut acc: Vec<f64> = recs
+                .clone()
+                .filter(|r| r.status == NetStatus::Ok)
+                .map(|r| r.test_acc)
+                .collect();
+            acc.sort_by(f64::total_cmp);
+            let failed = recs.filter(|r| r.status != NetStatus::Ok).count();
+            let mean = if acc.is_empty() {
+                f64::NAN
+            } else {
+                acc.iter().sum::<f64>() / acc.len() as f64
+            };
+            AccuracyRow {
+                epoch,
+                ok: acc.len(),
+                failed,
+                quantiles: [0.0, 0.25, 0.5, 0.75, 1.0].map(|q| quantile(&acc, q)),
+                mean,
+            }
+        })
+        .collect()
+}
+
+/// Linear-interpolated quantile of sorted values (as `hyperzoo zoo info`).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Zoo files have a top-level `arch` and no `[model]`.
+fn is_zoo_definition(t: &toml::Table) -> bool {
+    t.contains_key("arch") && !t.contains_key("model")
+}
+
+fn str_key(t: &toml::Table, key: &str) -> Option<String> {
+    t.get(key)?.as_str().map(|s| s.trim().to_string())
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Visible subdirectories, sorted (hidden ones are staging directories).
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
+}
+
+/// `*.toml` in `dir` and in its direct subdirectories, sorted.
+fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let is_toml = |p: &PathBuf| p.is_file() && p.extension().is_some_and(|e| e == "toml");
+    let list = |d: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(is_toml)
+            .collect()
+    };
+    let mut out = list(dir);
+    for sub in subdirs(dir) {
+        out.extend(list(&sub));
+    }
+    out.sort();
+    out
+}
+
+/// The last `n` lines of a text file, reading only its end.
+fn tail_lines(path: &Path, n: usize) -> Vec<String> {
+    const TAIL_BYTES: u64 = 32 * 1024;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let start = len.saturating_sub(TAIL_BYTES);
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(start)).is_err() || f.read_to_end(&mut buf).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if start > 0 && !lines.is_empty() {
+        lines.remove(0); // cut in the middle
+    }
+    let skip = lines.len().saturating_sub(n);
+    lines[skip..].iter().map(|l| l.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+    use std::io::Write;
+
+    #[test]
+    fn torn_last_line_waits_for_the_next_reload() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("runs/a");
+        fixture::run_dir(&run, "running", 3, 10);
+        let metrics = run.join("metrics.jsonl");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&metrics)
+            .unwrap();
+        f.write_all(b"{\"kind\": \"step\", \"step\": 4, \"lo")
+            .unwrap();
+        let mut loader = Loader::new(tmp.path(), &tmp.path().join("experiments"));
+        let now = SystemTime::now();
+        assert_eq!(loader.load(now).runs[0].metrics.steps.len(), 3);
+        f.write_all(b"ss\": 0.5, \"lr\": 0.001}\n").unwrap();
+        let snap = loader.load(now);
+        let steps = &snap.runs[0].metrics.steps;
+        assert_eq!(steps.len(), 4);
+        assert_eq!((steps[3].step, steps[3].loss), (4, 0.5));
+        // Unchanged files are not parsed or copied again.
+        let again = loader.load(now);
+        assert!(Arc::ptr_eq(&snap.runs[0].metrics, &again.runs[0].metrics));
+        assert_eq!(
+            snap,
+            Snapshot::read(tmp.path(), &tmp.path().join("experiments"), now)
+        );
+    }
+
+    #[test]
+    fn rewritten_metrics_are_read_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("runs/a");
+        fixture::run_dir(&run, "running", 6, 10);
+        let mut loader = Loader::new(tmp.path(), tmp.path());
+        let now = SystemTime::now();
+        assert_eq!(loader.load(now).runs[0].metrics.steps.len(), 6);
+        // A resume from step 2 rewrites the file, then appends records that differ.
+        let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        let kept: Vec<&str> = text.lines().take(2).collect();
+        let mut new = kept.join("\n") + "\n";
+        for s in 3..=8 {
+            new.push_str(&format!(
+                "{{\"kind\":\"step\",\"step\":{s},\"epoch\":0,\"loss\":9.0}}\n"
+            ));
+        }
+        std::fs::write(run.join("metrics.jsonl"), new).unwrap();
+        let steps = loader.load(now).runs[0].metrics.steps.clone();
+        assert_eq!(steps.len(), 8);
+        assert_eq!(steps.iter().filter(|s| s.loss == 9.0).count(), 6);
+    }
+
+    #[test]
+    fn quiet_running_runs_are_stale_and_missing_files_are_tolerated() {
+        let tmp = tempfile::tempdir().unwrap();
+        fixture::run_dir(&tmp.path().join("runs/live"), "running", 2, 10);
+        fixture::run_dir(&tmp.path().join("runs/done"), "finished", 2, 10);
+        std::fs::create_dir_all(tmp.path().join("runs/empty")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("runs/.staging")).unwrap();
+        let phases = |now| {
+            Snapshot::read(tmp.path(), tmp.path(), now)
+                .runs
+                .iter()
+                .map(|r| (r.name.clone(), r.phase))
+                .collect::<Vec<_>>()
+        };
+        let now = SystemTime::now();
+        let later = now + STALE_AFTER + Duration::from_secs(5);
+        let expect = |p| {
+            vec![
+                ("done".to_string(), Phase::Finished),
+                ("empty".into(), Phase::Pending),
+                ("live".into(), p),
+            ]
+        };
+        assert_eq!(phases(now), expect(Phase::Running));
+        assert_eq!(phases(later), expect(Phase::Stale));
+    }
+
+    #[test]
+    fn runs_belong_to_the_longest_matching_experiment() {
+        let tmp = tempfile::tempdir().unwrap();
+        let exp = tmp.path().join("experiments");
+        std::fs::create_dir_all(exp.join("reference")).unwrap();
+        std::fs::write(exp.join("a.toml"), "name = \"r21\"\n[model]\n").unwrap();
+        std::fs::write(
+            exp.join("reference/b.toml"),
+            "name = \"r21-mnist\"\n[model]\n",
+        )
+        .unwrap();
+        std::fs::write(exp.join("broken.toml"), "name = ").unwrap();
+        for run in ["r21", "r21-seed=1", "r21-mnist-seed=2", "r21x", "other"] {
+            std::fs::create_dir_all(tmp.path().join("runs").join(run)).unwrap();
+        }
+        let snap = Snapshot::read(tmp.path(), &exp, SystemTime::now());
+        let names = |idx: &[usize]| {
+            idx.iter()
+                .map(|&i| snap.runs[i].name.as_str())
+                .collect::<Vec<_>>()
+        };
+        let by_rel: HashMap<&str, &ExperimentFile> = snap
+            .experiments
+            .iter()
+            .map(|e| (e.rel.as_str(), e))
+            .collect();
+        assert_eq!(names(&by_rel["a.toml"].runs), ["r21", "r21-seed=1"]);
+        assert_eq!(
+            names(&by_rel["reference/b.toml"].runs),
+            ["r21-mnist-seed=2"]
+        );
+        assert_eq!(names(&snap.unmatched), ["other", "r21x"]);
+        assert!(
+            by_rel["broken.toml"]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("broken.toml")
+        );
+    }
+
+    #[test]
+    fn zoos_show_accuracy_quantiles_and_definitions() {
+        let tmp = tempfile::tempdir().unwrap();
+        fixture::zoo(&tmp.path().join("zoos/tiny"));
+        let exp = tmp.path().join("experiments");
+        fixture::zoo_definition(&exp.join("zoos/planned.toml"), "planned");
+        let snap = Snapshot::read(tmp.path(), &exp, SystemTime::now());
+        assert!(snap.experiments.is_empty(), "zoo files are not experiments");
+        let names: Vec<&str> = snap.zoos.iter().map(|z| z.name.as_str()).collect();
+        assert_eq!(names, ["planned", "tiny"]);
+        assert_eq!(snap.zoos[0].status, "defined");
+        assert_eq!(snap.zoos[0].models, 3);
+        let tiny = &snap.zoos[1];
+        assert_eq!(tiny.status, "complete");
+        assert_eq!(tiny.accuracy.len(), 2);
+        let last = &tiny.accuracy[1];
+        assert_eq!((last.epoch, last.ok, last.failed), (2, 3, 1));
+        assert_eq!(last.quantiles, [0.5, 0.6, 0.7, 0.8, 0.9]);
+    }
+
+    #[test]
+    fn eta_from_step_times() {
+        let tmp = tempfile::tempdir().unwrap();
+        fixture::run_dir(&tmp.path().join("runs/a"), "running", 25, 10);
+        let snap = Snapshot::read(tmp.path(), tmp.path(), SystemTime::now());
+        let run = &snap.runs[0];
+        assert_eq!(run.metrics.steps_per_epoch(), Some(10.0));
+        assert_eq!(run.total_steps(), Some(100));
+        // 75 steps left at 20 ms compute + 5 ms waiting.
+        assert!((run.eta_seconds().unwrap() - 75.0 * 0.025).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,114 @@
+//! Run view: one run's progress line (state, step, epoch, ETA, throughput), its curves (total
+//! loss and each term; validation R²; learning rate) and the tail of its log.
+use crate::app::App;
+use crate::store::RunInfo;
+use crate::view::curves::{self, Curve, Series};
+use crate::view::{block, fmt_duration, phase_style};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+/// Draws the view.
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(run) = app.focused_run() else {
+        let msg = Paragraph::new(Line::styled(
+            "no run: open one from the experiments view",
+            app.palette.dim(),
+        ))
+        .block(block("Run", app));
+        frame.render_widget(msg, area);
+        return;
+    };
+    let [head, charts, log] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(6),
+        Constraint::Length(7),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(header(run, app)), head);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(charts);
+    let [r2_area, lr_area] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(right);
+    let epochs = curves::in_epochs([run]);
+    let from = curves::window_start(&run.metrics, &app.plot, epochs);
+    let curve = |series: Series, slot: usize| Curve {
+        label: series.label().to_string(),
+        color: app.palette.series(slot),
+        points: curves::transform(&curves::raw(&run.metrics, series, epochs), &app.plot, from),
+    };
+    let losses: Vec<Curve> = [
+        Series::Loss,
+        Series::Contrast,
+        Series::Structure,
+        Series::Behaviour,
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, s)| curve(s, i))
+    .filter(|c| !c.points.is_empty())
+    .collect();
+    curves::render_chart(frame, left, "loss", &losses, epochs, true, app);
+    let r2 = [curve(Series::ValR2, 0)];
+    curves::render_chart(frame, r2_area, "val R²", &r2, epochs, false, app);
+    let lr = [curve(Series::Lr, 1)];
+    curves::render_chart(frame, lr_area, "lr", &lr, epochs, false, app);
+    let shown = log.height.saturating_sub(2) as usize;
+    let lines: Vec<Line> = run.log_tail[run.log_tail.len().saturating_sub(shown)..]
+        .iter()
+        .map(|l| Line::raw(l.clone()))
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block("log.txt", app)), log);
+}
+
+/// Two lines: name, state, progress and ETA; then the plot options.
+fn header<'a>(run: &'a RunInfo, app: &App) -> Vec<Line<'a>> {
+    let p = &app.palette;
+    let mut first = vec![
+        Span::styled(run.name.as_str(), p.header()),
+        Span::raw("  "),
+        Span::styled(run.phase.label(), phase_style(run.phase, app)),
+        Span::raw("  "),
+    ];
+    let step = run.step();
+    match run.total_steps() {
+        Some(total) if total > 0 => {
+            let frac = (step as f64 / total as f64).clamp(0.0, 1.0);
+            let filled = (frac * 20.0).round() as usize;
+            first.push(Span::raw(format!(
+                "[{}{}] {:3.0}%  step {step}/{total}",
+                "=".repeat(filled),
+                " ".repeat(20 - filled),
+                frac * 100.0
+            )));
+        }
+        _ => first.push(Span::raw(format!("step {step}"))),
+    }
+    if let Some(s) = &run.status {
+        first.push(Span::raw(format!("  epoch {}/{}", s.epoch, s.epochs)));
+    }
+    if let Some(eta) = run.eta_seconds() {
+        first.push(Span::raw(format!("  ETA {}", fmt_duration(eta))));
+    }
+    let on = |b: bool| if b { "on" } else { "off" };
+    let opts = &app.plot;
+    let window = if opts.full_history {
+        "all".to_string()
+    } else {
+        format!("last {}", opts.window)
+    };
+    let mut second = String::new();
+    if let Some(last) = run.metrics.steps.last() {
+        second.push_str(&format!("{:.0} samples/s  ", last.samples_per_s));
+    }
+    second.push_str(&format!(
+        "smoothing {}  log scale {}  history {window}",
+        on(opts.smooth),
+        on(opts.log_y)
+    ));
+    if let Some(s) = run.status.as_ref().filter(|s| !s.message.is_empty()) {
+        second.push_str(&format!("  | {}", s.message));
+    }
+    vec![Line::from(first), Line::styled(second, p.dim())]
+}
