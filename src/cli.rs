@@ -42,9 +42,27 @@ pub enum Command {
     /// Model zoos: generate, inspect.
     #[command(subcommand)]
     Zoo(ZooCommand),
+    /// Downstream results of a trained run (probes vs W and s(W) baselines, reconstruction),
+    /// written to the run's results.toml.
+    Eval(EvalArgs),
     /// Train the runs of an experiment file (one per grid combination), headless, into
     /// <workspace>/runs/<run>/; resumes interrupted runs, skips finished ones.
     Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Run directory, or a run name in <workspace>/runs/
+    pub run: String,
+    /// Which checkpoint: best (lowest validation loss) or last
+    #[arg(long, default_value = "best")]
+    pub checkpoint: String,
+    /// Another zoo of the same architecture to score the probes on (out of distribution)
+    #[arg(long)]
+    pub zoo: Option<String>,
+    /// Test images the reconstructed networks are run on
+    #[arg(long, default_value_t = 2000)]
+    pub images: usize,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Zoo(ZooCommand::Info { zoo }) => crate::zoo_cmd::info(&cli.global, zoo),
         Command::Zoo(ZooCommand::Merge { zoo, shards }) => crate::zoo_cmd::merge(zoo, shards),
         Command::Run(args) => crate::run_cmd::run(&cli.global, args),
+        Command::Eval(args) => crate::eval_cmd::eval(&cli.global, args),
         Command::Zoo(ZooCommand::Import(args)) => crate::zoo_cmd::import(&cli.global, args),
         Command::Zoo(ZooCommand::Export(args)) => crate::zoo_cmd::export(&cli.global, args),
     }

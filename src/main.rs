@@ -4,6 +4,7 @@ mod bench;
 mod bench_hyper;
 mod cli;
 mod commands;
+mod eval_cmd;
 mod run_cmd;
 mod zoo_cmd;
 

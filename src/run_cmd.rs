@@ -298,8 +298,23 @@ enum RunEnd {
     Cancelled,
 }
 
+/// The experiment with its zoo location made absolute, so the run directory's config.toml
+/// means the same wherever it is read from.
+fn with_absolute_zoo(g: &Global, e: &Experiment) -> Experiment {
+    let ws = paths::workspace_dir(g.workspace.clone()).path;
+    let loc = e.zoo_location(&ws);
+    let abs = std::path::absolute(&loc).unwrap_or(loc);
+    let mut out = e.clone();
+    if e.zoo.is_definition() {
+        out.zoo.definition = Some(abs.display().to_string());
+    } else {
+        out.zoo.path = Some(abs.display().to_string());
+    }
+    out
+}
+
 fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd> {
-    let config = e.to_toml();
+    let config = with_absolute_zoo(g, e).to_toml();
     let run = RunDir::create(dir)?;
     let cfg_path = run.path("config.toml");
     if cfg_path.exists() {
@@ -374,73 +389,80 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
     let mut last = (0u64, 0u64);
     let mut spe = 1u64;
     let name = e.name.clone();
-    let mut on = |ev: &Event| match ev {
-        Event::Started {
-            steps_per_epoch,
-            total_steps,
-            resumed_at,
-            rows,
-            params,
-        } => {
-            spe = *steps_per_epoch;
-            bar.set_length(*total_steps);
-            let line = format!(
-                "{name}: {} train / {} val / {} test checkpoints, model {params} parameters, {total_steps} steps{}",
-                rows[0],
-                rows[1],
-                rows[2],
-                resumed_at.map_or(String::new(), |s| format!(", resuming at step {s}"))
-            );
-            bar.println(&line);
-            if bar.is_hidden() {
-                eprintln!("{line}");
+    let cancel = crate::cancel_flag();
+    let thread = hyper_train::spawn(
+        &e.name,
+        spec.clone(),
+        zoo.clone(),
+        prepared,
+        run.clone(),
+        dev.device.clone(),
+        images,
+        cancel,
+    )?;
+    // Training runs on its own thread; this one reports what it says.
+    for ev in thread.events.iter() {
+        match &ev {
+            Event::Started {
+                steps_per_epoch,
+                total_steps,
+                resumed_at,
+                rows,
+                params,
+            } => {
+                spe = *steps_per_epoch;
+                bar.set_length(*total_steps);
+                let line = format!(
+                    "{name}: {} train / {} val / {} test checkpoints, model {params} parameters, {total_steps} steps{}",
+                    rows[0],
+                    rows[1],
+                    rows[2],
+                    resumed_at.map_or(String::new(), |s| format!(", resuming at step {s}"))
+                );
+                bar.println(&line);
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                }
             }
-        }
-        Event::Step(s) => {
-            last = (s.step, s.epoch);
-            bar.set_position(s.step);
-            bar.set_message(format!(
-                "epoch {} loss {:.4} lr {:.2e} {:.0} samples/s",
-                s.epoch + 1,
-                s.loss,
-                s.lr,
-                s.samples_per_s
-            ));
-            if bar.is_hidden() && (s.step % spe.max(1) == 0 || s.step == 1) {
-                eprintln!(
-                    "{name}: step {} epoch {} loss {:.5} lr {:.3e} {:.0} samples/s",
-                    s.step,
+            Event::Step(s) => {
+                last = (s.step, s.epoch);
+                bar.set_position(s.step);
+                bar.set_message(format!(
+                    "epoch {} loss {:.4} lr {:.2e} {:.0} samples/s",
                     s.epoch + 1,
                     s.loss,
                     s.lr,
                     s.samples_per_s
+                ));
+                if bar.is_hidden() && (s.step % spe.max(1) == 0 || s.step == 1) {
+                    eprintln!(
+                        "{name}: step {} epoch {} loss {:.5} lr {:.3e} {:.0} samples/s",
+                        s.step,
+                        s.epoch + 1,
+                        s.loss,
+                        s.lr,
+                        s.samples_per_s
+                    );
+                }
+            }
+            Event::Epoch(r) => {
+                let line = format!(
+                    "{name}: epoch {} train loss {:.5} val loss {:.5} val R² {:.4}",
+                    r.epoch, r.train_loss, r.val_loss, r.val_r2
                 );
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
             }
+            Event::Checkpoint { .. } => {}
         }
-        Event::Epoch(r) => {
-            let line = format!(
-                "{name}: epoch {} train loss {:.5} val loss {:.5} val R² {:.4}",
-                r.epoch, r.train_loss, r.val_loss, r.val_r2
-            );
-            if bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                bar.println(line);
-            }
-        }
-        Event::Checkpoint { .. } => {}
-    };
-    let cancel = crate::cancel_flag();
-    let outcome = hyper_train::train(
-        &spec,
-        &zoo,
-        &prepared,
-        &run,
-        &dev.device,
-        images.as_ref(),
-        &cancel,
-        &mut on,
-    );
+    }
+    let outcome = thread
+        .handle
+        .join()
+        .map_err(|_| anyhow::anyhow!("the training thread of {} panicked", e.name))?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     match outcome? {

@@ -253,3 +253,113 @@ fn sharded_generation_merges_to_the_unsharded_zoo() {
         .failure()
         .stderr(predicate::str::contains("invalid --shard '2/2'"));
 }
+
+const TINY_TETRIS: &str = r#"
+name = "tetris-tiny"
+arch = "tetris_mlp"
+dataset = "tetris"
+epochs = 2
+[data]
+val_size = 200
+[models]
+split = [0.6, 0.2, 0.2]
+[hparams]
+activation = "tanh"
+init = "xavier_uniform"
+optimizer = "adam"
+lr = 1e-2
+weight_decay = 0.0
+dropout = 0.0
+batch_size = 10
+[grid]
+seed = { from = 1, to = 20 }
+"#;
+
+const TINY_EXPERIMENT: &str = r#"
+name = "tiny"
+[zoo]
+definition = "tetris-tiny.toml"
+epochs = "all"
+[model]
+kind = "transformer"
+d_model = 16
+heads = 2
+layers = 1
+d_ff = 32
+latent = 8
+[head]
+kind = "mlp"
+layers = 1
+hidden = 8
+out = 4
+[loss]
+gamma = 0.2
+[train]
+epochs = 2
+batch_size = 8
+lr = 1e-3
+"#;
+
+/// `hyperzoo --device cpu --workspace <ws> <args...>`.
+fn in_workspace(ws: &std::path::Path, args: &[&std::ffi::OsStr]) -> assert_cmd::assert::Assert {
+    hyperzoo()
+        .args(["--device", "cpu", "--workspace"])
+        .arg(ws)
+        .args(args)
+        .assert()
+}
+
+#[test]
+fn run_trains_skips_when_finished_and_eval_writes_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("tetris-tiny.toml"), TINY_TETRIS).unwrap();
+    let exp = tmp.path().join("tiny.toml");
+    std::fs::write(&exp, TINY_EXPERIMENT).unwrap();
+    let ws = tmp.path().join("ws");
+    let run_it = || in_workspace(&ws, &["run".as_ref(), exp.as_os_str()]);
+    run_it()
+        .success()
+        .stdout(predicate::str::contains("tiny: finished"));
+    let run = ws.join("runs/tiny");
+    for f in [
+        "config.toml",
+        "status.toml",
+        "metrics.jsonl",
+        "log.txt",
+        "normalization.json",
+    ] {
+        assert!(run.join(f).is_file(), "{f}");
+    }
+    assert!(run.join("checkpoints/best/model.bpk").is_file());
+    let status = std::fs::read_to_string(run.join("status.toml")).unwrap();
+    assert!(status.contains("state = \"finished\""), "{status}");
+    // Again: nothing to do.
+    run_it()
+        .success()
+        .stderr(predicate::str::contains("already finished"));
+    // A changed configuration is refused rather than mixed into the run.
+    std::fs::write(&exp, TINY_EXPERIMENT.replace("lr = 1e-3", "lr = 2e-3")).unwrap();
+    run_it()
+        .failure()
+        .stderr(predicate::str::contains("different configuration"));
+    in_workspace(
+        &ws,
+        &[
+            "eval".as_ref(),
+            "tiny".as_ref(),
+            "--images".as_ref(),
+            "200".as_ref(),
+        ],
+    )
+    .success()
+    .stdout(predicate::str::contains("reconstruction: weight R²"));
+    let results = std::fs::read_to_string(run.join("results.toml")).unwrap();
+    for key in [
+        "property = \"test_acc\"",
+        "method = \"s(W)\"",
+        "weight_r2",
+        "acc_reconstructed",
+    ] {
+        assert!(results.contains(key), "{key} in {results}");
+    }
+}

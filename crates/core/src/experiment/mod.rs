@@ -28,9 +28,9 @@ mod tests;
 
 pub use sections::{
     AugmentSection, BehaviourKind, ContrastKind, EpochSelection, FcSpec, HEAD_KINDS, HeadSpec,
-    LossSection, MODEL_KINDS, ReconTarget, MlpHead, ModelSpec, NoiseKind, NormalizeSection, OneCycle, Optimizer,
-    Plateau, QuerySet, ReconstructionKind, SaneHead, SaneSpec, Schedule, TokenEncoding,
-    TrainSection, TransformerSpec, WeightNorm, ZooSection,
+    LossSection, MODEL_KINDS, MlpHead, ModelSpec, NoiseKind, NormalizeSection, OneCycle, Optimizer,
+    Plateau, QuerySet, ReconTarget, ReconstructionKind, SaneHead, SaneSpec, Schedule,
+    TokenEncoding, TrainSection, TransformerSpec, WeightNorm, ZooSection,
 };
 
 use crate::device::DeviceSpec;

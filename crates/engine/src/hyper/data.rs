@@ -261,6 +261,22 @@ fn window_of(
     Ok((x, pos, mask))
 }
 
+/// Starts of the consecutive windows covering a whole SANE sequence (the last one ending at
+/// the sequence's end); `[0]` for the flat representation.
+pub fn window_starts(repr: &Representation) -> Vec<usize> {
+    match repr {
+        Representation::Flat => vec![0],
+        Representation::Sane {
+            tokenizer, window, ..
+        } => {
+            let t = tokenizer.token_count();
+            let mut s: Vec<usize> = (0..t).step_by(*window).map(|s| s.min(t - window)).collect();
+            s.dedup();
+            s
+        }
+    }
+}
+
 /// Two augmented views of rows `ids`: view 1 of every row, then view 2 (`2·len(ids)` rows).
 pub fn views(
     data: &SplitData,

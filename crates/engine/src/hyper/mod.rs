@@ -1,5 +1,6 @@
 //! Hyper-representations: autoencoders over zoo weights, their losses and training.
 pub mod data;
+pub mod eval;
 pub mod loss;
 pub mod model;
 pub mod nn;

@@ -405,17 +405,7 @@ pub fn reconstruct(
 ) -> Result<Vec<f32>> {
     let p = data.params;
     let mut out = vec![0f32; data.len() * p];
-    let starts: Vec<usize> = match repr {
-        Representation::Flat => vec![0],
-        Representation::Sane {
-            tokenizer, window, ..
-        } => {
-            let t = tokenizer.token_count();
-            let mut s: Vec<usize> = (0..t).step_by(*window).map(|s| s.min(t - window)).collect();
-            s.dedup();
-            s
-        }
-    };
+    let starts = super::data::window_starts(repr);
     let ids: Vec<usize> = (0..data.len()).collect();
     for chunk in ids.chunks(batch.max(1)) {
         for &start in &starts {
@@ -981,4 +971,46 @@ fn step(
             norm,
         ),
     ))
+}
+
+/// A run training on its own thread.
+pub struct RunThread {
+    /// Everything the run reports, in order; closed when the run ends.
+    pub events: std::sync::mpsc::Receiver<Event>,
+    /// The run's end.
+    pub handle: std::thread::JoinHandle<Result<Outcome>>,
+}
+
+/// Starts [`train`] on a background thread named after the run; its events arrive through
+/// `RunThread::events`, and `cancel` stops it at the next step with a checkpoint.
+#[allow(clippy::too_many_arguments)] // what `train` takes, owned
+pub fn spawn(
+    name: &str,
+    spec: TrainSpec,
+    zoo: Zoo,
+    prepared: Prepared,
+    run: RunDir,
+    device: Device,
+    images: Option<Tensor<4>>,
+    cancel: std::sync::Arc<AtomicBool>,
+) -> std::io::Result<RunThread> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name(format!("run {name}"))
+        .spawn(move || {
+            let mut on = |e: &Event| {
+                let _ = tx.send(e.clone());
+            };
+            train(
+                &spec,
+                &zoo,
+                &prepared,
+                &run,
+                &device,
+                images.as_ref(),
+                &cancel,
+                &mut on,
+            )
+        })?;
+    Ok(RunThread { events: rx, handle })
 }
