@@ -211,6 +211,7 @@ pub enum HyperBenchModel {
     /// The 2021 transformer at its MNIST-Seed size (d_model 800, latent 700) on CNN-s weights.
     R21Mnist,
     /// SANE at the 2025 setting (d_model 256, 8 heads, 8 layers, latent 64) on CNN3 tokens.
+    #[value(name = "sane-2025")]
     Sane2025,
 }
 
