@@ -10,12 +10,13 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// Without a subcommand: the TUI (or, without a terminal, help)
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Options every subcommand understands.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Data directory for datasets [env: HYPERZOO_DATA; default: <platform data dir>/data]
     #[arg(long, global = true, value_name = "DIR")]
@@ -30,6 +31,8 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The terminal workbench: experiments, runs, live curves, comparisons, zoos.
+    Tui(TuiArgs),
     /// Check the installation: versions, device, datasets, workspace. Non-zero exit when
     /// something required is missing, with the command that fixes it.
     Doctor,
@@ -48,6 +51,22 @@ pub enum Command {
     /// Train the runs of an experiment file (one per grid combination), headless, into
     /// <workspace>/runs/<run>/; resumes interrupted runs, skips finished ones.
     Run(RunArgs),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct TuiArgs {
+    /// Directory of experiment files [default: ./experiments]
+    #[arg(long, value_name = "DIR")]
+    pub experiments: Option<PathBuf>,
+    /// Colour theme: dark, light, plain, or a theme TOML file
+    #[arg(long, default_value = "dark")]
+    pub theme: String,
+    /// Key bindings to override (TOML)
+    #[arg(long, value_name = "FILE")]
+    pub keymap: Option<PathBuf>,
+    /// Plain ASCII curves (no braille)
+    #[arg(long)]
+    pub ascii: bool,
 }
 
 #[derive(Debug, Args)]

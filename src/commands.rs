@@ -8,7 +8,11 @@ use std::process::ExitCode;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    match &cli.command {
+    let Some(command) = &cli.command else {
+        return crate::tui_cmd::tui(&cli.global, &Default::default());
+    };
+    match command {
+        Command::Tui(args) => crate::tui_cmd::tui(&cli.global, args),
         Command::Doctor => doctor(&cli.global),
         Command::Data(DataCommand::Fetch(args)) => data_fetch(&cli.global, args),
         Command::Data(DataCommand::List) => data_list(&cli.global),

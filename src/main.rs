@@ -6,11 +6,36 @@ mod cli;
 mod commands;
 mod eval_cmd;
 mod run_cmd;
+mod tui_cmd;
 mod zoo_cmd;
 
 use clap::Parser;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+
+/// True while the TUI owns the terminal: commands run from it write nothing to stdout/stderr
+/// (their runs report through the run store, which the TUI reads).
+pub static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// `eprintln!` unless the TUI owns the terminal.
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => {
+        if !$crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!($($t)*);
+        }
+    };
+}
+
+/// `println!` unless the TUI owns the terminal.
+#[macro_export]
+macro_rules! tell {
+    ($($t:tt)*) => {
+        if !$crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+            println!($($t)*);
+        }
+    };
+}
 
 /// The process's interrupt flag: set by Ctrl-C; long jobs stop at their next step and keep
 /// their work. The handler is installed on first use.

@@ -208,7 +208,7 @@ fn zoo_of(g: &Global, e: &Experiment) -> Result<PathBuf> {
     let dir = ws.join("zoos").join(&def.name);
     let complete = Zoo::open(&dir).is_ok();
     if !complete {
-        eprintln!(
+        crate::say!(
             "zoo {} not generated yet: generating it from {}",
             def.name,
             loc.display()
@@ -247,7 +247,7 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<ExitCode> {
     let runs_dir = a.out.clone().unwrap_or_else(|| ws.join("runs"));
     let cancel = crate::cancel_flag();
     let mut failed = Vec::new();
-    eprintln!(
+    crate::say!(
         "experiment {}: {} run(s) -> {}",
         e.name,
         runs.len(),
@@ -257,7 +257,7 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<ExitCode> {
         let dir = runs_dir.join(name);
         match one_run(g, a, run_exp, &dir) {
             Ok(RunEnd::Cancelled) => {
-                eprintln!(
+                crate::say!(
                     "{name}: interrupted; its checkpoint is kept, run the same command to resume"
                 );
                 return Ok(ExitCode::from(130));
@@ -265,7 +265,7 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<ExitCode> {
             Ok(_) => {}
             Err(err) => {
                 let msg = format!("{err:#}");
-                eprintln!("{name}: failed: {msg}");
+                crate::say!("{name}: failed: {msg}");
                 if let Ok(rd) = RunDir::create(&dir) {
                     let prev = rd.status().ok().flatten();
                     let _ = rd.set_status(&Status {
@@ -287,7 +287,7 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<ExitCode> {
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("{} run(s) failed: {}", failed.len(), failed.join(", "));
+        crate::say!("{} run(s) failed: {}", failed.len(), failed.join(", "));
         Ok(ExitCode::FAILURE)
     }
 }
@@ -328,7 +328,7 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
         if let Some(s) = run.status()?
             && s.state == RunState::Finished
         {
-            eprintln!("{}: already finished; skipping", e.name);
+            crate::say!("{}: already finished; skipping", e.name);
             return Ok(RunEnd::Skipped);
         }
     } else {
@@ -372,7 +372,9 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
         dev
     ))?;
     let start = Instant::now();
-    let terminal = std::io::stderr().is_terminal() && !a.quiet;
+    let terminal = std::io::stderr().is_terminal()
+        && !crate::QUIET.load(std::sync::atomic::Ordering::Relaxed)
+        && !a.quiet;
     let bar = if terminal {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
@@ -421,7 +423,7 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
                 );
                 bar.println(&line);
                 if bar.is_hidden() {
-                    eprintln!("{line}");
+                    crate::say!("{line}");
                 }
             }
             Event::Step(s) => {
@@ -435,7 +437,7 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
                     s.samples_per_s
                 ));
                 if bar.is_hidden() && (s.step % spe.max(1) == 0 || s.step == 1) {
-                    eprintln!(
+                    crate::say!(
                         "{name}: step {} epoch {} loss {:.5} lr {:.3e} {:.0} samples/s",
                         s.step,
                         s.epoch + 1,
@@ -451,7 +453,7 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
                     r.epoch, r.train_loss, r.val_loss, r.val_r2
                 );
                 if bar.is_hidden() {
-                    eprintln!("{line}");
+                    crate::say!("{line}");
                 } else {
                     bar.println(line);
                 }
@@ -488,7 +490,7 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
                 msg.clone(),
             ))?;
             run.log(&msg)?;
-            println!("{}: {msg} ({})", e.name, dir.display());
+            crate::tell!("{}: {msg} ({})", e.name, dir.display());
             Ok(RunEnd::Finished)
         }
     }

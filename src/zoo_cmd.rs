@@ -63,8 +63,8 @@ pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
     let command: Vec<String> = std::env::args().collect();
     let writer = ZooWriter::create_or_resume(&out, &def, versions, &command.join(" "))?;
     if writer.is_complete() {
-        eprintln!("{} is already complete; nothing to train", out.display());
-        println!("{}", summary(&Zoo::open(&out)?));
+        crate::say!("{} is already complete; nothing to train", out.display());
+        crate::tell!("{}", summary(&Zoo::open(&out)?));
         return Ok(ExitCode::SUCCESS);
     }
     let pops = def.populations();
@@ -75,7 +75,7 @@ pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
         .filter(|&k| !writer.is_done(k))
         .collect();
     let total_models: usize = todo.iter().map(|&k| pops[k].1.len()).sum();
-    eprintln!(
+    crate::say!(
         "zoo {}: {} networks of {} ({} params) on {}, {} epochs, {} population(s){}; {} to train -> {}",
         def.name,
         def.networks.len(),
@@ -96,7 +96,9 @@ pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
     let cancel = crate::cancel_flag();
     // Progress in network-epochs: one network trained for one epoch.
     let total_units = (total_models * def.epochs) as u64;
-    let bar = if std::io::stderr().is_terminal() {
+    let bar = if std::io::stderr().is_terminal()
+        && !crate::QUIET.load(std::sync::atomic::Ordering::Relaxed)
+    {
         let b = indicatif::ProgressBar::new(total_units);
         b.set_style(
             indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} network-epochs  {per_sec}  ETA {eta}  {msg}")
@@ -138,7 +140,7 @@ pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
                 done_units / start.elapsed().as_secs_f64()
             );
             if bar.is_hidden() {
-                eprintln!("{line}");
+                crate::say!("{line}");
             } else {
                 bar.set_message(format!("acc {mean_test_acc:.3}"));
                 bar.println(line);
@@ -153,7 +155,7 @@ pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
         Ok(()) => {}
         Err(e) if is_cancelled(&e) => {
             bar.abandon();
-            eprintln!(
+            crate::say!(
                 "interrupted: {} keeps every finished epoch; run the same command to resume",
                 out.display()
             );
@@ -163,16 +165,16 @@ pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
     }
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    eprintln!(
+    crate::say!(
         "trained {total_models} networks x {} epochs in {secs:.1} s ({:.1} network-epochs/s)",
         def.epochs,
         total_units as f64 / secs
     );
     if shard.1 == 1 && (0..pops.len()).all(|k| writer.is_done(k)) {
         let zoo = writer.finish(&def)?;
-        println!("{}", summary(&zoo));
+        crate::tell!("{}", summary(&zoo));
     } else {
-        println!(
+        crate::tell!(
             "shard {}/{} done; when every shard is, run `hyperzoo zoo merge {}`",
             shard.0,
             shard.1,
@@ -308,7 +310,7 @@ pub fn merge(zoo: &std::path::Path, shards: &[PathBuf]) -> Result<ExitCode> {
     }
     for s in shards {
         let taken = writer.take_parts(s)?;
-        eprintln!("{}: took populations {taken:?}", s.display());
+        crate::say!("{}: took populations {taken:?}", s.display());
     }
     let z = writer.finish(&def)?;
     println!("{}", summary(&z));
