@@ -45,6 +45,20 @@ pub enum Command {
     /// Model zoos: generate, inspect.
     #[command(subcommand)]
     Zoo(ZooCommand),
+    /// Validate an experiment file and print the runs its grid expands to.
+    Check {
+        /// Experiment file (TOML)
+        file: PathBuf,
+    },
+    /// List the runs of the workspace: state, progress, last validation metrics.
+    Ls,
+    /// Show one run: status, checkpoints, last metrics, results.
+    Show {
+        /// Run directory, or a run name in <workspace>/runs/
+        run: String,
+    },
+    /// Write the embeddings of every checkpoint of a run's zoo (safetensors + CSV).
+    Embed(EmbedArgs),
     /// Downstream results of a trained run (probes vs W and s(W) baselines, reconstruction),
     /// written to the run's results.toml.
     Eval(EvalArgs),
@@ -67,6 +81,18 @@ pub struct TuiArgs {
     /// Plain ASCII curves (no braille)
     #[arg(long)]
     pub ascii: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// Run directory, or a run name in <workspace>/runs/
+    pub run: String,
+    /// Output path: writes <out>.safetensors and <out>.csv
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Which checkpoint: best or last
+    #[arg(long, default_value = "best")]
+    pub checkpoint: String,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Zoo(ZooCommand::Merge { zoo, shards }) => crate::zoo_cmd::merge(zoo, shards),
         Command::Run(args) => crate::run_cmd::run(&cli.global, args),
         Command::Eval(args) => crate::eval_cmd::eval(&cli.global, args),
+        Command::Embed(args) => crate::eval_cmd::embed(&cli.global, args),
+        Command::Check { file } => crate::store_cmd::check(file),
+        Command::Ls => crate::store_cmd::ls(&cli.global),
+        Command::Show { run } => crate::store_cmd::show(&cli.global, run),
         Command::Zoo(ZooCommand::Import(args)) => crate::zoo_cmd::import(&cli.global, args),
         Command::Zoo(ZooCommand::Export(args)) => crate::zoo_cmd::export(&cli.global, args),
     }

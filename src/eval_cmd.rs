@@ -55,9 +55,20 @@ fn run_dir(g: &Global, run: &str) -> PathBuf {
         .join(run)
 }
 
-/// `hyperzoo eval`.
-pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
-    let dir = run_dir(g, &a.run);
+/// A trained run loaded for evaluation.
+struct Loaded {
+    run: RunDir,
+    e: Experiment,
+    zoo: Zoo,
+    spec: hyperzoo_engine::hyper::train::TrainSpec,
+    dev: device::ResolvedDevice,
+    prepared: hyperzoo_engine::hyper::train::Prepared,
+    ckpt: PathBuf,
+    model: HyperRep,
+}
+
+fn load(g: &Global, name: &str, checkpoint: &str) -> Result<Loaded> {
+    let dir = run_dir(g, name);
     let run = RunDir::open(&dir)?;
     let e = Experiment::load(&run.path("config.toml"))?;
     let ws = paths::workspace_dir(g.workspace.clone()).path;
@@ -71,7 +82,7 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
     let spec = crate::run_cmd::train_spec(&e, &zoo)?;
     let dev = device::resolve(g.device)?;
     let prepared = prepare(&spec, &zoo)?;
-    let ckpt = match a.checkpoint.as_str() {
+    let ckpt = match checkpoint {
         "best" if dir.join("checkpoints/best").exists() => dir.join("checkpoints/best"),
         "best" | "last" => {
             let s = *run
@@ -93,6 +104,30 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
         &dev.device,
     )?;
     let model = load_model(model, &ckpt)?;
+    Ok(Loaded {
+        run,
+        e,
+        zoo,
+        spec,
+        dev,
+        prepared,
+        ckpt,
+        model,
+    })
+}
+
+/// `hyperzoo eval`.
+pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
+    let Loaded {
+        run,
+        e,
+        zoo,
+        spec,
+        dev,
+        prepared,
+        ckpt,
+        model,
+    } = load(g, &a.run, &a.checkpoint)?;
     let batch = spec.batch_size.max(64);
     eprintln!(
         "evaluating {} ({}) on zoo {}",
@@ -286,4 +321,73 @@ fn print_summary(r: &Results) {
             o.zoo, o.property, o.r2, o.kendall_tau
         );
     }
+}
+
+/// `hyperzoo embed <run> --out F`: the embedding of every checkpoint of the run's zoo (all
+/// splits) to F.safetensors (`embeddings` f32 [rows, dim]) and F.csv (one row per checkpoint:
+/// row, model id, split, epoch, properties and hyperparameters), for notebooks.
+pub fn embed(g: &Global, a: &crate::cli::EmbedArgs) -> Result<ExitCode> {
+    let l = load(g, &a.run, &a.checkpoint)?;
+    let batch = l.spec.batch_size.max(64);
+    let st = a.out.with_extension("safetensors");
+    let csv_path = a.out.with_extension("csv");
+    let mut all = Vec::new();
+    let mut dz = 0;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "row".to_string(),
+        "id".into(),
+        "split".into(),
+        "epoch".into(),
+        "test_acc".into(),
+        "train_acc".into(),
+        "ggap".into(),
+    ];
+    let hp: Vec<String> = l
+        .zoo
+        .models
+        .first()
+        .map(|m| m.hparams.iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
+    header.extend(hp.iter().cloned());
+    w.write_record(&header)?;
+    let rec: std::collections::HashMap<(usize, usize), &hyperzoo_core::zoo::store::Record> =
+        l.zoo.records.iter().map(|r| ((r.id, r.epoch), r)).collect();
+    let mut row = 0;
+    for (k, split) in ["train", "val", "test"].iter().enumerate() {
+        let data = &l.prepared.splits[k];
+        let (v, d) = eval::embed(&l.model, data, &l.prepared.repr, batch, &l.dev.device)?;
+        dz = d;
+        all.extend(v.iter().map(|&x| x as f32));
+        for i in 0..data.len() {
+            let (id, epoch) = (data.model[i], data.epoch[i]);
+            let r = rec.get(&(id, epoch));
+            let f = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+            let mut fields = vec![
+                row.to_string(),
+                id.to_string(),
+                split.to_string(),
+                epoch.to_string(),
+                f(r.map(|r| r.test_acc)),
+                f(r.map(|r| r.train_acc)),
+                f(r.map(|r| r.ggap)),
+            ];
+            fields.extend(
+                hp.iter()
+                    .map(|k| l.zoo.models[id].get(k).unwrap_or("").to_string()),
+            );
+            w.write_record(&fields)?;
+            row += 1;
+        }
+    }
+    hyperzoo_core::zoo::store::write_tensors(&st, &[("embeddings", &all, vec![row, dz])])?;
+    hyperzoo_core::fsutil::write_atomic(&csv_path, &w.into_inner()?)?;
+    println!(
+        "wrote {} ({row} x {dz}) and {} for run {} ({})",
+        st.display(),
+        csv_path.display(),
+        l.e.name,
+        l.ckpt.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod eval_cmd;
 mod run_cmd;
+mod store_cmd;
 mod tui_cmd;
 mod zoo_cmd;
 

@@ -266,7 +266,11 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<ExitCode> {
             Err(err) => {
                 let msg = format!("{err:#}");
                 crate::say!("{name}: failed: {msg}");
-                if let Ok(rd) = RunDir::create(&dir) {
+                // Record the failure in the run's directory only if it holds this run (a
+                // directory refused for holding another configuration is left as it is).
+                let ours = std::fs::read_to_string(dir.join("config.toml"))
+                    .is_ok_and(|c| c == with_absolute_zoo(g, run_exp).to_toml());
+                if ours && let Ok(rd) = RunDir::create(&dir) {
                     let prev = rd.status().ok().flatten();
                     let _ = rd.set_status(&Status {
                         state: RunState::Failed,

@@ -353,6 +353,32 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
     )
     .success()
     .stdout(predicate::str::contains("reconstruction: weight R²"));
+    in_workspace(&ws, &["ls".as_ref()])
+        .success()
+        .stdout(predicate::str::is_match(r"tiny\s+finished").unwrap());
+    in_workspace(&ws, &["show".as_ref(), "tiny".as_ref()])
+        .success()
+        .stdout(predicate::str::contains("reconstruction weight R²"));
+    let emb = tmp.path().join("emb");
+    in_workspace(
+        &ws,
+        &[
+            "embed".as_ref(),
+            "tiny".as_ref(),
+            "--out".as_ref(),
+            emb.as_os_str(),
+        ],
+    )
+    .success();
+    let csv = std::fs::read_to_string(tmp.path().join("emb.csv")).unwrap();
+    assert!(csv.starts_with("row,id,split,epoch,test_acc"), "{csv}");
+    assert!(tmp.path().join("emb.safetensors").is_file());
+    hyperzoo()
+        .arg("check")
+        .arg(&exp)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 run(s)"));
     let results = std::fs::read_to_string(run.join("results.toml")).unwrap();
     for key in [
         "property = \"test_acc\"",

@@ -1,0 +1,1 @@
+//! hyperzoo-report: exports of runs and comparisons (TOML, CSV, PNG, SVG).

@@ -1,0 +1,161 @@
+//! Commands for scripts over the run store: `hyperzoo check`, `hyperzoo ls`, `hyperzoo show`.
+use crate::cli::Global;
+use anyhow::{Context, Result};
+use hyperzoo_core::experiment::Experiment;
+use hyperzoo_core::paths;
+use hyperzoo_core::run::RunDir;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// `hyperzoo check <experiment.toml>`: validates the file and prints its runs.
+pub fn check(file: &Path) -> Result<ExitCode> {
+    let e = Experiment::load(file)?;
+    let runs = e.expand()?;
+    println!(
+        "{}: ok; model {}, {} run(s)",
+        file.display(),
+        e.model.kind(),
+        runs.len()
+    );
+    for (name, r) in &runs {
+        println!(
+            "  {name}: zoo {}, epochs {:?}, {} training epochs, batch {}, lr {}, seed {}",
+            r.zoo
+                .path
+                .as_deref()
+                .or(r.zoo.definition.as_deref())
+                .unwrap_or("-"),
+            r.zoo.epochs,
+            r.train.epochs,
+            r.train.batch_size,
+            r.train.lr,
+            r.seed
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runs_dir(g: &Global) -> PathBuf {
+    paths::workspace_dir(g.workspace.clone()).path.join("runs")
+}
+
+/// Last value of `key` among the records of `kind`.
+fn last_metric(metrics: &[serde_json::Value], kind: &str, key: &str) -> Option<f64> {
+    metrics
+        .iter()
+        .rev()
+        .filter(|m| m["kind"] == kind)
+        .find_map(|m| m[key].as_f64())
+}
+
+/// `hyperzoo ls`: every run of the workspace, one line each.
+pub fn ls(g: &Global) -> Result<ExitCode> {
+    let dir = runs_dir(g);
+    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+        Ok(e) => e
+            .flatten()
+            .filter(|e| e.path().join("config.toml").exists())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    println!(
+        "{:<40} {:<10} {:>9} {:>11} {:>9} {:>8} results",
+        "run", "state", "step", "epoch", "val loss", "val R²"
+    );
+    for name in names {
+        let run = RunDir::open(&dir.join(&name))?;
+        let status = run.status().ok().flatten();
+        let metrics = run.metrics().unwrap_or_default();
+        let fmt = |v: Option<f64>, d: usize| v.map_or("-".to_string(), |x| format!("{x:.d$}"));
+        println!(
+            "{:<40} {:<10} {:>9} {:>11} {:>9} {:>8} {}",
+            name,
+            status
+                .as_ref()
+                .map_or("-".into(), |s| format!("{:?}", s.state).to_lowercase()),
+            status.as_ref().map_or("-".into(), |s| s.step.to_string()),
+            status
+                .as_ref()
+                .map_or("-".into(), |s| format!("{}/{}", s.epoch, s.epochs)),
+            fmt(last_metric(&metrics, "epoch", "val_loss"), 4),
+            fmt(last_metric(&metrics, "epoch", "val_r2"), 4),
+            if run.path("results.toml").exists() {
+                "yes"
+            } else {
+                "no"
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hyperzoo show <run>`: status, checkpoints, last metrics and results of one run.
+pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
+    let p = PathBuf::from(name);
+    let dir = if p.join("config.toml").exists() {
+        p
+    } else {
+        runs_dir(g).join(name)
+    };
+    let run = RunDir::open(&dir).with_context(|| format!("no run '{name}'"))?;
+    println!("run {} ({})", name, dir.display());
+    if let Some(s) = run.status()? {
+        println!(
+            "  state {:?}, step {}, epoch {}/{}{}",
+            s.state,
+            s.step,
+            s.epoch,
+            s.epochs,
+            if s.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", s.message)
+            }
+        );
+    }
+    println!("  checkpoints at steps {:?}", run.checkpoints()?);
+    let metrics = run.metrics()?;
+    for key in [
+        "loss",
+        "contrast",
+        "structure",
+        "behaviour",
+        "lr",
+        "samples_per_s",
+    ] {
+        if let Some(v) = last_metric(&metrics, "step", key) {
+            println!("  last step {key}: {v:.6}");
+        }
+    }
+    for key in ["train_loss", "val_loss", "val_r2"] {
+        if let Some(v) = last_metric(&metrics, "epoch", key) {
+            println!("  last evaluation {key}: {v:.6}");
+        }
+    }
+    let results = run.path("results.toml");
+    if results.exists() {
+        println!("  results ({}):", results.display());
+        let text = std::fs::read_to_string(&results)?;
+        let v: toml::Table = text.parse().context("results.toml")?;
+        if let Some(probes) = v.get("probes").and_then(|p| p.as_array()) {
+            for p in probes {
+                println!(
+                    "    {:<14} {:<5} {:<8} test {:.4}",
+                    p["property"].as_str().unwrap_or(""),
+                    p["method"].as_str().unwrap_or(""),
+                    p["metric"].as_str().unwrap_or(""),
+                    p["test"].as_float().unwrap_or(f64::NAN)
+                );
+            }
+        }
+        if let Some(r) = v.get("reconstruction") {
+            println!(
+                "    reconstruction weight R² {:.4}",
+                r["weight_r2"].as_float().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
