@@ -59,6 +59,8 @@ pub enum Command {
     },
     /// Write the embeddings of every checkpoint of a run's zoo (safetensors + CSV).
     Embed(EmbedArgs),
+    /// Sample new networks from a run's embedding space, evaluate them, write them as a zoo.
+    Generate(GenerateNetsArgs),
     /// Downstream results of a trained run (probes vs W and s(W) baselines, reconstruction),
     /// written to the run's results.toml.
     Eval(EvalArgs),
@@ -81,6 +83,39 @@ pub struct TuiArgs {
     /// Plain ASCII curves (no braille)
     #[arg(long)]
     pub ascii: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateNetsArgs {
+    /// Run directory, or a run name in <workspace>/runs/
+    pub run: String,
+    /// Networks to generate
+    #[arg(long, default_value_t = 25)]
+    pub n: usize,
+    /// Output zoo directory
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// individual (per-dimension KDE), joint, token (per token, SANE) or uniform (U[-1,1])
+    #[arg(long, default_value = "individual")]
+    pub sampler: String,
+    /// KDE bandwidth: a number, scott or silverman [default: 0.002 for 2021/FC latents, 0.2 for SANE]
+    #[arg(long)]
+    pub bandwidth: Option<String>,
+    /// Anchors: only the top P% of training checkpoints by test accuracy [default: all]
+    #[arg(long, value_name = "P")]
+    pub top: Option<f64>,
+    /// Generate M candidates and keep the best N by validation accuracy
+    #[arg(long, value_name = "M")]
+    pub candidates: Option<usize>,
+    /// Test (and validation) images to evaluate on
+    #[arg(long, default_value_t = 2000)]
+    pub images: usize,
+    /// Sampling seed
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Which checkpoint: best or last
+    #[arg(long, default_value = "best")]
+    pub checkpoint: String,
 }
 
 #[derive(Debug, Args)]

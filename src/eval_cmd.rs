@@ -391,3 +391,217 @@ pub fn embed(g: &Global, a: &crate::cli::EmbedArgs) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// `hyperzoo generate <run> --n N --out <zoo>`: new networks sampled around the run's
+/// training-split latents, decoded, de-normalised, evaluated on the zoo's test images without
+/// training, and written as a zoo.
+pub fn generate(g: &Global, a: &crate::cli::GenerateNetsArgs) -> Result<ExitCode> {
+    use hyperzoo_core::zoo::ModelSplit;
+    use hyperzoo_core::zoo::store::{Manifest, ModelRow, NetStatus, Record, write_zoo};
+    use hyperzoo_engine::hyper::generate::{self as gen_, Bandwidth, Sampler};
+    use rand::SeedableRng;
+    let l = load(g, &a.run, &a.checkpoint)?;
+    let batch = l.spec.batch_size.max(64);
+    let dev = &l.dev.device;
+    let p = l.zoo.manifest.params;
+    let train = &l.prepared.splits[0];
+    let (lat, shape) = gen_::latents(&l.model, train, &l.prepared.repr, batch, dev)?;
+    let dim = shape[0] * shape[1];
+    // Anchors: all training checkpoints, or those in the top `top`% by test accuracy.
+    let acc_of = |i: usize| {
+        l.zoo
+            .records
+            .iter()
+            .find(|r| r.id == train.model[i] && r.epoch == train.epoch[i])
+            .map_or(f64::NAN, |r| r.test_acc)
+    };
+    let mut rows: Vec<usize> = (0..train.len()).collect();
+    if let Some(top) = a.top {
+        let mut accs: Vec<f64> = rows
+            .iter()
+            .map(|&i| acc_of(i))
+            .filter(|v| v.is_finite())
+            .collect();
+        accs.sort_by(f64::total_cmp);
+        let cut = hyperzoo_core::probe::features::percentile(&accs, 100.0 - top);
+        rows.retain(|&i| acc_of(i) >= cut);
+    }
+    if rows.is_empty() {
+        bail!("no anchor checkpoints left (--top {:?})", a.top);
+    }
+    let anchors: Vec<f32> = rows
+        .iter()
+        .flat_map(|&i| lat[i * dim..(i + 1) * dim].iter().copied())
+        .collect();
+    let sampler = match a.sampler.as_str() {
+        "individual" => Sampler::Individual,
+        "joint" => Sampler::Joint,
+        "token" => Sampler::Token,
+        "uniform" => Sampler::Uniform,
+        other => bail!("--sampler {other}: expected individual, joint, token or uniform"),
+    };
+    let sane = matches!(
+        l.prepared.repr,
+        hyperzoo_engine::hyper::data::Representation::Sane { .. }
+    );
+    let bw = match a.bandwidth.as_deref() {
+        None => Bandwidth::Fixed(if sane { 0.2 } else { 0.002 }),
+        Some("scott") => Bandwidth::Scott,
+        Some("silverman") => Bandwidth::Silverman,
+        Some(x) => Bandwidth::Fixed(
+            x.parse()
+                .with_context(|| format!("--bandwidth {x}: a number, scott or silverman"))?,
+        ),
+    };
+    let m = a.candidates.unwrap_or(a.n).max(a.n);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
+    let (z, which) = gen_::sample(&anchors, shape, m, sampler, bw, &mut rng);
+    let mut w = gen_::decode(&l.model, &z, shape, &l.prepared.repr, p, batch, dev)?;
+    if let Some(s) = &l.prepared.standardizer {
+        s.invert(&mut w)?;
+    }
+    // Activation of each generated network: its anchor's, else the zoo's most common.
+    let mut counts = std::collections::BTreeMap::new();
+    for a in &l.prepared.activations {
+        *counts.entry(*a).or_insert(0usize) += 1;
+    }
+    let common = counts
+        .into_iter()
+        .max_by_key(|(_, c)| *c)
+        .map(|(a, _)| a)
+        .context("zoo without models")?;
+    let acts: Vec<_> = which
+        .iter()
+        .map(|k| k.map_or(common, |k| l.prepared.activations[train.model[rows[k]]]))
+        .collect();
+    let data = if l.zoo.manifest.definition.is_empty() {
+        None
+    } else {
+        let def = ZooDef::parse(&l.zoo.dir.join("zoo.toml"), &l.zoo.manifest.definition)?;
+        let data_dir = paths::data_dir(g.data_dir.clone()).path;
+        Some(load_zoo_data(&def, &data_dir, dev)?)
+    };
+    let cap = |t: &hyperzoo_engine::zoo::dataset::TensorSet| {
+        let n = t.len().min(a.images);
+        hyperzoo_engine::zoo::dataset::TensorSet {
+            x: t.x.clone().narrow(0, 0, n),
+            y: t.y.clone().narrow(0, 0, n),
+        }
+    };
+    // Keep the best n of the m candidates by validation accuracy.
+    let mut keep: Vec<usize> = (0..m).collect();
+    let mut val_acc = vec![f64::NAN; m];
+    if let Some(d) = &data
+        && m > a.n
+    {
+        val_acc = eval::accuracies(&l.zoo, &w, &acts, &cap(&d.val), dev)?.0;
+        keep.sort_by(|&i, &j| val_acc[j].total_cmp(&val_acc[i]));
+        keep.truncate(a.n);
+        keep.sort_unstable();
+    }
+    let kept: Vec<f32> = keep
+        .iter()
+        .flat_map(|&i| w[i * p..(i + 1) * p].iter().copied())
+        .collect();
+    let kept_acts: Vec<_> = keep.iter().map(|&i| acts[i]).collect();
+    let test_acc = match &data {
+        Some(d) => eval::accuracies(&l.zoo, &kept, &kept_acts, &cap(&d.test), dev)?.0,
+        None => vec![f64::NAN; keep.len()],
+    };
+    let anchor_raw = eval::raw_weights(&l.prepared, 0)?;
+    let anchor_acc: Vec<f64> = rows.iter().map(|&i| acc_of(i)).collect();
+    let records: Vec<Record> = keep
+        .iter()
+        .enumerate()
+        .map(|(id, &i)| Record {
+            id,
+            epoch: 0,
+            status: if kept[id * p..(id + 1) * p].iter().all(|v| v.is_finite()) {
+                NetStatus::Ok
+            } else {
+                NetStatus::Diverged
+            },
+            train_loss: f64::NAN,
+            train_acc: f64::NAN,
+            val_loss: f64::NAN,
+            val_acc: val_acc[i],
+            test_loss: f64::NAN,
+            test_acc: test_acc[id],
+            ggap: f64::NAN,
+        })
+        .collect();
+    let model_rows: Vec<ModelRow> = keep
+        .iter()
+        .enumerate()
+        .map(|(id, &i)| ModelRow {
+            id,
+            split: ModelSplit::Test,
+            population: 0,
+            hparams: vec![
+                ("activation".into(), acts[i].name().into()),
+                ("sampler".into(), a.sampler.clone()),
+                (
+                    "anchor_model".into(),
+                    which[i].map_or(String::new(), |k| train.model[rows[k]].to_string()),
+                ),
+            ],
+        })
+        .collect();
+    let manifest = Manifest {
+        format: hyperzoo_core::zoo::store::FORMAT_VERSION,
+        name: a
+            .out
+            .file_name()
+            .map_or("generated".into(), |n| n.to_string_lossy().into_owned()),
+        description: format!(
+            "{} networks generated by run {} ({} sampler, {} anchors, best {} of {m})",
+            a.n,
+            l.e.name,
+            a.sampler,
+            rows.len(),
+            a.n
+        ),
+        status: "complete".into(),
+        dataset: l.zoo.manifest.dataset.clone(),
+        models: keep.len(),
+        params: p,
+        epochs: 0,
+        checkpoints: vec![0],
+        arch: l.zoo.manifest.arch.clone(),
+        versions: Default::default(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        definition: String::new(),
+        source: format!("generated from run {}", l.e.name),
+    };
+    write_zoo(
+        &a.out,
+        manifest,
+        &model_rows,
+        &[(0, kept.clone())],
+        &records,
+    )?;
+    let q = |v: &[f64]| eval::Quantiles::of(v);
+    let row = |name: &str, s: eval::Quantiles| {
+        println!(
+            "  {name:<22} {:.4} {:.4} {:.4} {:.4} {:.4} {:.4}",
+            s.min, s.q25, s.median, s.q75, s.max, s.mean
+        );
+    };
+    println!(
+        "generated {} networks ({} sampler, bandwidth {:?}, {} anchors) -> {}",
+        keep.len(),
+        a.sampler,
+        bw,
+        rows.len(),
+        a.out.display()
+    );
+    println!("  test accuracy          min    q25    median q75    max    mean");
+    row("anchors (zoo)", q(&anchor_acc));
+    row("generated", q(&test_acc));
+    println!(
+        "  diversity (mean pairwise L2): anchors {:.4}, generated {:.4}",
+        gen_::diversity(&anchor_raw, p, 300),
+        gen_::diversity(&kept, p, 300)
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -379,6 +379,27 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
         .assert()
         .success()
         .stdout(predicate::str::contains("1 run(s)"));
+    let gen_dir = tmp.path().join("gen");
+    in_workspace(
+        &ws,
+        &[
+            "generate".as_ref(),
+            "tiny".as_ref(),
+            "--n".as_ref(),
+            "3".as_ref(),
+            "--candidates".as_ref(),
+            "5".as_ref(),
+            "--sampler".as_ref(),
+            "joint".as_ref(),
+            "--out".as_ref(),
+            gen_dir.as_os_str(),
+        ],
+    )
+    .success()
+    .stdout(predicate::str::contains("generated 3 networks"));
+    let generated = hyperzoo_core::zoo::store::Zoo::open(&gen_dir).unwrap();
+    assert_eq!(generated.models.len(), 3);
+    assert!(generated.records.iter().all(|r| r.test_acc.is_finite()));
     let results = std::fs::read_to_string(run.join("results.toml")).unwrap();
     for key in [
         "property = \"test_acc\"",

@@ -6,3 +6,4 @@ pub mod model;
 pub mod nn;
 pub mod optim;
 pub mod train;
+pub mod generate;
