@@ -410,3 +410,67 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
         assert!(results.contains(key), "{key} in {results}");
     }
 }
+
+#[test]
+fn a_killed_run_resumes_with_no_corrupt_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("tetris-tiny.toml"), TINY_TETRIS).unwrap();
+    let exp = tmp.path().join("tiny.toml");
+    let long = TINY_EXPERIMENT.replace(
+        "epochs = 2\nbatch_size = 8",
+        "epochs = 16\nbatch_size = 8\ncheckpoint_every = 1",
+    );
+    std::fs::write(&exp, long).unwrap();
+    let ws = tmp.path().join("ws");
+    let bin = assert_cmd::cargo::cargo_bin("hyperzoo");
+    let mut child = std::process::Command::new(&bin)
+        .args(["--device", "cpu", "--workspace"])
+        .arg(&ws)
+        .arg("run")
+        .arg(&exp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let run = ws.join("runs/tiny");
+    // Kill it once a few checkpoints exist.
+    let start = std::time::Instant::now();
+    loop {
+        let n = std::fs::read_dir(run.join("checkpoints"))
+            .map(|d| d.flatten().count())
+            .unwrap_or(0);
+        if n >= 3 || start.elapsed().as_secs() > 120 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let status = std::fs::read_to_string(run.join("status.toml")).unwrap();
+    assert!(status.contains("running"), "{status}");
+    // Every file left is readable: the config, the status, each metrics line but a torn last one.
+    hyperzoo_core::experiment::Experiment::load(&run.join("config.toml")).unwrap();
+    // Running again resumes from the last checkpoint and finishes.
+    hyperzoo()
+        .args(["--device", "cpu", "--workspace"])
+        .arg(&ws)
+        .arg("run")
+        .arg(&exp)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("resuming at step"));
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "step")
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (1..=steps.len() as u64).collect();
+    assert_eq!(steps, expected, "every step once, in order");
+    assert!(
+        std::fs::read_to_string(run.join("status.toml"))
+            .unwrap()
+            .contains("finished")
+    );
+}
