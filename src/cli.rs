@@ -57,6 +57,8 @@ pub enum Command {
         /// Run directory, or a run name in <workspace>/runs/
         run: String,
     },
+    /// Export runs: results as TOML (runs as columns), metrics as CSV, plots as PNG/SVG.
+    Export(ExportRunArgs),
     /// Write the embeddings of every checkpoint of a run's zoo (safetensors + CSV).
     Embed(EmbedArgs),
     /// Sample new networks from a run's embedding space, evaluate them, write them as a zoo.
@@ -116,6 +118,22 @@ pub struct GenerateNetsArgs {
     /// Which checkpoint: best or last
     #[arg(long, default_value = "best")]
     pub checkpoint: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportRunArgs {
+    /// Run directories, or run names in <workspace>/runs/
+    #[arg(required = true)]
+    pub runs: Vec<String>,
+    /// Output file; its extension chooses: .toml, .csv, .png, .svg
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// For .png/.svg: loss, r2, probes or accuracy
+    #[arg(long, default_value = "loss")]
+    pub plot: String,
+    /// Logarithmic y axis (curves)
+    #[arg(long)]
+    pub log: bool,
 }
 
 #[derive(Debug, Args)]

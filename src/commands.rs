@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Generate(args) => crate::eval_cmd::generate(&cli.global, args),
         Command::Check { file } => crate::store_cmd::check(file),
         Command::Ls => crate::store_cmd::ls(&cli.global),
+        Command::Export(args) => crate::store_cmd::export(&cli.global, args),
         Command::Show { run } => crate::store_cmd::show(&cli.global, run),
         Command::Zoo(ZooCommand::Import(args)) => crate::zoo_cmd::import(&cli.global, args),
         Command::Zoo(ZooCommand::Export(args)) => crate::zoo_cmd::export(&cli.global, args),

@@ -159,3 +159,57 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `hyperzoo export <run...> --out F`: results (.toml; several runs give one comparison
+/// table), the metrics series (.csv, one run) or a plot (.png/.svg: loss curves, validation R²,
+/// probe bars, accuracy distributions).
+pub fn export(g: &Global, a: &crate::cli::ExportRunArgs) -> Result<ExitCode> {
+    let runs: Vec<PathBuf> = a
+        .runs
+        .iter()
+        .map(|r| {
+            let p = PathBuf::from(r);
+            if p.join("config.toml").exists() {
+                p
+            } else {
+                runs_dir(g).join(r)
+            }
+        })
+        .collect();
+    let ext = a
+        .out
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let opts = hyperzoo_report::PlotOptions {
+        log_y: a.log,
+        ..Default::default()
+    };
+    match ext.as_str() {
+        "toml" => {
+            let text = hyperzoo_report::results_toml(&runs)?;
+            hyperzoo_core::fsutil::write_atomic(&a.out, text.as_bytes())?;
+        }
+        "csv" => {
+            let [run] = runs.as_slice() else {
+                anyhow::bail!("a .csv export takes exactly one run ({} given)", runs.len());
+            };
+            hyperzoo_report::write_series_csv(run, &a.out)?;
+        }
+        "png" | "svg" => match a.plot.as_str() {
+            "loss" => hyperzoo_report::loss_curves(&runs, &a.out, &opts)?,
+            "r2" => hyperzoo_report::val_r2_curves(&runs, &a.out, &opts)?,
+            "probes" => hyperzoo_report::probe_bars(&runs[0], &a.out, &opts)?,
+            "accuracy" => {
+                hyperzoo_report::accuracy_histograms(None, Some(&runs[0]), &a.out, &opts)?
+            }
+            other => anyhow::bail!("--plot {other}: expected loss, r2, probes or accuracy"),
+        },
+        other => anyhow::bail!(
+            "--out {}: extension '{other}' is not one of toml, csv, png, svg",
+            a.out.display()
+        ),
+    }
+    println!("wrote {}", a.out.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -400,6 +400,27 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
     let generated = hyperzoo_core::zoo::store::Zoo::open(&gen_dir).unwrap();
     assert_eq!(generated.models.len(), 3);
     assert!(generated.records.iter().all(|r| r.test_acc.is_finite()));
+    for (file, plot) in [
+        ("cmp.toml", "loss"),
+        ("series.csv", "loss"),
+        ("loss.png", "loss"),
+        ("probes.svg", "probes"),
+    ] {
+        let out = tmp.path().join(file);
+        in_workspace(
+            &ws,
+            &[
+                "export".as_ref(),
+                "tiny".as_ref(),
+                "--out".as_ref(),
+                out.as_os_str(),
+                "--plot".as_ref(),
+                plot.as_ref(),
+            ],
+        )
+        .success();
+        assert!(std::fs::metadata(&out).unwrap().len() > 100, "{file}");
+    }
     let results = std::fs::read_to_string(run.join("results.toml")).unwrap();
     for key in [
         "property = \"test_acc\"",

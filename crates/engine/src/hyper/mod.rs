@@ -1,9 +1,9 @@
 //! Hyper-representations: autoencoders over zoo weights, their losses and training.
 pub mod data;
 pub mod eval;
+pub mod generate;
 pub mod loss;
 pub mod model;
 pub mod nn;
 pub mod optim;
 pub mod train;
-pub mod generate;

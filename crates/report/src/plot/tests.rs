@@ -1,0 +1,264 @@
+use super::*;
+use crate::testutil::{
+    RunSpec, assert_labels, png_size, svg_labels, svg_text_elements, write_run, write_test_zoo,
+};
+
+fn two_runs(root: &Path) -> Vec<PathBuf> {
+    let mut b = RunSpec::new("beta");
+    b.score_shift = 0.05;
+    vec![write_run(root, &RunSpec::new("alpha")), write_run(root, &b)]
+}
+
+/// Renders `figure` into an RGB buffer.
+fn render(figure: &Figure, (w, h): (u32, u32)) -> Vec<u8> {
+    crate::font::register_fonts();
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        figure.draw(&root).unwrap();
+        root.present().unwrap();
+    }
+    buf
+}
+
+#[test]
+fn titles_render_with_the_bundled_font() {
+    let title = "Bundled font check";
+    let figure = |title: &str| {
+        Figure::single(Panel::Lines(Lines {
+            title: title.into(),
+            x_label: "step".into(),
+            y_label: "loss".into(),
+            log_y: false,
+            legend: SeriesLabelPosition::UpperRight,
+            series: vec![Line {
+                name: "a".into(),
+                colour: PALETTE[0],
+                points: vec![(0.0, 1.0), (1.0, 0.5)],
+            }],
+        }))
+    };
+    let (w, h) = (400, 300);
+    let dark_in_title_band = |buf: &[u8]| {
+        buf[..(w * 35 * 3) as usize]
+            .chunks_exact(3)
+            .filter(|p| p.iter().all(|&c| c < 128))
+            .count()
+    };
+    let titled = dark_in_title_band(&render(&figure(title), (w, h)));
+    let untitled = dark_in_title_band(&render(&figure(""), (w, h)));
+    assert!(titled > 100, "{titled} dark pixels in the title band");
+    assert_eq!(untitled, 0, "the band holds nothing but the title");
+
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+        figure(title).draw(&root).unwrap();
+        root.present().unwrap();
+    }
+    assert_labels(&svg_text_elements(&svg), &[title]);
+}
+
+#[test]
+fn loss_curves_write_png_and_svg_with_the_run_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = two_runs(tmp.path());
+    let png = tmp.path().join("plots/loss.png");
+    loss_curves(&runs, &png, &PlotOptions::default()).unwrap();
+    assert_eq!(png_size(&png), (800, 500));
+    assert!(!tmp.path().join("plots/.loss.png.partial.png").exists());
+
+    let svg = tmp.path().join("loss.SVG");
+    let opts = PlotOptions {
+        log_y: true,
+        width: 640,
+        height: 400,
+        ..PlotOptions::default()
+    };
+    loss_curves(&runs, &svg, &opts).unwrap();
+    assert_labels(
+        &svg_labels(&svg),
+        &[
+            "Training loss",
+            "alpha",
+            "beta",
+            "step",
+            "total loss (log scale)",
+        ],
+    );
+    assert!(
+        std::fs::read_to_string(&svg)
+            .unwrap()
+            .starts_with(r#"<svg width="640" height="400""#)
+    );
+}
+
+#[test]
+fn val_r2_curves_plot_each_runs_epochs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = two_runs(tmp.path());
+    let png = tmp.path().join("r2.png");
+    val_r2_curves(&runs, &png, &PlotOptions::default()).unwrap();
+    assert_eq!(png_size(&png), (800, 500));
+    let svg = tmp.path().join("r2.svg");
+    let opts = PlotOptions {
+        title: Some("R² by epoch".into()),
+        ..PlotOptions::default()
+    };
+    val_r2_curves(&runs, &svg, &opts).unwrap();
+    assert_labels(
+        &svg_labels(&svg),
+        &["R² by epoch", "alpha", "beta", "epoch", "validation R²"],
+    );
+}
+
+#[test]
+fn probe_bars_group_methods_by_property() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = write_run(tmp.path(), &RunSpec::new("alpha"));
+    let png = tmp.path().join("probes.png");
+    probe_bars(&run, &png, &PlotOptions::default()).unwrap();
+    assert_eq!(png_size(&png), (800, 500));
+    let svg = tmp.path().join("probes.svg");
+    probe_bars(&run, &svg, &PlotOptions::default()).unwrap();
+    let labels = [
+        "Linear probes of alpha (test split)",
+        "hyper",
+        "W",
+        "s(W)",
+        "test_acc",
+        "activation",
+        "(R²)",
+        "(accuracy)",
+        "0.90",
+        // W's R² of -2.5 is drawn at -1 with its value.
+        "-2.50",
+    ];
+    assert_labels(&svg_labels(&svg), &labels);
+}
+
+#[test]
+fn histograms_and_boxes_from_samples_and_quantiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let samples = vec![
+        ("first".to_string(), vec![0.1, 0.2, 0.2, 0.4, f64::NAN]),
+        ("second".to_string(), vec![0.3, 0.5, 0.6]),
+    ];
+    let svg = tmp.path().join("h.svg");
+    histograms(&samples, &svg, &PlotOptions::default()).unwrap();
+    assert_labels(&svg_labels(&svg), &["first (n = 4)", "second (n = 3)"]);
+    let png = tmp.path().join("h.png");
+    histograms(&samples, &png, &PlotOptions::default()).unwrap();
+    assert_eq!(png_size(&png), (800, 500));
+
+    let q = Quantiles::of(&samples[0].1).unwrap();
+    assert_eq!((q.min, q.median, q.max), (0.1, 0.2, 0.4));
+    let svg = tmp.path().join("b.svg");
+    quantile_boxes(&[("first".into(), q)], &svg, &PlotOptions::default()).unwrap();
+    assert_labels(&svg_labels(&svg), &["Quantiles", "first", "median 0.200"]);
+}
+
+#[test]
+fn accuracy_histograms_of_a_zoo_and_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zoo = write_test_zoo(tmp.path(), 10);
+    let run = write_run(tmp.path(), &RunSpec::new("alpha"));
+
+    let (label, values) = zoo_test_accuracy(&zoo).unwrap();
+    assert_eq!(label, "zoo tiny, epoch 5, 9 networks");
+    assert_eq!(values.len(), 9);
+    assert!((values[8] - 0.58).abs() < 1e-12);
+
+    let png = tmp.path().join("acc.png");
+    accuracy_histograms(Some(&zoo), Some(&run), &png, &PlotOptions::default()).unwrap();
+    assert_eq!(png_size(&png), (800, 500));
+    let svg = tmp.path().join("acc.svg");
+    accuracy_histograms(Some(&zoo), Some(&run), &svg, &PlotOptions::default()).unwrap();
+    let labels = [
+        "Test accuracy",
+        "zoo tiny, epoch 5, 9 networks (n = 9)",
+        "zoo",
+        "alpha: original",
+        "alpha: reconstructed",
+        "median 0.550",
+    ];
+    assert_labels(&svg_labels(&svg), &labels);
+    // Either source alone is enough.
+    accuracy_histograms(None, Some(&run), &svg, &PlotOptions::default()).unwrap();
+    accuracy_histograms(Some(&zoo), None, &svg, &PlotOptions::default()).unwrap();
+}
+
+#[test]
+fn errors_name_the_file_and_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = two_runs(tmp.path());
+    let opts = PlotOptions::default();
+
+    let e = loss_curves(&runs, Path::new("out/loss.jpg"), &opts).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "out/loss.jpg: cannot tell the image format from the extension '.jpg': name the file .png or .svg"
+    );
+    let e = probe_bars(&runs[0], Path::new("probes"), &opts).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "probes: cannot tell the image format from a name without extension: name the file .png or .svg"
+    );
+
+    let mut spec = RunSpec::new("unevaluated");
+    spec.results = false;
+    let bare = write_run(tmp.path(), &spec);
+    let out = tmp.path().join("x.png");
+    let e = probe_bars(&bare, &out, &opts).unwrap_err().to_string();
+    let shown = bare.display();
+    assert_eq!(
+        e,
+        format!("run {shown} has no results.toml: run `hyperzoo eval {shown}` first")
+    );
+    let e = accuracy_histograms(None, Some(&bare), &out, &opts).unwrap_err();
+    assert!(e.to_string().contains("has no results.toml"));
+
+    std::fs::write(bare.join("metrics.jsonl"), "").unwrap();
+    let e = loss_curves(&[runs[0].clone(), bare.clone()], &out, &opts).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with(&format!("run {shown} has no metrics: ")),
+        "{e}"
+    );
+    assert_eq!(
+        loss_curves(&[], &out, &opts).unwrap_err().to_string(),
+        "nothing to plot: no run given"
+    );
+    assert_eq!(
+        accuracy_histograms(None, None, &out, &opts)
+            .unwrap_err()
+            .to_string(),
+        "nothing to plot: accuracy histograms need a zoo, a run or both"
+    );
+    // A run with epoch records but no step record.
+    std::fs::write(
+        bare.join("metrics.jsonl"),
+        "{\"kind\":\"epoch\",\"step\":3,\"epoch\":1,\"val_loss\":1.0,\"val_r2\":0.1}\n",
+    )
+    .unwrap();
+    let e = loss_curves(std::slice::from_ref(&bare), &out, &opts).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "nothing to plot: no step record with a loss in the metrics.jsonl of unevaluated"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn run_colours_follow_the_name_not_the_position() {
+    let ab = run_colours(&["alpha", "beta"]);
+    let ba = run_colours(&["beta", "alpha"]);
+    assert_eq!((ab[0], ab[1]), (ba[1], ba[0]));
+    assert_ne!(ab[0], ab[1]);
+    let many: Vec<String> = (0..10).map(|i| format!("run{i}")).collect();
+    let names: Vec<&str> = many.iter().map(String::as_str).collect();
+    let colours = run_colours(&names);
+    for (i, c) in colours.iter().enumerate() {
+        assert!(!colours[..i].contains(c), "10 runs get 10 colours");
+    }
+}
