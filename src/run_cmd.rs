@@ -396,79 +396,75 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
     let mut spe = 1u64;
     let name = e.name.clone();
     let cancel = crate::cancel_flag();
-    let thread = hyper_train::spawn(
-        &e.name,
-        spec.clone(),
-        zoo.clone(),
-        prepared,
-        run.clone(),
-        dev.device.clone(),
-        images,
-        cancel,
-    )?;
-    // Training runs on its own thread; this one reports what it says.
-    for ev in thread.events.iter() {
-        match &ev {
-            Event::Started {
-                steps_per_epoch,
-                total_steps,
-                resumed_at,
-                rows,
-                params,
-            } => {
-                spe = *steps_per_epoch;
-                bar.set_length(*total_steps);
-                let line = format!(
-                    "{name}: {} train / {} val / {} test checkpoints, model {params} parameters, {total_steps} steps{}",
-                    rows[0],
-                    rows[1],
-                    rows[2],
-                    resumed_at.map_or(String::new(), |s| format!(", resuming at step {s}"))
-                );
-                bar.println(&line);
-                if bar.is_hidden() {
-                    crate::say!("{line}");
-                }
+    // Training runs on this thread (a run launched from the TUI is on its own thread already):
+    // LibTorch computes measurably slower from a freshly spawned thread here (2x on the
+    // quickstart), see docs/BENCHMARKS.md.
+    let mut on = |ev: &Event| match ev {
+        Event::Started {
+            steps_per_epoch,
+            total_steps,
+            resumed_at,
+            rows,
+            params,
+        } => {
+            spe = *steps_per_epoch;
+            bar.set_length(*total_steps);
+            let line = format!(
+                "{name}: {} train / {} val / {} test checkpoints, model {params} parameters, {total_steps} steps{}",
+                rows[0],
+                rows[1],
+                rows[2],
+                resumed_at.map_or(String::new(), |s| format!(", resuming at step {s}"))
+            );
+            bar.println(&line);
+            if bar.is_hidden() {
+                crate::say!("{line}");
             }
-            Event::Step(s) => {
-                last = (s.step, s.epoch);
-                bar.set_position(s.step);
-                bar.set_message(format!(
-                    "epoch {} loss {:.4} lr {:.2e} {:.0} samples/s",
+        }
+        Event::Step(s) => {
+            last = (s.step, s.epoch);
+            bar.set_position(s.step);
+            bar.set_message(format!(
+                "epoch {} loss {:.4} lr {:.2e} {:.0} samples/s",
+                s.epoch + 1,
+                s.loss,
+                s.lr,
+                s.samples_per_s
+            ));
+            if bar.is_hidden() && (s.step % spe.max(1) == 0 || s.step == 1) {
+                crate::say!(
+                    "{name}: step {} epoch {} loss {:.5} lr {:.3e} {:.0} samples/s",
+                    s.step,
                     s.epoch + 1,
                     s.loss,
                     s.lr,
                     s.samples_per_s
-                ));
-                if bar.is_hidden() && (s.step % spe.max(1) == 0 || s.step == 1) {
-                    crate::say!(
-                        "{name}: step {} epoch {} loss {:.5} lr {:.3e} {:.0} samples/s",
-                        s.step,
-                        s.epoch + 1,
-                        s.loss,
-                        s.lr,
-                        s.samples_per_s
-                    );
-                }
-            }
-            Event::Epoch(r) => {
-                let line = format!(
-                    "{name}: epoch {} train loss {:.5} val loss {:.5} val R² {:.4}",
-                    r.epoch, r.train_loss, r.val_loss, r.val_r2
                 );
-                if bar.is_hidden() {
-                    crate::say!("{line}");
-                } else {
-                    bar.println(line);
-                }
             }
-            Event::Checkpoint { .. } => {}
         }
-    }
-    let outcome = thread
-        .handle
-        .join()
-        .map_err(|_| anyhow::anyhow!("the training thread of {} panicked", e.name))?;
+        Event::Epoch(r) => {
+            let line = format!(
+                "{name}: epoch {} train loss {:.5} val loss {:.5} val R² {:.4}",
+                r.epoch, r.train_loss, r.val_loss, r.val_r2
+            );
+            if bar.is_hidden() {
+                crate::say!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
+        Event::Checkpoint { .. } => {}
+    };
+    let outcome = hyper_train::train(
+        &spec,
+        &zoo,
+        &prepared,
+        &run,
+        &dev.device,
+        images.as_ref(),
+        &cancel,
+        &mut on,
+    );
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     match outcome? {

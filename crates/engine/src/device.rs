@@ -60,8 +60,27 @@ impl std::fmt::Display for ResolvedDevice {
     }
 }
 
+/// LibTorch's intra-op thread count as the main thread sees it (recorded by [`resolve`]).
+#[cfg(feature = "tch")]
+static MAIN_THREADS: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+
+/// Gives a worker thread (a run training in the background) the intra-op thread count of the
+/// main thread: LibTorch's OpenMP settings are per thread, and a new thread otherwise computes
+/// on fewer cores.
+pub fn init_worker_thread() {
+    #[cfg(feature = "tch")]
+    if let Some(&n) = MAIN_THREADS.get() {
+        tch::set_num_threads(n);
+    }
+}
+
 /// Resolves a requested device, checking that CUDA devices exist.
 pub fn resolve(spec: DeviceSpec) -> Result<ResolvedDevice> {
+    #[cfg(feature = "tch")]
+    let _ = MAIN_THREADS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
+        tch::get_num_threads().max(cores)
+    });
     let concrete = match spec {
         DeviceSpec::Auto if cuda_available() => DeviceSpec::Cuda(0),
         DeviceSpec::Auto => DeviceSpec::Cpu,

@@ -998,6 +998,7 @@ pub fn spawn(
     let handle = std::thread::Builder::new()
         .name(format!("run {name}"))
         .spawn(move || {
+            crate::device::init_worker_thread();
             let mut on = |e: &Event| {
                 let _ = tx.send(e.clone());
             };
