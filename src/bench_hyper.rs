@@ -155,6 +155,7 @@ fn spec(a: &BenchHyperArgs, batch: usize) -> TrainSpec {
         schedule: ScheduleSpec::Constant,
         grad_clip: 0.0,
         eval_every: 1_000_000,
+        probe_every: 0,
         checkpoint_every: 1_000_000,
         keep_last: 1,
     }

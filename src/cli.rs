@@ -112,12 +112,16 @@ pub struct GenerateNetsArgs {
     /// Test (and validation) images to evaluate on
     #[arg(long, default_value_t = 2000)]
     pub images: usize,
-    /// Sampling seed
+    /// Sampling seed (also seeds the fine-tuning runs)
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Which checkpoint: best or last
     #[arg(long, default_value = "best")]
     pub checkpoint: String,
+    /// Also train the generated networks K epochs with the zoo's hyperparameters, beside as many
+    /// networks from random initialisation trained the same K epochs
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub finetune_epochs: usize,
 }
 
 #[derive(Debug, Args)]

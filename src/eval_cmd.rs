@@ -8,41 +8,17 @@ use anyhow::{Context, Result, bail};
 use hyperzoo_core::experiment::Experiment;
 use hyperzoo_core::paths;
 use hyperzoo_core::probe::{evaluate_regression, kendall_tau, r2 as r2_score};
+use hyperzoo_core::results::{Ood as OodResult, Results};
 use hyperzoo_core::run::RunDir;
 use hyperzoo_core::zoo::ZooDef;
 use hyperzoo_core::zoo::store::Zoo;
 use hyperzoo_engine::device;
-use hyperzoo_engine::hyper::eval::{self, ProbeResult, Reconstruction, TargetValues};
+use hyperzoo_engine::hyper::eval::{self, TargetValues};
 use hyperzoo_engine::hyper::model::HyperRep;
 use hyperzoo_engine::hyper::train::{load_model, prepare};
 use hyperzoo_engine::zoo::dataset::load_zoo_data;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// results.toml.
-#[derive(Debug, Serialize)]
-struct Results {
-    run: String,
-    zoo: String,
-    checkpoint: String,
-    embedding_dim: usize,
-    rows: [usize; 3],
-    probes: Vec<ProbeResult>,
-    reconstruction: Reconstruction,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    ood: Vec<OodResult>,
-}
-
-/// A probe trained on the run's zoo, scored on another.
-#[derive(Debug, Serialize)]
-struct OodResult {
-    zoo: String,
-    property: String,
-    method: String,
-    r2: f64,
-    kendall_tau: f64,
-}
 
 fn run_dir(g: &Global, run: &str) -> PathBuf {
     let p = PathBuf::from(run);
@@ -151,6 +127,18 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
     }
     let targets = [0, 1, 2].map(|k| eval::targets(&zoo, &prepared.splits[k]));
     let mut probes = eval::probe_all("hyper", [&emb[0], &emb[1], &emb[2]], &targets);
+    // SANE's per-layer embeddings.
+    let mut layered = Vec::new();
+    for k in 0..3 {
+        let split = &prepared.splits[k];
+        if let Some((v, _)) = eval::embed_layers(&model, split, &prepared.repr, batch, &dev.device)?
+        {
+            layered.push(v);
+        }
+    }
+    if let [a, b, c] = layered.as_slice() {
+        probes.extend(eval::probe_all("hyper-layers", [a, b, c], &targets));
+    }
     let baselines = eval::baselines(&prepared, &zoo)?;
     for (name, f) in &baselines {
         probes.extend(eval::probe_all(name, [&f[0], &f[1], &f[2]], &targets));
@@ -169,13 +157,21 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
             y: data.test.y.narrow(0, 0, n),
         })
     };
-    let reconstruction =
+    let (reconstruction, accuracies) =
         eval::reconstruction(&model, &prepared, &zoo, images.as_ref(), batch, &dev.device)?;
+    if !accuracies.is_empty() {
+        hyperzoo_core::results::write_accuracies(run.dir(), &accuracies)?;
+    }
 
     let mut ood = Vec::new();
     if let Some(other) = &a.zoo {
-        ood = out_of_distribution(g, other, &e, &zoo, &model, &emb, &targets, &dev.device)?;
+        ood = out_of_distribution(g, other, &e, &prepared, &model, &emb, &targets, &dev.device)?;
     }
+    // A generation table written by `hyperzoo generate` stays.
+    let generation = Results::read(&run.path("results.toml"))
+        .ok()
+        .flatten()
+        .and_then(|r| r.generation);
     let results = Results {
         run: e.name.clone(),
         zoo: zoo.manifest.name.clone(),
@@ -183,11 +179,11 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
         embedding_dim: dz,
         rows: [0, 1, 2].map(|k| prepared.splits[k].len()),
         probes,
-        reconstruction,
+        reconstruction: Some(reconstruction),
         ood,
+        generation,
     };
-    let text = toml::to_string(&results).context("results.toml")?;
-    run.write("results.toml", text.as_bytes())?;
+    run.write("results.toml", results.to_toml().as_bytes())?;
     print_summary(&results);
     println!("wrote {}", run.path("results.toml").display());
     Ok(ExitCode::SUCCESS)
@@ -198,7 +194,7 @@ fn out_of_distribution(
     g: &Global,
     other: &str,
     e: &Experiment,
-    zoo: &Zoo,
+    own: &hyperzoo_engine::hyper::train::Prepared,
     model: &HyperRep,
     emb: &[Vec<f64>],
     targets: &[Vec<(String, TargetValues)>; 3],
@@ -211,19 +207,18 @@ fn out_of_distribution(
         ws.join("zoos").join(other)
     };
     let ozoo = Zoo::open(&odir)?;
-    if ozoo.manifest.arch.layout()?.total != zoo.manifest.arch.layout()?.total {
+    if ozoo.manifest.params != own.splits[0].params {
         bail!(
-            "zoo {} ({}) does not have the architecture of zoo {} ({})",
+            "zoo {} ({}, {} parameters) does not have the architecture of the run's zoo ({} parameters)",
             ozoo.manifest.name,
             ozoo.manifest.arch.name,
-            zoo.manifest.name,
-            zoo.manifest.arch.name
+            ozoo.manifest.params,
+            own.splits[0].params
         );
     }
     // The other zoo's checkpoints, all models, normalised with the run's own statistics.
     let mut spec = crate::run_cmd::train_spec(e, &ozoo)?;
     spec.selection.max_models = None;
-    let own = prepare(&crate::run_cmd::train_spec(e, zoo)?, zoo)?;
     let mut op = prepare(&spec, &ozoo)?;
     let mut all = op.splits[0].clone();
     for k in 1..3 {
@@ -274,46 +269,50 @@ fn print_summary(r: &Results) {
         "{}: probes on the test split ({} test checkpoints; embedding {} dims)",
         r.run, r.rows[2], r.embedding_dim
     );
-    let mut props: Vec<&str> = r.probes.iter().map(|p| p.property.as_str()).collect();
-    props.dedup();
-    println!(
-        "  {:<16} {:>10} {:>10} {:>10}",
-        "property", "hyper", "W", "s(W)"
-    );
-    let mut seen = std::collections::BTreeSet::new();
-    for p in props {
-        if !seen.insert(p) {
-            continue;
+    let mut props: Vec<&str> = Vec::new();
+    let mut methods: Vec<&str> = Vec::new();
+    for p in &r.probes {
+        if !props.contains(&p.property.as_str()) {
+            props.push(&p.property);
         }
-        let cell = |m: &str| {
-            r.probes
-                .iter()
-                .find(|x| x.property == p && x.method == m)
-                .map_or("-".to_string(), |x| format!("{:.3}", x.test))
-        };
+        if !methods.contains(&p.method.as_str()) {
+            methods.push(&p.method);
+        }
+    }
+    let head: String = methods.iter().map(|m| format!(" {m:>12}")).collect();
+    println!("  {:<16}{head}", "property");
+    for p in props {
+        let cells: String = methods
+            .iter()
+            .map(|m| {
+                let v = r
+                    .probes
+                    .iter()
+                    .find(|x| x.property == p && x.method == *m)
+                    .map_or("-".to_string(), |x| format!("{:.3}", x.test));
+                format!(" {v:>12}")
+            })
+            .collect();
         let metric = r
             .probes
             .iter()
             .find(|x| x.property == p)
             .map_or("", |x| if x.metric == "r2" { "R²" } else { "acc" });
-        println!(
-            "  {:<16} {:>10} {:>10} {:>10}  ({metric})",
-            p,
-            cell("hyper"),
-            cell("W"),
-            cell("s(W)")
-        );
+        println!("  {p:<16}{cells}  ({metric})");
     }
-    let rc = &r.reconstruction;
-    println!(
-        "  reconstruction: weight R² {:.4}, MSE {:.4}, mean L2 {:.4}",
-        rc.weight_r2, rc.weight_mse, rc.l2_mean
-    );
-    if let (Some(o), Some(c), Some(a)) = (&rc.acc_original, &rc.acc_reconstructed, &rc.agreement) {
+    if let Some(rc) = &r.reconstruction {
         println!(
-            "  test accuracy on {} images: original median {:.4} (mean {:.4}), reconstructed median {:.4} (mean {:.4}), agreement mean {:.4}",
-            rc.images, o.median, o.mean, c.median, c.mean, a.mean
+            "  reconstruction: weight R² {:.4}, MSE {:.4}, mean L2 {:.4}",
+            rc.weight_r2, rc.weight_mse, rc.l2_mean
         );
+        if let (Some(o), Some(c), Some(a)) =
+            (&rc.acc_original, &rc.acc_reconstructed, &rc.agreement)
+        {
+            println!(
+                "  test accuracy on {} images: original median {:.4} (mean {:.4}), reconstructed median {:.4} (mean {:.4}), agreement mean {:.4}",
+                rc.images, o.median, o.mean, c.median, c.mean, a.mean
+            );
+        }
     }
     for o in &r.ood {
         println!(
@@ -474,13 +473,27 @@ pub fn generate(g: &Global, a: &crate::cli::GenerateNetsArgs) -> Result<ExitCode
         .iter()
         .map(|k| k.map_or(common, |k| l.prepared.activations[train.model[rows[k]]]))
         .collect();
-    let data = if l.zoo.manifest.definition.is_empty() {
+    let def = if l.zoo.manifest.definition.is_empty() {
         None
     } else {
-        let def = ZooDef::parse(&l.zoo.dir.join("zoo.toml"), &l.zoo.manifest.definition)?;
-        let data_dir = paths::data_dir(g.data_dir.clone()).path;
-        Some(load_zoo_data(&def, &data_dir, dev)?)
+        Some(ZooDef::parse(
+            &l.zoo.dir.join("zoo.toml"),
+            &l.zoo.manifest.definition,
+        )?)
     };
+    let data = match &def {
+        Some(def) => {
+            let data_dir = paths::data_dir(g.data_dir.clone()).path;
+            Some(load_zoo_data(def, &data_dir, dev)?)
+        }
+        None => None,
+    };
+    if a.finetune_epochs > 0 && data.is_none() {
+        bail!(
+            "--finetune-epochs needs the zoo's training images, and zoo {} has no zoo definition (an imported zoo)",
+            l.zoo.manifest.name
+        );
+    }
     let cap = |t: &hyperzoo_engine::zoo::dataset::TensorSet| {
         let n = t.len().min(a.images);
         hyperzoo_engine::zoo::dataset::TensorSet {
@@ -580,28 +593,182 @@ pub fn generate(g: &Global, a: &crate::cli::GenerateNetsArgs) -> Result<ExitCode
         &[(0, kept.clone())],
         &records,
     )?;
-    let q = |v: &[f64]| eval::Quantiles::of(v);
-    let row = |name: &str, s: eval::Quantiles| {
-        println!(
+    // Fine-tuning: the generated networks and networks from random initialisation, trained
+    // the same epochs with the hyperparameters of the zoo network each one was sampled around.
+    let mut finetune = Vec::new();
+    let mut groups: Vec<(String, Vec<f64>)> = vec![
+        ("anchors".into(), anchor_acc.clone()),
+        ("generated".into(), test_acc.clone()),
+    ];
+    if let (Some(def), Some(d), true) = (&def, &data, a.finetune_epochs > 0) {
+        let anchors_of: Vec<Option<usize>> = keep
+            .iter()
+            .map(|&i| which[i].map(|k| train.model[rows[k]]))
+            .collect();
+        let [gen_curve, rand_curve] =
+            finetune_both(&l.zoo, def, d, &kept, &kept_acts, &anchors_of, a, dev)?;
+        for (k, (gc, rc)) in gen_curve.iter().zip(&rand_curve).enumerate() {
+            finetune.push(hyperzoo_core::results::Finetune {
+                epoch: k,
+                generated: eval::Quantiles::of(gc),
+                random: eval::Quantiles::of(rc),
+            });
+        }
+        let last = a.finetune_epochs;
+        groups.push((format!("generated+{last}"), gen_curve[last].clone()));
+        groups.push((format!("random+{last}"), rand_curve[last].clone()));
+    }
+    let diversity = (
+        gen_::diversity(&anchor_raw, p, 300),
+        gen_::diversity(&kept, p, 300),
+    );
+    let generation = hyperzoo_core::results::Generation {
+        zoo: a.out.display().to_string(),
+        sampler: a.sampler.clone(),
+        bandwidth: match bw {
+            Bandwidth::Fixed(h) => h.to_string(),
+            Bandwidth::Scott => "scott".into(),
+            Bandwidth::Silverman => "silverman".into(),
+        },
+        anchors: rows.len(),
+        candidates: m,
+        networks: keep.len(),
+        images: data.as_ref().map_or(0, |d| d.test.len().min(a.images)),
+        acc_anchors: eval::Quantiles::of(&anchor_acc),
+        acc_generated: eval::Quantiles::of(&test_acc),
+        diversity_anchors: diversity.0,
+        diversity_generated: diversity.1,
+        finetune,
+    };
+    let results_path = l.run.path("results.toml");
+    let mut results = hyperzoo_core::results::Results::read(&results_path)?.unwrap_or_else(|| {
+        hyperzoo_core::results::Results {
+            run: l.e.name.clone(),
+            zoo: l.zoo.manifest.name.clone(),
+            checkpoint: l.ckpt.display().to_string(),
+            ..Default::default()
+        }
+    });
+    results.generation = Some(generation.clone());
+    l.run.write("results.toml", results.to_toml().as_bytes())?;
+    hyperzoo_core::results::write_accuracies(l.run.dir(), &groups)?;
+
+    let row = |name: &str, s: Option<eval::Quantiles>| match s {
+        Some(s) => println!(
             "  {name:<22} {:.4} {:.4} {:.4} {:.4} {:.4} {:.4}",
             s.min, s.q25, s.median, s.q75, s.max, s.mean
-        );
+        ),
+        None => println!("  {name:<22} -"),
     };
     println!(
-        "generated {} networks ({} sampler, bandwidth {:?}, {} anchors) -> {}",
+        "generated {} networks ({} sampler, bandwidth {}, {} anchors) -> {}",
         keep.len(),
         a.sampler,
-        bw,
+        generation.bandwidth,
         rows.len(),
         a.out.display()
     );
     println!("  test accuracy          min    q25    median q75    max    mean");
-    row("anchors (zoo)", q(&anchor_acc));
-    row("generated", q(&test_acc));
+    row("anchors (zoo)", generation.acc_anchors);
+    row("generated", generation.acc_generated);
+    for f in generation.finetune.iter().skip(1) {
+        row(&format!("generated +{} epochs", f.epoch), f.generated);
+        row(&format!("random init +{} epochs", f.epoch), f.random);
+    }
     println!(
         "  diversity (mean pairwise L2): anchors {:.4}, generated {:.4}",
-        gen_::diversity(&anchor_raw, p, 300),
-        gen_::diversity(&kept, p, 300)
+        diversity.0, diversity.1
+    );
+    println!(
+        "wrote the generation table to {} and the accuracies to {}",
+        results_path.display(),
+        l.run
+            .path(hyperzoo_core::results::ACCURACIES_FILE)
+            .display()
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// Test accuracies per epoch (`[K + 1][n]`) of the generated networks `weights` fine-tuned K
+/// epochs, and of as many networks from random initialisation trained the same way: each with
+/// the hyperparameters of the zoo network it was sampled around (or of the zoo's first network
+/// of its activation), the seed replaced by a fresh one; populations share activation and batch
+/// size.
+#[allow(clippy::too_many_arguments)]
+fn finetune_both(
+    zoo: &Zoo,
+    def: &ZooDef,
+    data: &hyperzoo_engine::zoo::dataset::ZooData,
+    weights: &[f32],
+    acts: &[hyperzoo_core::arch::Activation],
+    anchors: &[Option<usize>],
+    a: &crate::cli::GenerateNetsArgs,
+    dev: &hyperzoo_engine::burn::prelude::Device,
+) -> Result<[Curves; 2]> {
+    use hyperzoo_engine::zoo::PopulationNet;
+    use hyperzoo_engine::zoo::init::init_weights;
+    use hyperzoo_engine::zoo::train::finetune;
+    let p = zoo.manifest.params;
+    let n = acts.len();
+    let layout = zoo.manifest.arch.layout()?;
+    let hps: Vec<hyperzoo_core::zoo::Hparams> = (0..n)
+        .map(|i| {
+            let base = anchors[i]
+                .and_then(|id| def.networks.get(id))
+                .or_else(|| def.networks.iter().find(|h| h.activation == acts[i]))
+                .or(def.networks.first())
+                .context("zoo definition without networks")?;
+            let mut h = base.clone();
+            h.activation = acts[i];
+            h.seed = a.seed.wrapping_mul(1_000_003).wrapping_add(i as u64 + 1);
+            Ok(h)
+        })
+        .collect::<Result<_>>()?;
+    let mut data = data.clone();
+    let cap = data.test.len().min(a.images);
+    data.test = hyperzoo_engine::zoo::dataset::TensorSet {
+        x: data.test.x.clone().narrow(0, 0, cap),
+        y: data.test.y.clone().narrow(0, 0, cap),
+    };
+    let k = a.finetune_epochs;
+    let mut gen_curve = vec![vec![f64::NAN; n]; k + 1];
+    let mut rand_curve = vec![vec![f64::NAN; n]; k + 1];
+    let mut groups: std::collections::BTreeMap<_, Vec<usize>> = Default::default();
+    for (i, h) in hps.iter().enumerate() {
+        groups
+            .entry((h.activation, h.batch_size))
+            .or_default()
+            .push(i);
+    }
+    let cancel = crate::cancel_flag();
+    let cancel = cancel.as_ref();
+    for ((act, _), ids) in groups {
+        let net = PopulationNet::new(zoo.manifest.arch.clone(), act)?;
+        let group_hps: Vec<_> = ids.iter().map(|&i| hps[i].clone()).collect();
+        let gen_w: Vec<f32> = ids
+            .iter()
+            .flat_map(|&i| weights[i * p..(i + 1) * p].iter().copied())
+            .collect();
+        let rand_w: Vec<f32> = group_hps
+            .iter()
+            .flat_map(|h| init_weights(&layout, h.init, h.seed))
+            .collect();
+        eprintln!(
+            "fine-tuning {} generated and {} randomly initialised {act:?} networks for {k} epochs",
+            ids.len(),
+            ids.len()
+        );
+        for (w, curve) in [(gen_w, &mut gen_curve), (rand_w, &mut rand_curve)] {
+            let accs = finetune(&net, &w, &group_hps, &data, k, 500, dev, cancel)?;
+            for (e, row) in accs.iter().enumerate() {
+                for (j, &i) in ids.iter().enumerate() {
+                    curve[e][i] = row[j];
+                }
+            }
+        }
+    }
+    Ok([gen_curve, rand_curve])
+}
+
+/// Test accuracies per epoch: `[epochs + 1][networks]`.
+type Curves = Vec<Vec<f64>>;

@@ -38,9 +38,26 @@ macro_rules! tell {
     };
 }
 
-/// The process's interrupt flag: set by Ctrl-C; long jobs stop at their next step and keep
-/// their work. The handler is installed on first use.
+std::thread_local! {
+    /// A stop flag of this thread's own (a job launched from the TUI), used instead of the
+    /// process's interrupt flag.
+    static THREAD_CANCEL: std::cell::RefCell<Option<Arc<AtomicBool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Gives the calling thread its own stop flag: [`cancel_flag`] returns it on this thread, so
+/// that one job launched from the TUI can be stopped without the others.
+pub fn set_thread_cancel_flag(flag: Arc<AtomicBool>) {
+    THREAD_CANCEL.with(|c| *c.borrow_mut() = Some(flag));
+}
+
+/// The stop flag long jobs check at every step (they stop there and keep their work): the
+/// calling thread's own ([`set_thread_cancel_flag`]), else the process's interrupt flag, set by
+/// Ctrl-C (the handler is installed on first use).
 pub fn cancel_flag() -> Arc<AtomicBool> {
+    if let Some(own) = THREAD_CANCEL.with(|c| c.borrow().clone()) {
+        return own;
+    }
     static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));

@@ -184,6 +184,7 @@ pub fn train_spec(e: &Experiment, zoo: &Zoo) -> Result<TrainSpec> {
         },
         grad_clip: t.grad_clip,
         eval_every: t.eval_every as u64,
+        probe_every: t.probe_every as u64,
         checkpoint_every: t.checkpoint_every as u64,
         keep_last: t.keep_last,
     })
@@ -446,6 +447,23 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
             let line = format!(
                 "{name}: epoch {} train loss {:.5} val loss {:.5} val R² {:.4}",
                 r.epoch, r.train_loss, r.val_loss, r.val_r2
+            );
+            if bar.is_hidden() {
+                crate::say!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
+        Event::Probe(r) => {
+            let scores: Vec<String> = r
+                .probes
+                .iter()
+                .map(|p| format!("{} {:.3}", p.property, p.test))
+                .collect();
+            let line = format!(
+                "{name}: epoch {} probes (test R²/accuracy): {}",
+                r.epoch,
+                scores.join(", ")
             );
             if bar.is_hidden() {
                 crate::say!("{line}");

@@ -3,32 +3,82 @@
 //! that the TUI reads; when the terminal goes away the process keeps them going to the end.
 use crate::cli::{GenerateArgs, Global, RunArgs, TuiArgs};
 use anyhow::{Result, bail};
+use hyperzoo_core::experiment::Experiment;
 use hyperzoo_core::paths;
+use hyperzoo_core::zoo::ZooDef;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Starts runs and zoo generations on threads of this process.
+/// Starts runs and zoo generations on threads of this process, each launch with its own stop
+/// flag so that stopping one run leaves the others going.
 struct ThreadLauncher {
     global: Global,
     live: Arc<AtomicUsize>,
+    /// The launches of this session.
+    launches: Vec<Launch>,
+}
+
+/// One launch: the run (or zoo) names it covers, its stop flag, and whether its thread ended.
+struct Launch {
+    names: Vec<String>,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
 }
 
 impl ThreadLauncher {
-    fn spawn(&self, what: &str, job: impl FnOnce(&Global) + Send + 'static) -> Result<(), String> {
+    fn spawn(
+        &mut self,
+        what: &str,
+        names: Vec<String>,
+        job: impl FnOnce(&Global) + Send + 'static,
+    ) -> Result<(), String> {
+        self.launches.retain(|l| !l.done.load(Ordering::SeqCst));
+        if let Some(busy) = names
+            .iter()
+            .find(|n| self.launches.iter().any(|l| l.names.contains(n)))
+        {
+            return Err(format!("{busy} is already running in this session"));
+        }
         let g = self.global.clone();
         let live = self.live.clone();
+        let launch = Launch {
+            names,
+            stop: Arc::new(AtomicBool::new(false)),
+            done: Arc::new(AtomicBool::new(false)),
+        };
+        let (stop, done) = (launch.stop.clone(), launch.done.clone());
         live.fetch_add(1, Ordering::SeqCst);
-        std::thread::Builder::new()
+        let started = std::thread::Builder::new()
             .name(what.to_string())
             .spawn(move || {
+                hyperzoo_engine::device::init_worker_thread();
+                crate::set_thread_cancel_flag(stop);
                 job(&g);
+                done.store(true, Ordering::SeqCst);
                 live.fetch_sub(1, Ordering::SeqCst);
-            })
-            .map(|_| ())
-            .map_err(|e| format!("starting {what}: {e}"))
+            });
+        match started {
+            Ok(_) => {
+                self.launches.push(launch);
+                Ok(())
+            }
+            Err(e) => {
+                self.live.fetch_sub(1, Ordering::SeqCst);
+                Err(format!("starting {what}: {e}"))
+            }
+        }
+    }
+
+    /// The stop flags of the launches that cover `run`.
+    fn flags_of(&self, run: &str) -> Vec<Arc<AtomicBool>> {
+        self.launches
+            .iter()
+            .filter(|l| l.names.iter().any(|n| n == run))
+            .map(|l| l.stop.clone())
+            .collect()
     }
 }
 
@@ -43,7 +93,10 @@ impl hyperzoo_tui::Launcher for ThreadLauncher {
     fn launch(&mut self, file: &Path) -> Result<(), String> {
         let file = file.to_path_buf();
         if is_zoo_file(&file) {
-            self.spawn("zoo generation", move |g| {
+            let names = ZooDef::load(&file)
+                .map(|d| vec![d.name])
+                .map_err(|e| e.to_string())?;
+            self.spawn("zoo generation", names, move |g| {
                 let args = GenerateArgs {
                     file,
                     out: None,
@@ -52,7 +105,13 @@ impl hyperzoo_tui::Launcher for ThreadLauncher {
                 let _ = crate::zoo_cmd::generate(g, &args);
             })
         } else {
-            self.spawn("experiment", move |g| {
+            let names = Experiment::load(&file)
+                .and_then(|e| e.expand())
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+            self.spawn("experiment", names, move |g| {
                 let args = RunArgs {
                     file,
                     headless: true,
@@ -65,9 +124,12 @@ impl hyperzoo_tui::Launcher for ThreadLauncher {
         }
     }
 
-    fn stop(&mut self, _run: &str) {
-        // Runs stop at their next step with a checkpoint; every run of this process stops.
-        crate::cancel_flag().store(true, Ordering::SeqCst);
+    fn stop(&mut self, run: &str) {
+        // The launch that trains `run` stops at its next step with a checkpoint (its later grid
+        // runs are not started); other launches go on.
+        for flag in self.flags_of(run) {
+            flag.store(true, Ordering::SeqCst);
+        }
     }
 
     fn live_runs(&self) -> usize {
@@ -98,6 +160,7 @@ pub fn tui(g: &Global, a: &TuiArgs) -> Result<ExitCode> {
     let launcher = ThreadLauncher {
         global: g.clone(),
         live: Arc::new(AtomicUsize::new(0)),
+        launches: Vec::new(),
     };
     crate::QUIET.store(true, Ordering::SeqCst);
     let result = hyperzoo_tui::run_tui_with(options, Box::new(launcher));

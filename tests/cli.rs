@@ -1,6 +1,7 @@
 //! The binary run as a process.
 use assert_cmd::Command;
 use predicates::prelude::*;
+use std::ffi::OsStr;
 
 fn hyperzoo() -> Command {
     Command::cargo_bin("hyperzoo").unwrap()
@@ -342,17 +343,10 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
     run_it()
         .failure()
         .stderr(predicate::str::contains("different configuration"));
-    in_workspace(
-        &ws,
-        &[
-            "eval".as_ref(),
-            "tiny".as_ref(),
-            "--images".as_ref(),
-            "200".as_ref(),
-        ],
-    )
-    .success()
-    .stdout(predicate::str::contains("reconstruction: weight R²"));
+    let eval_it = || in_workspace(&ws, &["eval", "tiny", "--images", "200"].map(OsStr::new));
+    eval_it()
+        .success()
+        .stdout(predicate::str::contains("reconstruction: weight R²"));
     in_workspace(&ws, &["ls".as_ref()])
         .success()
         .stdout(predicate::str::is_match(r"tiny\s+finished").unwrap());
@@ -391,12 +385,15 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
             "5".as_ref(),
             "--sampler".as_ref(),
             "joint".as_ref(),
+            "--finetune-epochs".as_ref(),
+            "1".as_ref(),
             "--out".as_ref(),
             gen_dir.as_os_str(),
         ],
     )
     .success()
-    .stdout(predicate::str::contains("generated 3 networks"));
+    .stdout(predicate::str::contains("generated 3 networks"))
+    .stdout(predicate::str::contains("random init +1 epochs"));
     let generated = hyperzoo_core::zoo::store::Zoo::open(&gen_dir).unwrap();
     assert_eq!(generated.models.len(), 3);
     assert!(generated.records.iter().all(|r| r.test_acc.is_finite()));
@@ -425,11 +422,39 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
     for key in [
         "property = \"test_acc\"",
         "method = \"s(W)\"",
+        "method = \"s(W)-56\"",
+        "method = \"spectral\"",
         "weight_r2",
         "acc_reconstructed",
+        "[generation]",
+        "[[generation.finetune]]",
     ] {
         assert!(results.contains(key), "{key} in {results}");
     }
+    let parsed =
+        hyperzoo_core::results::Results::parse(&run.join("results.toml"), &results).unwrap();
+    let generation = parsed.generation.unwrap();
+    assert_eq!(generation.networks, 3);
+    assert_eq!(generation.finetune.len(), 2, "epochs 0 and 1");
+    assert!(generation.finetune[1].random.unwrap().mean.is_finite());
+    // Every network's accuracy, by group, for the accuracy-distribution picture.
+    let rows = hyperzoo_core::results::read_accuracies(&run.join("accuracies.csv")).unwrap();
+    for group in [
+        "original",
+        "reconstructed",
+        "anchors",
+        "generated",
+        "generated+1",
+        "random+1",
+    ] {
+        let n = rows.iter().filter(|(g, _, _)| g == group).count();
+        assert!(n > 0, "{group}: {rows:?}");
+    }
+    assert_eq!(rows.iter().filter(|(g, _, _)| g == "random+1").count(), 3);
+    // Running eval again keeps the generation table.
+    eval_it().success();
+    let again = std::fs::read_to_string(run.join("results.toml")).unwrap();
+    assert!(again.contains("[generation]"), "{again}");
 }
 
 #[test]

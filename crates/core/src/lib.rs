@@ -7,6 +7,8 @@
 //! - [`fsutil`]: atomic writes (temporary file, then rename) used for everything that matters.
 //! - [`theme`]: TUI colour themes from `themes/*.toml`.
 //! - [`grid`]: the grid syntax shared by zoo files and experiment ablations.
+//! - [`metrics`]: the records of a run's metrics.jsonl (steps, evaluations, probes).
+//! - [`results`]: results.toml (probes, reconstruction, generation) as one structure.
 //! - [`zoo`]: zoo definitions (TOML) and the zoo store on disk.
 //! - [`error`]: the crate's error type; every variant names the file, key or value at fault.
 
@@ -18,8 +20,10 @@ pub mod error;
 pub mod experiment;
 pub mod fsutil;
 pub mod grid;
+pub mod metrics;
 pub mod paths;
 pub mod probe;
+pub mod results;
 pub mod run;
 pub mod theme;
 pub mod tokens;

@@ -5,15 +5,16 @@ use hyperzoo_core::augment::noise::Noise;
 use hyperzoo_core::run::RunDir;
 use hyperzoo_core::zoo::ZooDef;
 use hyperzoo_core::zoo::store::{Zoo, ZooWriter};
-use hyperzoo_engine::hyper::data::Selection;
+use hyperzoo_engine::hyper::data::{Representation, Selection};
+use hyperzoo_engine::hyper::eval;
 use hyperzoo_engine::hyper::loss::{BehaviourKind, TermScaling};
 use hyperzoo_engine::hyper::model::{
-    Encoding, HeadConfig, ModelConfig, SaneConfig, TransformerConfig,
+    Encoding, HeadConfig, HyperRep, ModelConfig, SaneConfig, TransformerConfig,
 };
 use hyperzoo_engine::hyper::optim::OptimizerChoice;
 use hyperzoo_engine::hyper::train::{
     AugmentSpec, Contrast, Event, LossSpec, Outcome, QuerySet, Recon, ScheduleSpec, Target,
-    TrainSpec, prepare, train,
+    TrainSpec, load_model, prepare, train,
 };
 use hyperzoo_engine::zoo::dataset::load_zoo_data;
 use hyperzoo_engine::zoo::train::{GenerateOptions, generate};
@@ -122,6 +123,7 @@ fn spec() -> TrainSpec {
         },
         grad_clip: 1.0,
         eval_every: 1,
+        probe_every: 0,
         checkpoint_every: 1,
         keep_last: 2,
     }
@@ -236,7 +238,67 @@ fn sane_with_behavioural_loss_trains() {
     spec.loss.beta = 0.5;
     spec.augment.noise = Some(Noise::Multiplicative { sigma: 0.1 });
     spec.epochs = 2;
-    let (out, losses) = run(&spec, &zoo, &tmp.path().join("s"), None);
+    spec.probe_every = 1;
+    let dir = tmp.path().join("s");
+    let (out, losses) = run(&spec, &zoo, &dir, None);
     assert!(matches!(out.unwrap(), Outcome::Finished { .. }));
     assert!(losses.iter().all(|l| l.1.is_finite()));
+
+    // probe_every = 1: a probe record per epoch, scoring the embedding on every property.
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    let m = hyperzoo_core::metrics::Metrics::parse(&text);
+    assert_eq!(m.probes.iter().map(|p| p.epoch).collect::<Vec<_>>(), [1, 2]);
+    for property in ["test_acc", "epoch"] {
+        let series = m.probe_series(property);
+        assert_eq!(series.len(), 2, "{property}: {:?}", m.probes);
+        assert!(series.iter().all(|(_, r2)| *r2 <= 1.0), "{series:?}");
+    }
+
+    // SANE's per-layer embeddings: one block of `latent` values per parametric layer, whose
+    // token-weighted mean is the model embedding when one window covers the sequence.
+    let prepared = prepare(&spec, &zoo).unwrap();
+    let layout = zoo.manifest.arch.layout().unwrap();
+    let window = prepared.repr.item_shape(layout.total)[0];
+    let dev = device();
+    let model = HyperRep::new(
+        &spec.model,
+        spec.head.as_ref(),
+        &layout,
+        window,
+        spec.seed,
+        &dev,
+    )
+    .unwrap();
+    let run_dir = RunDir::create(&dir).unwrap();
+    let last = *run_dir.checkpoints().unwrap().last().unwrap();
+    let model = load_model(model, &run_dir.checkpoint_dir(last)).unwrap();
+    let test = &prepared.splits[2];
+    let (whole, dz) = eval::embed(&model, test, &prepared.repr, 16, &dev).unwrap();
+    let (layers, width) = eval::embed_layers(&model, test, &prepared.repr, 16, &dev)
+        .unwrap()
+        .expect("SANE has per-layer embeddings");
+    let Representation::Sane { tokenizer, .. } = &prepared.repr else {
+        panic!("SANE representation")
+    };
+    let counts: Vec<usize> = tokenizer.layers().iter().map(|l| l.token_count()).collect();
+    assert_eq!(width, counts.len() * dz);
+    assert_eq!(layers.len(), test.len() * width);
+    let total: usize = counts.iter().sum();
+    if tokenizer.token_count() <= window {
+        for r in 0..test.len() {
+            for d in 0..dz {
+                let mixed: f64 = counts
+                    .iter()
+                    .enumerate()
+                    .map(|(l, &c)| layers[r * width + l * dz + d] * c as f64)
+                    .sum::<f64>()
+                    / total as f64;
+                let want = whole[r * dz + d];
+                assert!(
+                    (mixed - want).abs() < 1e-5,
+                    "row {r} dim {d}: {mixed} vs {want}"
+                );
+            }
+        }
+    }
 }

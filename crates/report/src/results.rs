@@ -52,7 +52,9 @@
 //! the row keys (section, property, method, metric, zoo), `-2`, `-3`, ... is appended.
 use crate::run::{Run, open_run, open_runs};
 use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
+pub use hyperzoo_core::results::{
+    Finetune, Generation, Ood, Probe, Quantiles, Reconstruction, Results,
+};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -60,138 +62,6 @@ use toml::Value;
 
 /// The keys that identify a row; no run column may be named like one of them.
 const ROW_KEYS: [&str; 5] = ["section", "property", "method", "metric", "zoo"];
-
-/// Quantiles of a distribution (results.toml's accuracy and agreement tables).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Quantiles {
-    /// Smallest.
-    pub min: f64,
-    /// 25th percentile.
-    pub q25: f64,
-    /// Median.
-    pub median: f64,
-    /// 75th percentile.
-    pub q75: f64,
-    /// Largest.
-    pub max: f64,
-    /// Mean.
-    pub mean: f64,
-}
-
-impl Quantiles {
-    /// Of the finite values of `values` (as `hyperzoo eval` computes them); `None` if there is
-    /// no finite value.
-    pub fn of(values: &[f64]) -> Option<Quantiles> {
-        let mut s: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-        if s.is_empty() {
-            return None;
-        }
-        s.sort_by(f64::total_cmp);
-        let q = |p: f64| hyperzoo_core::probe::features::percentile(&s, p);
-        Some(Quantiles {
-            min: s[0],
-            q25: q(25.0),
-            median: q(50.0),
-            q75: q(75.0),
-            max: s[s.len() - 1],
-            mean: s.iter().sum::<f64>() / s.len() as f64,
-        })
-    }
-
-    /// `(name, value)` in the order min, q25, median, q75, max, mean.
-    pub fn fields(&self) -> [(&'static str, f64); 6] {
-        [
-            ("min", self.min),
-            ("q25", self.q25),
-            ("median", self.median),
-            ("q75", self.q75),
-            ("max", self.max),
-            ("mean", self.mean),
-        ]
-    }
-}
-
-/// results.toml, as written by `hyperzoo eval`. Missing keys read as empty or absent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Results {
-    /// The experiment's name.
-    pub run: String,
-    /// The zoo it was trained on.
-    pub zoo: String,
-    /// The checkpoint evaluated.
-    pub checkpoint: String,
-    /// Dimensions of the embedding.
-    pub embedding_dim: usize,
-    /// Checkpoints in the train, val and test splits.
-    pub rows: [usize; 3],
-    /// Linear probes.
-    pub probes: Vec<Probe>,
-    /// Reconstruction of the test split.
-    pub reconstruction: Option<Reconstruction>,
-    /// Probes scored on another zoo.
-    pub ood: Vec<Ood>,
-}
-
-/// A linear probe's scores (`[[probes]]`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Probe {
-    /// The property predicted.
-    pub property: String,
-    /// `hyper`, `W` or `s(W)`.
-    pub method: String,
-    /// `r2` or `accuracy`.
-    pub metric: String,
-    /// Score on the training split.
-    pub train: f64,
-    /// Score on the validation split.
-    pub val: Option<f64>,
-    /// Score on the test split.
-    pub test: f64,
-    /// Kendall's τ on the test split (regression).
-    pub kendall_tau: Option<f64>,
-    /// Ridge α (regression).
-    pub alpha: Option<f64>,
-}
-
-/// `[reconstruction]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Reconstruction {
-    /// Checkpoints reconstructed.
-    pub checkpoints: usize,
-    /// Weight R².
-    pub weight_r2: f64,
-    /// Weight MSE.
-    pub weight_mse: f64,
-    /// Mean L2 distance.
-    pub l2_mean: f64,
-    /// Test images the networks ran on.
-    pub images: usize,
-    /// Test accuracy of the original networks.
-    pub acc_original: Option<Quantiles>,
-    /// Test accuracy of the reconstructed networks.
-    pub acc_reconstructed: Option<Quantiles>,
-    /// Agreement between original and reconstruction.
-    pub agreement: Option<Quantiles>,
-}
-
-/// `[[ood]]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Ood {
-    /// The other zoo.
-    pub zoo: String,
-    /// The property.
-    pub property: String,
-    /// The method.
-    pub method: String,
-    /// R² on the other zoo.
-    pub r2: f64,
-    /// Kendall's τ on the other zoo.
-    pub kendall_tau: f64,
-}
 
 /// Reads the results.toml of the run in `run_dir`.
 pub fn read_results(run_dir: &Path) -> Result<Results> {

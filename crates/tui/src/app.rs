@@ -3,7 +3,7 @@
 //! must perform (launching, stopping, deleting, exporting, reloading). Nothing here does I/O, so
 //! every transition is tested without a terminal.
 use crate::keymap::{Key, Keymap};
-use crate::store::{Phase, RunInfo, Snapshot};
+use crate::store::{MetricsExt, Phase, RunInfo, Snapshot};
 use crate::theme::Palette;
 use crossterm::event::{KeyCode, KeyModifiers};
 use hyperzoo_core::theme::Theme;
@@ -84,6 +84,12 @@ pub enum Action {
     ToggleLogScale,
     /// Full history or the last points only.
     ToggleWindow,
+    /// The Run view's probe curve shows the next property of the run's probe records.
+    NextProbe,
+    /// Scroll the Results view up.
+    ScrollUp,
+    /// Scroll the Results view down.
+    ScrollDown,
     /// Export the run (the shell does it).
     Export,
     /// Launch or resume an experiment, or generate a zoo.
@@ -203,6 +209,13 @@ pub struct App {
     pub selected: Vec<(String, usize)>,
     /// Curve options.
     pub plot: PlotOptions,
+    /// The property whose probe curve the Run view shows (see [`App::probe_property`]).
+    pub probe: Option<String>,
+    /// Lines the Results view is scrolled down by (back to 0 when another run is shown).
+    pub results_scroll: usize,
+    /// The terminal's height at the last draw (the shell sets it; 0 when unknown), so that
+    /// scrolling stops where the content ends.
+    pub screen_height: u16,
     /// The theme.
     pub theme: Theme,
     /// Its colours.
@@ -235,6 +248,9 @@ impl App {
             focus: None,
             selected: Vec::new(),
             plot,
+            probe: None,
+            results_scroll: 0,
+            screen_height: 0,
             palette: Palette::new(&theme),
             theme,
             keymap,
@@ -333,6 +349,17 @@ impl App {
             .or_else(|| snap.runs.iter().find(|r| r.phase == Phase::Running))
     }
 
+    /// The property whose probe curve the Run view shows for `run`: the one chosen with
+    /// [`Action::NextProbe`] if the run has it, else `test_acc`, else the run's first; `None`
+    /// when its metrics have no probe record.
+    pub fn probe_property<'a>(&'a self, run: &'a RunInfo) -> Option<&'a str> {
+        let props = run.metrics.probe_properties();
+        let chosen = self.probe.as_deref().filter(|p| props.contains(p));
+        chosen
+            .or_else(|| props.iter().copied().find(|&p| p == "test_acc"))
+            .or_else(|| props.first().copied())
+    }
+
     /// The colour slot of a selected run.
     pub fn slot(&self, run: &str) -> Option<usize> {
         self.selected
@@ -417,11 +444,45 @@ impl App {
                 let row = runs[to(at, runs.len())];
                 if let Row::Run(r) = rows[row] {
                     self.exp_cursor = row;
-                    self.focus = Some(self.snapshot.runs[r].name.clone());
+                    self.show(r);
                 }
             }
             View::Compare | View::Help => {}
         }
+    }
+
+    /// Shows run `r` (an index into the snapshot's runs) in the Run and Results views.
+    fn show(&mut self, r: usize) {
+        let name = &self.snapshot.runs[r].name;
+        if self.focus.as_ref() != Some(name) {
+            self.focus = Some(name.clone());
+            self.results_scroll = 0;
+        }
+    }
+
+    /// Cycles the Run view's probe curve to the next property of the shown run.
+    fn next_probe(&mut self) {
+        let Some(run) = self.focused_run().filter(|_| self.view == View::Run) else {
+            self.notify("the probe curve is in the run view");
+            return;
+        };
+        let props = run.metrics.probe_properties();
+        let Some(current) = self.probe_property(run) else {
+            let msg = format!("run {} has no probe records yet", run.name);
+            self.notify(msg);
+            return;
+        };
+        let at = props.iter().position(|&p| p == current).unwrap_or(0);
+        self.probe = Some(props[(at + 1) % props.len()].to_string());
+    }
+
+    /// Scrolls the Results view by `lines` (negative: up), stopping where its content ends.
+    fn scroll_results(&mut self, lines: isize) {
+        if self.view != View::Results {
+            return;
+        }
+        let max = crate::view::results::max_scroll(self);
+        self.results_scroll = self.results_scroll.saturating_add_signed(lines).min(max);
     }
 
     fn launch_target(&self) -> Result<PathBuf, String> {
@@ -470,6 +531,9 @@ enum RowKey {
     Run(String),
     Unmatched,
 }
+
+/// Lines the Results view moves per scroll key.
+const SCROLL_STEP: isize = 5;
 
 /// The action a key means in the app's current mode.
 pub fn action_for_key(app: &App, key: Key) -> Option<Action> {
@@ -567,7 +631,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                 };
                 match run {
                     Some(r) => {
-                        app.focus = Some(app.snapshot.runs[r].name.clone());
+                        app.show(r);
                         app.view = View::Run;
                     }
                     None if matches!(app.current_row(), Some(Row::Experiment(_))) => {
@@ -601,6 +665,9 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         Action::ToggleSmoothing => app.plot.smooth = !app.plot.smooth,
         Action::ToggleLogScale => app.plot.log_y = !app.plot.log_y,
         Action::ToggleWindow => app.plot.full_history = !app.plot.full_history,
+        Action::NextProbe => app.next_probe(),
+        Action::ScrollUp => app.scroll_results(-SCROLL_STEP),
+        Action::ScrollDown => app.scroll_results(SCROLL_STEP),
         Action::Export => match app.target_run().map(|r| r.name.clone()) {
             Some(name) => {
                 app.notify(format!("exporting {name}"));

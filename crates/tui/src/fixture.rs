@@ -1,6 +1,11 @@
-//! Test fixtures: a workspace written by hand in the formats of `hyperzoo_core::run` (status.toml,
-//! config.toml, metrics.jsonl, log.txt, results.toml) and of the zoo store (through its writer).
+//! Test fixtures: a workspace in the formats of `hyperzoo_core::run` (status.toml and config.toml
+//! by hand, metrics.jsonl from `hyperzoo_core::metrics` records, results.toml from
+//! `hyperzoo_core::results`, log.txt) and of the zoo store (through its writer).
 use hyperzoo_core::arch::ArchSpec;
+use hyperzoo_core::metrics::{self, EpochRecord, ProbeRecord, ProbeScore, StepRecord};
+use hyperzoo_core::results::{
+    Finetune, Generation, Ood, Probe, Quantiles, Reconstruction, Results,
+};
 use hyperzoo_core::zoo::ModelSplit;
 use hyperzoo_core::zoo::store::{FORMAT_VERSION, Manifest, ModelRow, NetStatus, Record, write_zoo};
 use std::fmt::Write;
@@ -16,6 +21,8 @@ pub struct RunSpec {
     pub seed: u64,
     pub gamma: f64,
     pub message: &'static str,
+    /// Probe records every this many epochs (0: none).
+    pub probe_every: u64,
 }
 
 impl RunSpec {
@@ -28,6 +35,7 @@ impl RunSpec {
             seed: 42,
             gamma: 0.1,
             message: "",
+            probe_every: 0,
         }
     }
 }
@@ -55,7 +63,7 @@ pub fn run(dir: &Path, spec: &RunSpec) {
         spec.seed, spec.gamma, spec.epochs
     );
     std::fs::write(dir.join("config.toml"), config).unwrap();
-    let mut metrics = String::new();
+    let mut records = Vec::new();
     let mut log = format!("started {name}: {} epochs of {spe} steps\n", spec.epochs);
     for s in 1..=spec.steps {
         let t = s as f64;
@@ -64,26 +72,59 @@ pub fn run(dir: &Path, spec: &RunSpec) {
         let contrast = 2.0 + (-t / 30.0).exp();
         let loss = structure + spec.gamma * contrast;
         let lr = 0.001 * (1.0 - t / (spe * spec.epochs) as f64).max(0.0) + 1e-5;
-        let _ = writeln!(
-            metrics,
-            r#"{{"kind":"step","step":{s},"epoch":{},"loss":{loss:.6},"contrast":{contrast:.6},"structure":{structure:.6},"behaviour":null,"lr":{lr:.8},"grad_norm":1.0,"samples_per_s":2560.0,"data_ms":0.2,"wait_ms":5.0,"step_ms":20.0}}"#,
-            (s - 1) / spe
-        );
+        records.push(metrics::Record::Step(StepRecord {
+            step: s,
+            epoch: (s - 1) / spe,
+            loss,
+            contrast: Some(contrast),
+            structure: Some(structure),
+            behaviour: None,
+            lr,
+            grad_norm: 1.0,
+            samples_per_s: 2560.0,
+            data_ms: 0.2,
+            wait_ms: 5.0,
+            step_ms: 20.0,
+        }));
         if s % spe == 0 {
             let k = s / spe;
             let r2 = 1.0 - (-(k as f64) / 2.0).exp();
-            let _ = writeln!(
-                metrics,
-                r#"{{"kind":"epoch","step":{s},"epoch":{k},"train_loss":{loss:.6},"val_loss":{:.6},"val_r2":{r2:.6},"lr":{lr:.8}}}"#,
-                structure * 1.1
-            );
+            records.push(metrics::Record::Epoch(EpochRecord {
+                step: s,
+                epoch: k,
+                train_loss: loss,
+                val_loss: structure * 1.1,
+                val_r2: r2,
+                lr,
+            }));
             let _ = writeln!(
                 log,
                 "epoch {k}: val_loss {:.4} val_r2 {r2:.4}",
                 structure * 1.1
             );
+            if spec.probe_every > 0 && k.is_multiple_of(spec.probe_every) {
+                let score = |property: &str, metric: &str, test: f64| ProbeScore {
+                    property: property.into(),
+                    metric: metric.into(),
+                    val: Some(test + 0.01),
+                    test,
+                };
+                let k = k as f64;
+                records.push(metrics::Record::Probe(ProbeRecord {
+                    step: s,
+                    epoch: k as u64,
+                    probes: vec![
+                        score("test_acc", "r2", 0.9 - 0.6 * (-k / 2.0).exp()),
+                        score("epoch", "accuracy", 0.5 + 0.06 * k),
+                    ],
+                }));
+            }
         }
     }
+    let metrics: String = records
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect();
     std::fs::write(dir.join("metrics.jsonl"), metrics).unwrap();
     std::fs::write(dir.join("log.txt"), log).unwrap();
 }
@@ -201,13 +242,9 @@ pub fn workspace(root: &Path) -> (PathBuf, PathBuf) {
     zoo(&ws.join("zoos/tiny"));
     let runs = ws.join("runs");
     let mut quick = RunSpec::new("finished", 60, 10);
-    quick.epochs = 6;
+    (quick.epochs, quick.probe_every) = (6, 2);
     run(&runs.join("quickstart"), &quick);
-    std::fs::write(
-        runs.join("quickstart/results.toml"),
-        "[probe.test_acc]\nW = 0.61\nsW = 0.74\nhyper = 0.83\n\n[probe.ggap]\nW = 0.12\nsW = 0.08\nhyper = 0.05\n\n[reconstruction]\nr2 = 0.91\nmse = 0.012\n",
-    )
-    .unwrap();
+    std::fs::write(runs.join("quickstart/results.toml"), results().to_toml()).unwrap();
     let mut g1 = RunSpec::new("running", 35, 10);
     (g1.epochs, g1.seed, g1.gamma) = (6, 1, 0.1);
     run(&runs.join("gamma-loss.gamma=0.1"), &g1);
@@ -218,4 +255,96 @@ pub fn workspace(root: &Path) -> (PathBuf, PathBuf) {
     run_dir(&runs.join("orphan"), "running", 8, 10);
     age(&runs.join("orphan"), Duration::from_secs(3600));
     (ws, exp)
+}
+
+/// Quantiles from a median and a spread.
+fn quantiles(median: f64, spread: f64) -> Option<Quantiles> {
+    Some(Quantiles {
+        min: median - 2.0 * spread,
+        q25: median - spread,
+        median,
+        q75: median + spread,
+        max: median + 1.5 * spread,
+        mean: median - 0.1 * spread,
+    })
+}
+
+/// results.toml of the quickstart run: probes of three properties (methods in file order that
+/// is not the table's, one method only some properties have), reconstruction, an
+/// out-of-distribution probe and generation with fine-tuning.
+pub fn results() -> Results {
+    let probe = |property: &str, method: &str, test: f64| {
+        let r2 = property != "epoch";
+        Probe {
+            property: property.into(),
+            method: method.into(),
+            metric: if r2 { "r2" } else { "accuracy" }.into(),
+            train: test + 0.05,
+            val: Some(test + 0.01),
+            test,
+            kendall_tau: (r2 && method == "hyper").then_some(test - 0.1),
+            alpha: r2.then_some(1.0),
+        }
+    };
+    Results {
+        run: "quickstart".into(),
+        zoo: "tetris-quick".into(),
+        checkpoint: "checkpoints/epoch-6".into(),
+        embedding_dim: 64,
+        rows: [120, 20, 40],
+        probes: vec![
+            probe("test_acc", "W", 0.612),
+            probe("test_acc", "s(W)", 0.741),
+            probe("test_acc", "hyper", 0.834),
+            probe("test_acc", "s(W)-56", 0.779),
+            probe("ggap", "W", 0.121),
+            probe("ggap", "s(W)", 0.352),
+            probe("ggap", "hyper", 0.297),
+            probe("epoch", "W", 0.45),
+            probe("epoch", "s(W)", 0.8),
+            probe("epoch", "hyper", 0.8),
+        ],
+        reconstruction: Some(Reconstruction {
+            checkpoints: 40,
+            weight_r2: 0.912,
+            weight_mse: 0.0123,
+            l2_mean: 3.41,
+            images: 1000,
+            acc_original: quantiles(0.62, 0.05),
+            acc_reconstructed: quantiles(0.55, 0.07),
+            agreement: quantiles(0.81, 0.04),
+        }),
+        ood: vec![Ood {
+            zoo: "tetris-wide".into(),
+            property: "test_acc".into(),
+            method: "hyper".into(),
+            r2: 0.512,
+            kendall_tau: 0.43,
+        }],
+        generation: Some(Generation {
+            zoo: "zoos/quickstart-generated".into(),
+            sampler: "joint".into(),
+            bandwidth: "scott".into(),
+            anchors: 40,
+            candidates: 200,
+            networks: 20,
+            images: 1000,
+            acc_anchors: quantiles(0.62, 0.05),
+            acc_generated: quantiles(0.48, 0.09),
+            diversity_anchors: 12.5,
+            diversity_generated: 9.75,
+            finetune: vec![
+                Finetune {
+                    epoch: 0,
+                    generated: quantiles(0.48, 0.09),
+                    random: quantiles(0.1, 0.01),
+                },
+                Finetune {
+                    epoch: 1,
+                    generated: quantiles(0.6, 0.04),
+                    random: quantiles(0.35, 0.06),
+                },
+            ],
+        }),
+    }
 }

@@ -100,6 +100,9 @@ fn event_loop(
     loop {
         app.live_runs = launcher.live_runs();
         if attached {
+            if let Ok(size) = session.terminal.size() {
+                app.screen_height = size.height;
+            }
             if session.terminal.draw(|f| view::render(f, app)).is_err() {
                 attached = false;
                 continue;

@@ -84,6 +84,17 @@ fn run_smoothed_log_scale_recent_window() {
 }
 
 #[test]
+fn run_with_probe_curve() {
+    let (_tmp, mut app) = app();
+    app.focus = Some("quickstart".into());
+    app.view = View::Run;
+    insta::assert_snapshot!("run_probes", draw(&app));
+    update(&mut app, Action::NextProbe);
+    assert_eq!(app.probe.as_deref(), Some("epoch"));
+    insta::assert_snapshot!("run_probes_next", draw(&app));
+}
+
+#[test]
 fn compare() {
     let (_tmp, mut app) = app();
     select(
@@ -112,8 +123,37 @@ fn results() {
     app.focus = Some("quickstart".into());
     app.view = View::Results;
     insta::assert_snapshot!("results", draw(&app));
+    // Scrolling stops where the content ends (the shell tells the app the terminal's height).
+    app.screen_height = 30;
+    for _ in 0..3 {
+        update(&mut app, Action::ScrollDown);
+    }
+    assert_eq!(app.results_scroll, view::results::max_scroll(&app));
+    insta::assert_snapshot!("results_scrolled", draw(&app));
+    update(&mut app, Action::ScrollUp);
+    assert_eq!(
+        app.results_scroll,
+        view::results::max_scroll(&app).saturating_sub(5)
+    );
     app.focus = Some("orphan".into());
     insta::assert_snapshot!("results_missing", draw(&app));
+}
+
+#[test]
+fn results_in_a_small_terminal_are_clipped_and_scroll() {
+    let (_tmp, mut app) = app();
+    app.focus = Some("quickstart".into());
+    app.view = View::Results;
+    app.screen_height = 12;
+    update(&mut app, Action::ScrollDown);
+    let mut terminal = Terminal::new(TestBackend::new(50, 12)).unwrap();
+    terminal.draw(|f| view::render(f, &app)).unwrap();
+    let text = terminal.backend().to_string();
+    assert!(text.contains("(lines 6-13 of 29"), "{text}");
+    assert!(
+        text.contains("| epoch     acc     0.800*  0.450   0.800*   "),
+        "{text}"
+    );
 }
 
 #[test]

@@ -5,10 +5,13 @@
 //! before; a torn last line waits for the next reload), and re-read from the start when the
 //! file was rewritten (a resume drops the records past its checkpoint). Files that are missing
 //! or unreadable leave their part of the snapshot empty and a note in [`Snapshot::problems`].
+//! The formats are core's: metrics.jsonl records are [`hyperzoo_core::metrics`] (with the
+//! progress helpers of [`MetricsExt`]), results.toml is [`hyperzoo_core::results::Results`].
+use hyperzoo_core::metrics::Metrics;
+use hyperzoo_core::results::Results;
 use hyperzoo_core::run::{RunState, Status};
 use hyperzoo_core::zoo::ZooDef;
 use hyperzoo_core::zoo::store::{Manifest, NetStatus, Zoo};
-use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -53,86 +56,20 @@ impl Phase {
     }
 }
 
-/// One per-step record of metrics.jsonl.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct StepPoint {
-    /// Optimizer steps done, this one included.
-    pub step: u64,
-    /// 0-based epoch.
-    pub epoch: u64,
-    /// Total loss.
-    pub loss: f64,
-    /// Contrast term.
-    pub contrast: Option<f64>,
-    /// Structure (reconstruction) term.
-    pub structure: Option<f64>,
-    /// Behaviour term.
-    pub behaviour: Option<f64>,
-    /// Learning rate.
-    pub lr: f64,
-    /// Samples per second, data included.
-    pub samples_per_s: f64,
-    /// Forward, backward and update time.
-    pub step_ms: f64,
-    /// Time spent waiting for the batch.
-    pub wait_ms: f64,
+/// What the views need of a run's metrics beyond the records themselves. The records and their
+/// parsing are [`hyperzoo_core::metrics`]'s (the trainer writes them); these helpers estimate
+/// progress and list what can be plotted.
+pub trait MetricsExt {
+    /// Steps per epoch, once an epoch has ended (or the first step of epoch 1 was seen).
+    fn steps_per_epoch(&self) -> Option<f64>;
+    /// Mean seconds per step over the last `n` steps (compute and waiting for data).
+    fn seconds_per_step(&self, n: usize) -> Option<f64>;
+    /// The properties of the probe records, in the order they first appear.
+    fn probe_properties(&self) -> Vec<&str>;
 }
 
-/// One per-evaluation record of metrics.jsonl.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct EpochPoint {
-    /// Steps done.
-    pub step: u64,
-    /// Epochs done (1-based).
-    pub epoch: u64,
-    /// Mean training loss of the epoch.
-    pub train_loss: f64,
-    /// Validation reconstruction loss.
-    pub val_loss: f64,
-    /// Validation reconstruction R².
-    pub val_r2: f64,
-    /// Learning rate at the end of the epoch.
-    pub lr: f64,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-enum Record {
-    Step(StepPoint),
-    Epoch(EpochPoint),
-}
-
-/// A run's metric series.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Metrics {
-    /// Per-step records, in file order.
-    pub steps: Vec<StepPoint>,
-    /// Per-evaluation records, in file order.
-    pub epochs: Vec<EpochPoint>,
-}
-
-impl Metrics {
-    /// Parses metrics.jsonl text; lines that are not complete records are skipped.
-    pub fn parse(text: &str) -> Metrics {
-        let mut m = Metrics::default();
-        m.extend(text);
-        m
-    }
-
-    fn extend(&mut self, text: &str) {
-        for line in text.lines() {
-            match serde_json::from_str::<Record>(line) {
-                Ok(Record::Step(s)) => self.steps.push(s),
-                Ok(Record::Epoch(e)) => self.epochs.push(e),
-                Err(_) => {} // torn by a kill, or a kind this version does not know
-            }
-        }
-    }
-
-    /// Steps per epoch, once an epoch has ended.
-    pub fn steps_per_epoch(&self) -> Option<f64> {
+impl MetricsExt for Metrics {
+    fn steps_per_epoch(&self) -> Option<f64> {
         if let Some(e) = self.epochs.iter().rev().find(|e| e.epoch > 0) {
             return Some(e.step as f64 / e.epoch as f64);
         }
@@ -141,14 +78,23 @@ impl Metrics {
         (first.step > 1).then(|| (first.step - 1) as f64)
     }
 
-    /// Mean seconds per step over the last `n` steps (compute and waiting for data).
-    pub fn seconds_per_step(&self, n: usize) -> Option<f64> {
+    fn seconds_per_step(&self, n: usize) -> Option<f64> {
         let tail = &self.steps[self.steps.len().saturating_sub(n)..];
         if tail.is_empty() {
             return None;
         }
         let ms: f64 = tail.iter().map(|s| s.step_ms + s.wait_ms).sum();
         Some(ms / tail.len() as f64 / 1000.0)
+    }
+
+    fn probe_properties(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for p in self.probes.iter().flat_map(|r| &r.probes) {
+            if !out.contains(&p.property.as_str()) {
+                out.push(&p.property);
+            }
+        }
+        out
     }
 }
 
@@ -170,7 +116,7 @@ pub struct RunInfo {
     /// The last lines of log.txt.
     pub log_tail: Vec<String>,
     /// results.toml, when evaluation wrote one.
-    pub results: Option<toml::Table>,
+    pub results: Option<Results>,
 }
 
 impl RunInfo {
@@ -335,6 +281,7 @@ pub struct Loader {
     experiments: PathBuf,
     metrics: HashMap<PathBuf, MetricsCache>,
     tables: HashMap<PathBuf, (Stamp, Result<toml::Table, String>)>,
+    results: HashMap<PathBuf, (Stamp, Result<Results, String>)>,
     zoos: HashMap<PathBuf, ((Stamp, Stamp), ZooInfo)>,
     logs: HashMap<PathBuf, ((Stamp, u64), Vec<String>)>,
     defs: HashMap<PathBuf, (Stamp, ZooInfo)>,
@@ -349,6 +296,7 @@ impl Loader {
             experiments: experiments.into(),
             metrics: HashMap::new(),
             tables: HashMap::new(),
+            results: HashMap::new(),
             zoos: HashMap::new(),
             logs: HashMap::new(),
             defs: HashMap::new(),
@@ -416,8 +364,8 @@ impl Loader {
         }
         let results = dir.join("results.toml");
         if results.exists() {
-            match self.table(&results) {
-                Ok(t) => run.results = Some(t),
+            match self.results(&results) {
+                Ok(r) => run.results = Some(r),
                 Err(e) => problems.push(e),
             }
         }
@@ -486,6 +434,22 @@ impl Loader {
         t
     }
 
+    /// results.toml, re-read only when its modification time changes.
+    fn results(&mut self, path: &Path) -> Result<Results, String> {
+        let stamp = modified(path);
+        if let Some((s, r)) = self.results.get(path)
+            && *s == stamp
+            && stamp.is_some()
+        {
+            return r.clone();
+        }
+        let r = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|text| Results::parse(path, &text).map_err(|e| e.to_string().trim().into()));
+        self.results.insert(path.into(), (stamp, r.clone()));
+        r
+    }
+
     fn read_zoos(&mut self, defs: &[PathBuf], snap: &mut Snapshot) {
         for dir in subdirs(&self.workspace.join("zoos")) {
             if !dir.join("zoo.toml").exists() {
@@ -533,6 +497,7 @@ impl Loader {
         self.metrics.retain(|p, _| in_run(p));
         self.logs.retain(|p, _| in_run(p));
         self.tables.retain(|p, _| p.exists());
+        self.results.retain(|p, _| p.exists());
         self.zoos.retain(|p, _| p.exists());
         self.defs.retain(|p, _| p.exists());
     }
@@ -953,6 +918,34 @@ mod tests {
         let last = &tiny.accuracy[1];
         assert_eq!((last.epoch, last.ok, last.failed), (2, 3, 1));
         assert_eq!(last.quantiles, [0.5, 0.6, 0.7, 0.8, 0.9]);
+    }
+
+    #[test]
+    fn results_and_probe_records_use_the_core_formats() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = tmp.path().join("runs/good");
+        let mut spec = fixture::RunSpec::new("finished", 40, 10);
+        spec.probe_every = 2;
+        fixture::run(&good, &spec);
+        std::fs::write(good.join("results.toml"), fixture::results().to_toml()).unwrap();
+        let bad = tmp.path().join("runs/bad");
+        fixture::run_dir(&bad, "finished", 10, 10);
+        std::fs::write(bad.join("results.toml"), "probes = 3\n").unwrap();
+        let mut loader = Loader::new(tmp.path(), tmp.path());
+        let snap = loader.load(SystemTime::now());
+        let good = snap.run("good").unwrap();
+        assert_eq!(good.results, Some(fixture::results()));
+        assert_eq!(good.metrics.probes.len(), 2);
+        assert_eq!(good.metrics.probe_properties(), ["test_acc", "epoch"]);
+        assert_eq!(snap.run("bad").unwrap().results, None);
+        assert_eq!(snap.problems.len(), 1, "{:?}", snap.problems);
+        assert!(
+            snap.problems[0].contains("bad") && snap.problems[0].contains("results.toml"),
+            "{:?}",
+            snap.problems
+        );
+        // The parse is cached, and so is its error.
+        assert_eq!(loader.load(SystemTime::now()).problems, snap.problems);
     }
 
     #[test]

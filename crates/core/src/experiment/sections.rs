@@ -869,6 +869,9 @@ pub struct TrainSection {
     pub grad_clip: f64,
     /// Epochs between validation loss and reconstruction R² (1).
     pub eval_every: usize,
+    /// Epochs between linear probes from the embeddings to the zoo's properties, recorded in
+    /// metrics.jsonl as learning curves of probe R² and accuracy (0 = never, the default).
+    pub probe_every: usize,
     /// Epochs between checkpoints (1).
     pub checkpoint_every: usize,
     /// Checkpoints kept besides the best (3).
@@ -890,6 +893,7 @@ impl Default for TrainSection {
             schedule: Schedule::None,
             grad_clip: 0.0,
             eval_every: 1,
+            probe_every: 0,
             checkpoint_every: 1,
             keep_last: 3,
             onecycle: OneCycle::default(),

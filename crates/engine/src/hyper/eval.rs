@@ -16,7 +16,6 @@ use hyperzoo_core::probe::{
     ClassifierConfig, evaluate_classification, evaluate_regression, features,
 };
 use hyperzoo_core::zoo::store::Zoo;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Embeddings `[rows, dz]` (f64) of every row of `data`: the latent (2021, FC) or the mean over
@@ -28,12 +27,63 @@ pub fn embed(
     batch: usize,
     device: &Device,
 ) -> Result<(Vec<f64>, usize)> {
+    let (e, dz, _) = embed_impl(model, data, repr, batch, device, false)?;
+    Ok((e, dz))
+}
+
+/// SANE's per-layer embeddings `[rows, layers·dz]`: for every parametric layer, the mean of the
+/// token latents of that layer's tokens (each token counted once over the windows), layers
+/// concatenated in layout order. `None` for the 2021 and FC models, which have no token per
+/// layer.
+pub fn embed_layers(
+    model: &HyperRep,
+    data: &SplitData,
+    repr: &Representation,
+    batch: usize,
+    device: &Device,
+) -> Result<Option<(Vec<f64>, usize)>> {
+    if !matches!(repr, Representation::Sane { .. }) {
+        return Ok(None);
+    }
+    Ok(embed_impl(model, data, repr, batch, device, true)?.2)
+}
+
+/// A named group of networks' test accuracies (a column group of accuracies.csv).
+pub type AccuracyGroup = (String, Vec<f64>);
+
+type Embedded = (Vec<f64>, usize, Option<(Vec<f64>, usize)>);
+
+fn to_f32<const D: usize>(t: Tensor<D>, what: &str) -> Result<Vec<f32>> {
+    t.into_data().try_to_vec().map_err(|e| Error::Shape {
+        what: what.into(),
+        found: format!("{e:?}"),
+        expected: "f32".into(),
+    })
+}
+
+fn embed_impl(
+    model: &HyperRep,
+    data: &SplitData,
+    repr: &Representation,
+    batch: usize,
+    device: &Device,
+    per_layer: bool,
+) -> Result<Embedded> {
     let starts = super::data::window_starts(repr);
+    let layers = match repr {
+        Representation::Sane { tokenizer, .. } => tokenizer.layers().len(),
+        Representation::Flat => 0,
+    };
     let ids: Vec<usize> = (0..data.len()).collect();
     let mut out: Vec<f64> = Vec::new();
+    let mut out_layers: Vec<f64> = Vec::new();
     let mut dz = 0;
     for chunk in ids.chunks(batch.max(1)) {
         let mut acc: Option<Vec<f64>> = None;
+        // Per row and layer: sums of token latents and token counts.
+        let mut lsum: Vec<f64> = Vec::new();
+        let mut lcount: Vec<usize> = Vec::new();
+        let mut covered = 0; // tokens of the sequence already counted per layer
         for &start in &starts {
             let b = clean(data, chunk, repr, start)?;
             let x = Tensor::<3>::from_data(TensorData::new(b.x.clone(), b.shape), device);
@@ -43,21 +93,50 @@ pub fn embed(
                     device,
                 )
             });
-            let z = HyperRep::embed(model.encode(x, pos, &mut Ctx::eval()));
+            let tokens = model.encode(x, pos, &mut Ctx::eval());
+            if per_layer && let Some(p) = &b.pos {
+                let [rows, t, d] = tokens.dims();
+                let v = to_f32(tokens.clone(), "token latents")?;
+                if lsum.is_empty() {
+                    lsum = vec![0.0; rows * layers * d];
+                    lcount = vec![0; rows * layers];
+                }
+                for r in 0..rows {
+                    for j in 0..t {
+                        if start + j < covered {
+                            continue; // seen in the previous window
+                        }
+                        let l = p[(r * t + j) * 3 + 1] as usize;
+                        lcount[r * layers + l] += 1;
+                        let src = &v[(r * t + j) * d..(r * t + j + 1) * d];
+                        let dst = &mut lsum[(r * layers + l) * d..(r * layers + l + 1) * d];
+                        for (s, x) in dst.iter_mut().zip(src) {
+                            *s += f64::from(*x);
+                        }
+                    }
+                }
+                covered = start + t;
+            }
+            let z = HyperRep::embed(tokens);
             dz = z.dims()[1];
-            let v: Vec<f32> = z.into_data().try_to_vec().map_err(|e| Error::Shape {
-                what: "embeddings".into(),
-                found: format!("{e:?}"),
-                expected: "f32".into(),
-            })?;
+            let v = to_f32(z, "embeddings")?;
             let a = acc.get_or_insert_with(|| vec![0.0; v.len()]);
             for (s, x) in a.iter_mut().zip(v) {
                 *s += f64::from(x) / starts.len() as f64;
             }
         }
         out.extend(acc.unwrap_or_default());
+        if per_layer {
+            for (k, c) in lcount.iter().enumerate() {
+                for s in &mut lsum[k * dz..(k + 1) * dz] {
+                    *s /= (*c).max(1) as f64;
+                }
+            }
+            out_layers.extend(lsum);
+        }
     }
-    Ok((out, dz))
+    let layered = per_layer.then_some((out_layers, layers * dz));
+    Ok((out, dz, layered))
 }
 
 /// A property of the models to predict.
@@ -128,26 +207,7 @@ pub fn targets(zoo: &Zoo, data: &SplitData) -> Vec<(String, TargetValues)> {
     out
 }
 
-/// One probe result: property × method, scores per split.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProbeResult {
-    /// The property.
-    pub property: String,
-    /// `hyper` (the embedding), `W` or `s(W)`.
-    pub method: String,
-    /// `r2` (ridge regression) or `accuracy` (linear classifier).
-    pub metric: String,
-    /// Score on the training split.
-    pub train: f64,
-    /// Score on the validation split.
-    pub val: Option<f64>,
-    /// Score on the test split.
-    pub test: f64,
-    /// Kendall's τ between test targets and predictions (regression).
-    pub kendall_tau: Option<f64>,
-    /// Selected ridge α (regression).
-    pub alpha: Option<f64>,
-}
+pub use hyperzoo_core::results::{Probe as ProbeResult, Quantiles, Reconstruction};
 
 fn split_targets(all: &[Vec<(String, TargetValues)>; 3], k: usize) -> [&TargetValues; 3] {
     [&all[0][k].1, &all[1][k].1, &all[2][k].1]
@@ -214,61 +274,6 @@ pub fn probe_all(
     out
 }
 
-/// Distribution summary.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Quantiles {
-    /// Smallest.
-    pub min: f64,
-    /// 25th percentile.
-    pub q25: f64,
-    /// Median.
-    pub median: f64,
-    /// 75th percentile.
-    pub q75: f64,
-    /// Largest.
-    pub max: f64,
-    /// Mean.
-    pub mean: f64,
-}
-
-impl Quantiles {
-    /// Of the finite values of `v`.
-    pub fn of(v: &[f64]) -> Quantiles {
-        let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-        s.sort_by(f64::total_cmp);
-        let q = |p: f64| hyperzoo_core::probe::features::percentile(&s, p);
-        Quantiles {
-            min: q(0.0),
-            q25: q(25.0),
-            median: q(50.0),
-            q75: q(75.0),
-            max: q(100.0),
-            mean: s.iter().sum::<f64>() / s.len().max(1) as f64,
-        }
-    }
-}
-
-/// Reconstruction of the test split.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Reconstruction {
-    /// Checkpoints reconstructed.
-    pub checkpoints: usize,
-    /// Weight R² (normalised weights, against predicting the split's mean).
-    pub weight_r2: f64,
-    /// Weight MSE (normalised weights).
-    pub weight_mse: f64,
-    /// Mean L2 distance between original and reconstructed weights (raw).
-    pub l2_mean: f64,
-    /// Test images the networks were run on (0 when the zoo's dataset is not available).
-    pub images: usize,
-    /// Test accuracy of the original networks.
-    pub acc_original: Option<Quantiles>,
-    /// Test accuracy of the reconstructed networks.
-    pub acc_reconstructed: Option<Quantiles>,
-    /// Fraction of test images on which a reconstruction predicts what its original does.
-    pub agreement: Option<Quantiles>,
-}
-
 /// Accuracy of each network (rows of `weights`, raw flat) on `images`, and its predictions.
 pub fn accuracies(
     zoo: &Zoo,
@@ -326,7 +331,8 @@ pub fn accuracies(
 }
 
 /// Reconstructs the test split and, with `images`, compares the decoded networks' accuracy
-/// and predictions with the originals'.
+/// and predictions with the originals'. Also returns the accuracy of every network as groups
+/// `original` and `reconstructed` (empty without images), for accuracies.csv.
 pub fn reconstruction(
     model: &HyperRep,
     prepared: &Prepared,
@@ -334,7 +340,7 @@ pub fn reconstruction(
     images: Option<&TensorSet>,
     batch: usize,
     device: &Device,
-) -> Result<Reconstruction> {
+) -> Result<(Reconstruction, Vec<AccuracyGroup>)> {
     let test = &prepared.splits[2];
     let recon = reconstruct(model, test, &prepared.repr, batch, device)?;
     let (mse, wr2) = r2(test, &recon);
@@ -379,11 +385,15 @@ pub fn reconstruction(
             })
             .collect();
         out.images = images.len();
-        out.acc_original = Some(Quantiles::of(&a_orig));
-        out.acc_reconstructed = Some(Quantiles::of(&a_rec));
-        out.agreement = Some(Quantiles::of(&agree));
+        out.acc_original = Quantiles::of(&a_orig);
+        out.acc_reconstructed = Quantiles::of(&a_rec);
+        out.agreement = Quantiles::of(&agree);
+        return Ok((
+            out,
+            vec![("original".into(), a_orig), ("reconstructed".into(), a_rec)],
+        ));
     }
-    Ok(out)
+    Ok((out, Vec::new()))
 }
 
 /// Raw (de-normalised) weights of a split.
@@ -395,16 +405,35 @@ pub fn raw_weights(prepared: &Prepared, split: usize) -> Result<Vec<f32>> {
     Ok(w)
 }
 
-/// The baseline features of the three splits: (name, [train, val, test]).
+/// The baseline features of the three splits: (name, [train, val, test]): `W` (the flat
+/// weights), `s(W)` (per-layer mean, variance and percentiles of weights and biases), `s(W)-56`
+/// (Unterthiner et al.'s per-layer statistics) and `spectral` (WeightWatcher's per-layer
+/// spectral metrics, as SANE compares against). Non-finite feature values (a spectral fit of a
+/// degenerate matrix) are set to 0 so that one network cannot void a probe.
 pub fn baselines(prepared: &Prepared, zoo: &Zoo) -> Result<Vec<(String, [Vec<f64>; 3])>> {
     let layout = zoo.manifest.arch.layout()?;
     let raw: Vec<Vec<f32>> = (0..3)
         .map(|k| raw_weights(prepared, k))
         .collect::<Result<_>>()?;
-    let w = |k: usize| -> Result<Vec<f64>> { Ok(features::flat(&raw[k], &layout)?.data) };
-    let s = |k: usize| -> Result<Vec<f64>> { Ok(features::stats(&raw[k], &layout, true)?.data) };
-    Ok(vec![
-        ("W".to_string(), [w(0)?, w(1)?, w(2)?]),
-        ("s(W)".to_string(), [s(0)?, s(1)?, s(2)?]),
-    ])
+    type Extract =
+        fn(&[f32], &hyperzoo_core::arch::Layout) -> hyperzoo_core::Result<features::FeatureMatrix>;
+    let methods: [(&str, Extract); 4] = [
+        ("W", |w, l| features::flat(w, l)),
+        ("s(W)", |w, l| features::stats(w, l, true)),
+        ("s(W)-56", |w, l| features::unterthiner(w, l)),
+        ("spectral", |w, l| features::spectral(w, l)),
+    ];
+    let mut out = Vec::new();
+    for (name, f) in methods {
+        let mut splits: [Vec<f64>; 3] = Default::default();
+        for (k, split) in splits.iter_mut().enumerate() {
+            let mut v = f(&raw[k], &layout)?.data;
+            v.iter_mut()
+                .filter(|x| !x.is_finite())
+                .for_each(|x| *x = 0.0);
+            *split = v;
+        }
+        out.push((name.to_string(), splits));
+    }
+    Ok(out)
 }

@@ -180,61 +180,15 @@ pub struct TrainSpec {
     pub grad_clip: f64,
     /// Epochs between evaluations.
     pub eval_every: u64,
+    /// Epochs between linear probes from the embeddings (0 = never).
+    pub probe_every: u64,
     /// Epochs between checkpoints.
     pub checkpoint_every: u64,
     /// Checkpoints kept besides the best.
     pub keep_last: usize,
 }
 
-/// Per-step record (also a line of metrics.jsonl).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StepRecord {
-    /// "step".
-    pub kind: String,
-    /// Optimizer steps done, this one included.
-    pub step: u64,
-    /// 0-based epoch.
-    pub epoch: u64,
-    /// Total loss.
-    pub loss: f64,
-    /// Contrast term (raw).
-    pub contrast: Option<f64>,
-    /// Structure term (raw).
-    pub structure: Option<f64>,
-    /// Behaviour term (raw).
-    pub behaviour: Option<f64>,
-    /// Learning rate of the step.
-    pub lr: f64,
-    /// Global gradient norm before clipping.
-    pub grad_norm: f64,
-    /// Training samples (networks) per second of the step, data included.
-    pub samples_per_s: f64,
-    /// Time the producer took to build the batch.
-    pub data_ms: f64,
-    /// Time the step waited for the batch.
-    pub wait_ms: f64,
-    /// Time of forward, backward and update.
-    pub step_ms: f64,
-}
-
-/// Per-evaluation record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// "epoch".
-    pub kind: String,
-    /// Steps done.
-    pub step: u64,
-    /// Epochs done (1-based).
-    pub epoch: u64,
-    /// Mean training loss of the epoch.
-    pub train_loss: f64,
-    /// Reconstruction MSE on the validation split (normalised weights, no augmentation).
-    pub val_loss: f64,
-    /// Reconstruction R² on the validation split: 1 − MSE / MSE of predicting the mean.
-    pub val_r2: f64,
-    /// Learning rate at the end of the epoch.
-    pub lr: f64,
-}
+pub use hyperzoo_core::metrics::{EpochRecord, ProbeRecord, ProbeScore, Record, StepRecord};
 
 /// What a run reports.
 #[derive(Debug, Clone)]
@@ -256,6 +210,8 @@ pub enum Event {
     Step(StepRecord),
     /// An evaluation.
     Epoch(EpochRecord),
+    /// Linear probes from the embeddings.
+    Probe(ProbeRecord),
     /// A checkpoint was written.
     Checkpoint {
         /// Its step.
@@ -750,7 +706,6 @@ pub fn train(
                 state.epoch_loss_sum += record.0;
                 state.epoch_loss_n += 1;
                 let rec = StepRecord {
-                    kind: "step".into(),
                     step: state.step,
                     epoch,
                     loss: record.0,
@@ -764,7 +719,7 @@ pub fn train(
                     wait_ms: wait.as_secs_f64() * 1e3,
                     step_ms: step_time.as_secs_f64() * 1e3,
                 };
-                run.append_metric(&rec)?;
+                run.append_metric(&Record::Step(rec.clone()))?;
                 on_event(&Event::Step(rec));
             }
             Ok((model, None))
@@ -798,7 +753,6 @@ pub fn train(
                 improved = true;
             }
             let rec = EpochRecord {
-                kind: "epoch".into(),
                 step: state.step,
                 epoch: state.epoch,
                 train_loss,
@@ -806,8 +760,18 @@ pub fn train(
                 val_r2,
                 lr: state.schedule.lr(state.step),
             };
-            run.append_metric(&rec)?;
+            run.append_metric(&Record::Epoch(rec.clone()))?;
             on_event(&Event::Epoch(rec));
+        }
+        if spec.probe_every > 0 && (last || state.epoch.is_multiple_of(spec.probe_every)) {
+            let probes = probe_scores(&model.valid(), zoo, prepared, b, device)?;
+            let rec = ProbeRecord {
+                step: state.step,
+                epoch: state.epoch,
+                probes,
+            };
+            run.append_metric(&Record::Probe(rec.clone()))?;
+            on_event(&Event::Probe(rec));
         }
         if improved {
             write_checkpoint(run, Some("best"), &model, &optim, &state)?;
@@ -973,45 +937,30 @@ fn step(
     ))
 }
 
-/// A run training on its own thread.
-pub struct RunThread {
-    /// Everything the run reports, in order; closed when the run ends.
-    pub events: std::sync::mpsc::Receiver<Event>,
-    /// The run's end.
-    pub handle: std::thread::JoinHandle<Result<Outcome>>,
-}
-
-/// Starts [`train`] on a background thread named after the run; its events arrive through
-/// `RunThread::events`, and `cancel` stops it at the next step with a checkpoint.
-#[allow(clippy::too_many_arguments)] // what `train` takes, owned
-pub fn spawn(
-    name: &str,
-    spec: TrainSpec,
-    zoo: Zoo,
-    prepared: Prepared,
-    run: RunDir,
-    device: Device,
-    images: Option<Tensor<4>>,
-    cancel: std::sync::Arc<AtomicBool>,
-) -> std::io::Result<RunThread> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::Builder::new()
-        .name(format!("run {name}"))
-        .spawn(move || {
-            crate::device::init_worker_thread();
-            let mut on = |e: &Event| {
-                let _ = tx.send(e.clone());
-            };
-            train(
-                &spec,
-                &zoo,
-                &prepared,
-                &run,
-                &device,
-                images.as_ref(),
-                &cancel,
-                &mut on,
-            )
-        })?;
-    Ok(RunThread { events: rx, handle })
+/// Linear probes from the embeddings of the three splits to every property (validation and
+/// test scores), for the learning curves of `probe_every`.
+fn probe_scores(
+    model: &HyperRep,
+    zoo: &Zoo,
+    prepared: &Prepared,
+    batch: usize,
+    device: &Device,
+) -> Result<Vec<ProbeScore>> {
+    use super::eval;
+    let mut emb = Vec::with_capacity(3);
+    for split in &prepared.splits {
+        emb.push(eval::embed(model, split, &prepared.repr, batch, device)?.0);
+    }
+    let targets = [0, 1, 2].map(|k| eval::targets(zoo, &prepared.splits[k]));
+    Ok(
+        eval::probe_all("hyper", [&emb[0], &emb[1], &emb[2]], &targets)
+            .into_iter()
+            .map(|p| ProbeScore {
+                property: p.property,
+                metric: p.metric,
+                val: p.val,
+                test: p.test,
+            })
+            .collect(),
+    )
 }

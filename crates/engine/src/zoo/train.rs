@@ -157,21 +157,10 @@ impl Population {
         column(self.alive.iter().map(|&a| a as u8 as f64), &self.device)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn start(
-        net: &PopulationNet,
-        hps: &[&Hparams],
-        ids: &[usize],
-        def: &ZooDef,
-        data: &ZooData,
-        writer: &ZooWriter,
-        k: usize,
-        device: &Device,
-        opts: &GenerateOptions,
-    ) -> Result<Population> {
-        let (n, p) = (hps.len(), net.param_count());
-        let mk = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [n, p]), device);
-        let mut pop = Population {
+    /// Zero weights and optimizer state for networks `hps` of `p` parameters, at epoch 0.
+    fn fresh(hps: &[&Hparams], p: usize, device: &Device) -> Population {
+        let n = hps.len();
+        Population {
             w: Tensor::zeros([n, p], device),
             m: Tensor::zeros([n, p], device),
             v: Tensor::zeros([n, p], device),
@@ -190,7 +179,24 @@ impl Population {
             any_sgd: hps.iter().any(|h| h.optimizer == OptimizerKind::Sgd),
             last_mean_test_acc: f64::NAN,
             device: device.clone(),
-        };
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        net: &PopulationNet,
+        hps: &[&Hparams],
+        ids: &[usize],
+        def: &ZooDef,
+        data: &ZooData,
+        writer: &ZooWriter,
+        k: usize,
+        device: &Device,
+        opts: &GenerateOptions,
+    ) -> Result<Population> {
+        let (n, p) = (hps.len(), net.param_count());
+        let mk = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [n, p]), device);
+        let mut pop = Population::fresh(hps, p, device);
         if let Some(state) = writer.read_state(k)? {
             let get = |name: &str| -> Result<Vec<f32>> {
                 let (d, shape) = state.get(name).ok_or_else(|| Error::Shape {
@@ -444,6 +450,49 @@ impl Population {
         )?;
         Ok(self.alive.iter().filter(|a| !**a).count())
     }
+}
+
+/// Trains networks from given weights (`[N, P]` raw, row-major) for `epochs` epochs with the
+/// optimizer semantics of zoo generation (each network its own seed for data order and dropout,
+/// optimizer, learning rate, weight decay; one activation and batch size for all), and returns
+/// the test accuracy of every network before training and after each epoch (`[epochs + 1][N]`).
+/// This is how generated networks are compared with networks from random initialisation.
+#[allow(clippy::too_many_arguments)]
+pub fn finetune(
+    net: &PopulationNet,
+    weights: &[f32],
+    hps: &[Hparams],
+    data: &ZooData,
+    epochs: usize,
+    eval_batch: usize,
+    device: &Device,
+    cancel: &AtomicBool,
+) -> Result<Vec<Vec<f64>>> {
+    let p = net.param_count();
+    let n = hps.len();
+    if weights.len() != n * p || n == 0 {
+        return Err(Error::Shape {
+            what: "weights to fine-tune".into(),
+            found: format!("{} values for {n} networks", weights.len()),
+            expected: format!("{n} x {p} (and at least one network)"),
+        });
+    }
+    if hps.iter().any(|h| h.batch_size != hps[0].batch_size) {
+        return Err(Error::Shape {
+            what: "fine-tuning batch sizes".into(),
+            found: "several".into(),
+            expected: "one batch size per call".into(),
+        });
+    }
+    let refs: Vec<&Hparams> = hps.iter().collect();
+    let mut pop = Population::fresh(&refs, p, device);
+    pop.w = Tensor::from_data(TensorData::new(weights.to_vec(), [n, p]), device);
+    let mut out = vec![evaluate(net, &pop.w, &data.test, eval_batch).1];
+    for _ in 0..epochs {
+        pop.train_epoch(net, &refs, data, cancel, &mut |_| {})?;
+        out.push(evaluate(net, &pop.w, &data.test, eval_batch).1);
+    }
+    Ok(out)
 }
 
 /// Mean cross-entropy of each network: logits `[N, B, K]`, labels `[N, B]` -> `[N]`.

@@ -267,3 +267,51 @@ fn toggles_and_reloads_keep_the_cursor_on_its_row() {
     assert_eq!(row_name(&app), "orphan");
     assert_eq!(app.rows().len(), 9);
 }
+
+#[test]
+fn probe_curve_cycles_through_the_run_properties() {
+    let (_tmp, mut app) = app();
+    // A run without probe records: nothing to cycle.
+    press(&mut app, "j enter");
+    assert_eq!(app.focus.as_deref(), Some("gamma-loss.gamma=0.1"));
+    press(&mut app, "p");
+    assert!(app.message.as_deref().unwrap().contains("no probe records"));
+    assert_eq!(app.probe, None);
+    // quickstart: test_acc first, then epoch, then back.
+    press(&mut app, "j j");
+    let run = app.focused_run().unwrap().clone();
+    assert_eq!(run.name, "quickstart");
+    assert_eq!(app.probe_property(&run), Some("test_acc"));
+    press(&mut app, "p");
+    assert_eq!(app.probe_property(&run), Some("epoch"));
+    press(&mut app, "p");
+    assert_eq!(app.probe_property(&run), Some("test_acc"));
+    // Outside the run view the key only says where it works.
+    press(&mut app, "5 p");
+    assert_eq!(app.probe.as_deref(), Some("test_acc"));
+    assert!(app.message.is_some());
+}
+
+#[test]
+fn results_scroll_stops_at_the_end_and_resets_for_another_run() {
+    let (_tmp, mut app) = app();
+    app.screen_height = 20;
+    press(&mut app, "G k k enter 5");
+    assert_eq!(app.focus.as_deref(), Some("quickstart"));
+    press(&mut app, "pagedown");
+    assert_eq!(app.results_scroll, 5);
+    for _ in 0..10 {
+        press(&mut app, "pagedown");
+    }
+    let max = crate::view::results::max_scroll(&app);
+    assert!(max > 5);
+    assert_eq!(app.results_scroll, max);
+    press(&mut app, "pageup");
+    assert_eq!(app.results_scroll, max - 5);
+    // Another run starts at the top; scrolling elsewhere does nothing.
+    press(&mut app, "j");
+    assert_eq!(app.results_scroll, 0);
+    assert_eq!(crate::view::results::max_scroll(&app), 0);
+    press(&mut app, "pagedown 2 pagedown");
+    assert_eq!(app.results_scroll, 0);
+}

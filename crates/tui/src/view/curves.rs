@@ -2,8 +2,9 @@
 //! by the plot options (debiased-EMA smoothing, recent window, log scale), drawn with
 //! ratatui's `Chart`. The x axis is in epochs once a run's epoch length is known, else in steps.
 use crate::app::{App, PlotOptions};
-use crate::store::{Metrics, RunInfo};
+use crate::store::{MetricsExt, RunInfo};
 use crate::view::{axis_labels, block};
+use hyperzoo_core::metrics::{Metrics, StepRecord};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style};
@@ -66,7 +67,7 @@ pub fn in_epochs<'a>(runs: impl IntoIterator<Item = &'a RunInfo>) -> bool {
 pub fn raw(m: &Metrics, series: Series, epochs: bool) -> Vec<(f64, f64)> {
     let spe = m.steps_per_epoch().filter(|_| epochs);
     let x = |step: u64| spe.map_or(step as f64, |spe| step as f64 / spe);
-    let pick = |f: fn(&crate::store::StepPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+    let pick = |f: fn(&StepRecord) -> Option<f64>| -> Vec<(f64, f64)> {
         m.steps
             .iter()
             .filter_map(|s| Some((x(s.step), f(s)?)))
@@ -79,6 +80,47 @@ pub fn raw(m: &Metrics, series: Series, epochs: bool) -> Vec<(f64, f64)> {
         Series::Behaviour => pick(|s| s.behaviour),
         Series::Lr => pick(|s| Some(s.lr)),
         Series::ValR2 => m.epochs.iter().map(|e| (x(e.step), e.val_r2)).collect(),
+    }
+}
+
+/// The raw (x, y) points of the test score of `property`'s probe (one per probe record that
+/// scored it), on the same x axis as [`raw`].
+pub fn probe_raw(m: &Metrics, property: &str, epochs: bool) -> Vec<(f64, f64)> {
+    let spe = m.steps_per_epoch();
+    m.probes
+        .iter()
+        .filter_map(|r| {
+            let p = r.probes.iter().find(|p| p.property == property)?;
+            // A record without its step (written by hand) stands at the end of its epoch.
+            let step = match (r.step, spe) {
+                (0, Some(spe)) => r.epoch as f64 * spe,
+                (s, _) => s as f64,
+            };
+            let x = match spe.filter(|_| epochs) {
+                Some(spe) => step / spe,
+                None => step,
+            };
+            Some((x, p.test))
+        })
+        .collect()
+}
+
+/// The metric of `property`'s probe as a short label (`R²`, `acc`), from its last record.
+pub fn probe_metric(m: &Metrics, property: &str) -> Option<&'static str> {
+    let p = m
+        .probes
+        .iter()
+        .rev()
+        .find_map(|r| r.probes.iter().find(|p| p.property == property))?;
+    Some(metric_label(&p.metric))
+}
+
+/// `r2` as `R²`, `accuracy` as `acc`; anything else as `score`.
+pub fn metric_label(metric: &str) -> &'static str {
+    match metric {
+        "r2" => "R²",
+        "accuracy" | "acc" => "acc",
+        _ => "score",
     }
 }
 
@@ -217,6 +259,42 @@ mod tests {
         let s = ema(&[(0.0, 0.0), (1.0, 10.0)], 0.5);
         // (0.5 * (0.5 * 0) + 0.5 * 10) / (1 - 0.5^2)
         assert!((s[1].1 - 5.0 / 0.75).abs() < 1e-12);
+    }
+
+    #[test]
+    fn probe_points_share_the_x_axis_of_the_other_curves() {
+        use hyperzoo_core::metrics::{EpochRecord, ProbeRecord, ProbeScore};
+        let score = |property: &str, test| ProbeScore {
+            property: property.into(),
+            metric: "r2".into(),
+            val: None,
+            test,
+        };
+        let m = Metrics {
+            epochs: vec![EpochRecord {
+                step: 20,
+                epoch: 2,
+                ..Default::default()
+            }],
+            probes: vec![
+                ProbeRecord {
+                    step: 20,
+                    epoch: 2,
+                    probes: vec![score("a", 0.5), score("b", 0.1)],
+                },
+                ProbeRecord {
+                    step: 0,
+                    epoch: 4,
+                    probes: vec![score("a", 0.7)],
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(probe_raw(&m, "a", true), [(2.0, 0.5), (4.0, 0.7)]);
+        assert_eq!(probe_raw(&m, "a", false), [(20.0, 0.5), (40.0, 0.7)]);
+        assert_eq!(probe_raw(&m, "b", true), [(2.0, 0.1)]);
+        assert_eq!(probe_metric(&m, "b"), Some("R²"));
+        assert_eq!(probe_metric(&m, "c"), None);
     }
 
     #[test]

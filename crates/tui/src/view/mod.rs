@@ -129,15 +129,25 @@ fn hints(app: &App) -> String {
             (A::ToggleSmoothing, "smooth"),
             (A::ToggleLogScale, "log"),
             (A::ToggleWindow, "window"),
+            (A::NextProbe, "probe"),
             (A::Select, "select"),
         ],
         View::Compare => &[(A::ToggleSmoothing, "smooth"), (A::ToggleLogScale, "log")],
         View::Zoos => &[(A::Launch, "generate"), (A::Filter, "filter")],
-        View::Results | View::Help => &[(A::Back, "back")],
+        View::Results => &[(A::ScrollDown, "scroll"), (A::Back, "back")],
+        View::Help => &[(A::Back, "back")],
     };
     let mut parts: Vec<String> = actions
         .iter()
         .chain([(A::Help, "help")].iter())
+        // Keys that would do nothing for the run shown are left out.
+        .filter(|(a, _)| match a {
+            A::NextProbe => app
+                .focused_run()
+                .is_some_and(|r| app.probe_property(r).is_some()),
+            A::ScrollDown => results::max_scroll(app) > 0,
+            _ => true,
+        })
         .filter_map(|(a, label)| {
             let keys = app.keymap.keys_text(*a);
             let key = keys.split(", ").next().filter(|k| !k.is_empty())?;

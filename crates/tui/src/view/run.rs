@@ -1,5 +1,7 @@
 //! Run view: one run's progress line (state, step, epoch, ETA, throughput), its curves (total
-//! loss and each term; validation R²; learning rate) and the tail of its log.
+//! loss and each term; validation R²; learning rate; with probe records in its metrics, the
+//! test score of one property's probe, cycled with [`crate::app::Action::NextProbe`]) and the
+//! tail of its log.
 use crate::app::App;
 use crate::store::RunInfo;
 use crate::view::curves::{self, Curve, Series};
@@ -27,16 +29,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     ])
     .areas(area);
     frame.render_widget(Paragraph::new(header(run, app)), head);
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(charts);
-    let [r2_area, lr_area] =
-        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(right);
     let epochs = curves::in_epochs([run]);
     let from = curves::window_start(&run.metrics, &app.plot, epochs);
-    let curve = |series: Series, slot: usize| Curve {
-        label: series.label().to_string(),
+    let curve = |label: String, points: Vec<(f64, f64)>, slot: usize| Curve {
+        label,
         color: app.palette.series(slot),
-        points: curves::transform(&curves::raw(&run.metrics, series, epochs), &app.plot, from),
+        points: curves::transform(&points, &app.plot, from),
+    };
+    let series = |s: Series, slot: usize| {
+        curve(
+            s.label().to_string(),
+            curves::raw(&run.metrics, s, epochs),
+            slot,
+        )
     };
     let losses: Vec<Curve> = [
         Series::Loss,
@@ -46,13 +51,35 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     ]
     .into_iter()
     .enumerate()
-    .map(|(i, s)| curve(s, i))
+    .map(|(i, s)| series(s, i))
     .filter(|c| !c.points.is_empty())
     .collect();
-    curves::render_chart(frame, left, "loss", &losses, epochs, true, app);
-    let r2 = [curve(Series::ValR2, 0)];
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(charts);
+    let halves = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]);
+    // With probe records, the probe curve takes the lr chart's place beside val R², and the lr
+    // chart goes below the loss (it changes slowly, a few rows show it).
+    let (loss_area, r2_area, lr_area) = match app.probe_property(run) {
+        Some(property) => {
+            let [loss_area, lr_area] =
+                Layout::vertical([Constraint::Min(6), Constraint::Length(7)]).areas(left);
+            let [r2_area, probe_area] = halves.areas(right);
+            let metric = curves::probe_metric(&run.metrics, property).unwrap_or("score");
+            let title = format!("probe {property} ({metric}, test)");
+            let points = curves::probe_raw(&run.metrics, property, epochs);
+            let probe = [curve(property.to_string(), points, 2)];
+            curves::render_chart(frame, probe_area, &title, &probe, epochs, false, app);
+            (loss_area, r2_area, lr_area)
+        }
+        None => {
+            let [r2_area, lr_area] = halves.areas(right);
+            (left, r2_area, lr_area)
+        }
+    };
+    curves::render_chart(frame, loss_area, "loss", &losses, epochs, true, app);
+    let r2 = [series(Series::ValR2, 0)];
     curves::render_chart(frame, r2_area, "val R²", &r2, epochs, false, app);
-    let lr = [curve(Series::Lr, 1)];
+    let lr = [series(Series::Lr, 1)];
     curves::render_chart(frame, lr_area, "lr", &lr, epochs, false, app);
     let shown = log.height.saturating_sub(2) as usize;
     let lines: Vec<Line> = run.log_tail[run.log_tail.len().saturating_sub(shown)..]
