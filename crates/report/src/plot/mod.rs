@@ -312,9 +312,11 @@ pub fn zoo_test_accuracy(zoo_dir: &Path) -> Result<(String, Vec<f64>)> {
 }
 
 /// Test accuracy distributions side by side. With `zoo`: a histogram of the zoo's test accuracy
-/// at its last epoch ([`zoo_test_accuracy`]) and its box. With `run`: the boxes of the run's
-/// original and reconstructed networks, drawn from the quantiles of its results.toml (the
-/// test split, on the images `hyperzoo eval` ran them on). At least one of the two is needed.
+/// at its last epoch ([`zoo_test_accuracy`]) and its box. With `run`: from the run's
+/// accuracies.csv, a box per group (original, reconstructed, anchors, generated, fine-tuned)
+/// and histograms of the original, reconstructed and generated networks; without that file,
+/// the boxes of the original and reconstructed networks from the quantiles of its
+/// results.toml. At least one of the two is needed.
 pub fn accuracy_histograms(
     zoo: Option<&Path>,
     run: Option<&Path>,
@@ -347,23 +349,47 @@ pub fn accuracy_histograms(
     }
     if let Some(dir) = run {
         let run = open_run(dir)?;
-        let rc = read_run_results(&run)?.reconstruction.unwrap_or_default();
-        let (Some(original), Some(reconstructed)) = (rc.acc_original, rc.acc_reconstructed) else {
-            return Err(Error::empty(
-                "plot",
-                format!(
-                    "the results.toml of run {} has no test accuracies ([reconstruction] \
-                     acc_original, acc_reconstructed): eval had no test images of the zoo's dataset",
-                    run.shown()
-                ),
+        let csv = run.path(hyperzoo_core::results::ACCURACIES_FILE);
+        let groups = accuracy_groups(&csv)?;
+        if groups.is_empty() {
+            let rc = read_run_results(&run)?.reconstruction.unwrap_or_default();
+            let (Some(original), Some(reconstructed)) = (rc.acc_original, rc.acc_reconstructed)
+            else {
+                return Err(Error::empty(
+                    "plot",
+                    format!(
+                        "the results.toml of run {} has no test accuracies ([reconstruction] \
+                         acc_original, acc_reconstructed): eval had no test images of the zoo's dataset",
+                        run.shown()
+                    ),
+                ));
+            };
+            boxes.push((format!("{}: original", run.name), original, PALETTE[1]));
+            boxes.push((
+                format!("{}: reconstructed", run.name),
+                reconstructed,
+                PALETTE[2],
             ));
-        };
-        boxes.push((format!("{}: original", run.name), original, PALETTE[1]));
-        boxes.push((
-            format!("{}: reconstructed", run.name),
-            reconstructed,
-            PALETTE[2],
-        ));
+        }
+        // accuracies.csv (eval, generate): every network's accuracy, a histogram per group of
+        // the seeds' central picture and a box per group.
+        for (k, (group, values)) in groups.into_iter().enumerate() {
+            let colour = PALETTE[(k + 1) % PALETTE.len()];
+            if let Some(q) = Quantiles::of(&values) {
+                boxes.push((format!("{}: {group}", run.name), q, colour));
+            }
+            if ["original", "reconstructed", "generated"].contains(&group.as_str()) {
+                panels.push(Panel::Hist(Hist {
+                    title: format!("{}: {group}", run.name),
+                    x_label: "test accuracy".into(),
+                    y_label: "networks".into(),
+                    colour,
+                    values,
+                    range: (0.0, 1.0),
+                    bins: opts.bins,
+                }));
+            }
+        }
     }
     panels.push(Panel::Boxes(Boxes {
         title: "quantiles".into(),
@@ -376,6 +402,30 @@ pub fn accuracy_histograms(
         panels,
     };
     save(&figure, out, format, opts)
+}
+
+/// The groups of an accuracies.csv in a fixed order (original, reconstructed, anchors,
+/// generated, then the fine-tuned ones in file order); empty when there is no file.
+fn accuracy_groups(path: &Path) -> Result<Vec<(String, Vec<f64>)>> {
+    let rows = hyperzoo_core::results::read_accuracies(path).map_err(|e| Error::Format {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
+    for (g, _, v) in rows {
+        match groups.iter_mut().find(|(n, _)| *n == g) {
+            Some((_, vals)) => vals.push(v),
+            None => groups.push((g, vec![v])),
+        }
+    }
+    let rank = |g: &str| {
+        ["original", "reconstructed", "anchors", "generated"]
+            .iter()
+            .position(|x| *x == g)
+            .unwrap_or(4)
+    };
+    groups.sort_by_key(|(g, _)| rank(g));
+    Ok(groups)
 }
 
 /// Tableau 10.

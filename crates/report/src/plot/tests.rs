@@ -186,6 +186,34 @@ fn accuracy_histograms_of_a_zoo_and_a_run() {
     // Either source alone is enough.
     accuracy_histograms(None, Some(&run), &svg, &PlotOptions::default()).unwrap();
     accuracy_histograms(Some(&zoo), None, &svg, &PlotOptions::default()).unwrap();
+
+    // With accuracies.csv (eval and generate): a box per group and histograms of the original,
+    // reconstructed and generated networks, the groups in a fixed order.
+    hyperzoo_core::results::write_accuracies(
+        &run,
+        &[
+            ("generated".into(), vec![0.3, 0.4, 0.5]),
+            ("random+2".into(), vec![0.2, 0.25]),
+            ("original".into(), vec![0.6, 0.7]),
+        ],
+    )
+    .unwrap();
+    accuracy_histograms(None, Some(&run), &svg, &PlotOptions::default()).unwrap();
+    let labels = svg_labels(&svg);
+    assert_labels(
+        &labels,
+        &[
+            "alpha: original",
+            "alpha: generated",
+            "alpha: random+2",
+            "median 0.400",
+        ],
+    );
+    let pos = |l: &str| labels.iter().position(|x| x == l).unwrap();
+    assert!(
+        pos("alpha: original") < pos("alpha: generated"),
+        "{labels:?}"
+    );
 }
 
 #[test]
