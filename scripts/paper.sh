@@ -10,7 +10,11 @@ what="${1:-all}"
 # Runs and zoos go to $HYPERZOO_WORKSPACE (default: .workspace in the checkout).
 export HYPERZOO_WORKSPACE="${HYPERZOO_WORKSPACE:-$PWD/.workspace}"
 ws="$HYPERZOO_WORKSPACE"
-hz() { cargo run --release --quiet --bin hyperzoo -- "$@"; }
+# HYPERZOO_BIN: a built binary to use instead of `cargo run --release`.
+hz() {
+    if [ -n "${HYPERZOO_BIN:-}" ]; then "$HYPERZOO_BIN" "$@"
+    else cargo run --release --quiet --bin hyperzoo -- "$@"; fi
+}
 eval_all() { # prefix
     for r in "$ws"/runs/"$1"*; do
         [ -f "$r/status.toml" ] && grep -q 'state = "finished"' "$r/status.toml" || continue

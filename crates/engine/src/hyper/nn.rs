@@ -5,6 +5,7 @@
 //! masks from [`Ctx`] (seeded from the run seed and the step), never from a process-wide stream,
 //! so runs on parallel threads are reproducible and a resumed run draws what an uninterrupted
 //! one would.
+use super::fused;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -179,17 +180,19 @@ impl Norm {
         }
     }
 
-    /// Normalises `x` over its last dimension.
+    /// Normalises `x` over its last dimension. The standard variant runs as one fused op
+    /// ([`fused::layer_norm`]) unless the fused ops are off ([`fused::enabled`]).
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let last = D - 1;
-        let y = if self.unbiased_std {
+        let y = if !self.unbiased_std && fused::enabled() {
+            fused::layer_norm(x, self.gamma.val(), self.eps)
+        } else if self.unbiased_std {
             let (var, mean) = x.clone().var_mean(last);
-            (x - mean) / (var.sqrt() + self.eps)
+            (x - mean) / (var.sqrt() + self.eps) * self.gamma.val().unsqueeze()
         } else {
             let (var, mean) = x.clone().var_mean_bias(last);
-            (x - mean) / (var + self.eps).sqrt()
+            (x - mean) / (var + self.eps).sqrt() * self.gamma.val().unsqueeze()
         };
-        let y = y * self.gamma.val().unsqueeze();
         match &self.beta {
             Some(b) => y + b.val().unsqueeze(),
             None => y,
@@ -225,9 +228,45 @@ impl BatchNormTrain {
     }
 }
 
+/// Whether attention with dropout `p` on its weights can run fused: the fused ops are on and no
+/// dropout is drawn (`p` is 0 or the context is evaluation).
+fn fused_attention(p: f64, ctx: &Ctx) -> bool {
+    fused::enabled() && (p <= 0.0 || !ctx.training())
+}
+
 /// Multi-head scaled dot-product attention of `q, k, v: [B, T, d]` (no mask: the autoencoders
-/// attend over whole sequences). Attention weights get dropout `p`.
+/// attend over whole sequences). Attention weights get dropout `p`. Runs fused
+/// ([`fused::attention_qkv`]) when no dropout is drawn.
 pub fn attention(
+    q: Tensor<3>,
+    k: Tensor<3>,
+    v: Tensor<3>,
+    heads: usize,
+    p: f64,
+    ctx: &mut Ctx,
+) -> Tensor<3> {
+    if fused_attention(p, ctx) {
+        return fused::attention_qkv(Tensor::cat(vec![q, k, v], 2), heads);
+    }
+    composed_attention(q, k, v, heads, p, ctx)
+}
+
+/// [`attention`] over a packed `qkv: [B, T, 3d]` (q, k, v side by side on the last dimension,
+/// as a fused projection writes them).
+pub fn attention_packed(qkv: Tensor<3>, heads: usize, p: f64, ctx: &mut Ctx) -> Tensor<3> {
+    if fused_attention(p, ctx) {
+        return fused::attention_qkv(qkv, heads);
+    }
+    let [_, _, d3] = qkv.dims();
+    let d = d3 / 3;
+    let q = qkv.clone().narrow(2, 0, d);
+    let k = qkv.clone().narrow(2, d, d);
+    let v = qkv.narrow(2, 2 * d, d);
+    composed_attention(q, k, v, heads, p, ctx)
+}
+
+/// [`attention`] written with tensor ops.
+fn composed_attention(
     q: Tensor<3>,
     k: Tensor<3>,
     v: Tensor<3>,
@@ -336,12 +375,8 @@ impl SaneBlock {
 
     /// `[B, T, d]` → `[B, T, d]`.
     pub fn forward(&self, x: Tensor<3>, ctx: &mut Ctx) -> Tensor<3> {
-        let [_, _, d] = x.dims();
         let qkv = self.qkv.forward(self.ln1.forward(x.clone()));
-        let q = qkv.clone().narrow(2, 0, d);
-        let k = qkv.clone().narrow(2, d, d);
-        let v = qkv.narrow(2, 2 * d, d);
-        let a = attention(q, k, v, self.heads, self.dropout, ctx);
+        let a = attention_packed(qkv, self.heads, self.dropout, ctx);
         let x = x + ctx.dropout(self.proj.forward(a), self.dropout);
         let h = activation::gelu(self.fc.forward(self.ln2.forward(x.clone())));
         x.clone() + ctx.dropout(self.fc_proj.forward(h), self.dropout)
