@@ -85,6 +85,10 @@ pub struct TuiArgs {
     /// Plain ASCII curves (no braille)
     #[arg(long)]
     pub ascii: bool,
+    /// Runs trained at once; more launches wait in a queue (state "queued") [default: 1 on a
+    /// CPU, where two trainings share the cores and each runs at half speed; 2 with CUDA]
+    #[arg(long, value_name = "N")]
+    pub max_runs: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -306,16 +306,7 @@ enum RunEnd {
 /// The experiment with its zoo location made absolute, so the run directory's config.toml
 /// means the same wherever it is read from.
 fn with_absolute_zoo(g: &Global, e: &Experiment) -> Experiment {
-    let ws = paths::workspace_dir(g.workspace.clone()).path;
-    let loc = e.zoo_location(&ws);
-    let abs = std::path::absolute(&loc).unwrap_or(loc);
-    let mut out = e.clone();
-    if e.zoo.is_definition() {
-        out.zoo.definition = Some(abs.display().to_string());
-    } else {
-        out.zoo.path = Some(abs.display().to_string());
-    }
-    out
+    e.with_absolute_zoo(&paths::workspace_dir(g.workspace.clone()).path)
 }
 
 fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd> {
@@ -339,7 +330,23 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
     } else {
         run.write("config.toml", config.as_bytes())?;
     }
-    let zoo_dir = zoo_of(g, e)?;
+    let zoo_dir = match zoo_of(g, e) {
+        Ok(dir) => dir,
+        // Stopped while its zoo was being generated: the zoo's finished epochs are kept and
+        // the run is resumable, not failed.
+        Err(_) if crate::cancel_flag().load(Ordering::SeqCst) => {
+            let _ = run.log("stopped while its zoo was being generated");
+            let _ = run.set_status(&Status {
+                state: RunState::Cancelled,
+                step: 0,
+                epoch: 0,
+                epochs: e.train.epochs as u64,
+                message: "stopped while its zoo was being generated; resumable".into(),
+            });
+            return Ok(RunEnd::Cancelled);
+        }
+        Err(err) => return Err(err),
+    };
     let zoo = Zoo::open(&zoo_dir)?;
     let spec = train_spec(e, &zoo)?;
     let dev_spec = if g.device == hyperzoo_core::device::DeviceSpec::default() {

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! <run>/config.toml          the resolved experiment (written once, atomically)
-//! <run>/status.toml          state (running, finished, failed, cancelled), step, epoch, message
+//! <run>/status.toml          state (queued, running, finished, failed, cancelled), step, epoch,
+//!                            message
 //! <run>/metrics.jsonl        one JSON object per line: per-step and per-epoch records,
 //!                            appended and flushed per record; on resume, records past the
 //!                            checkpoint's step are dropped
@@ -23,6 +24,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
+    /// Waiting for a free slot in the process that launched it (the TUI's queue); its
+    /// directory may hold nothing but config.toml and this status until it starts.
+    Queued,
     /// Training.
     Running,
     /// Ended normally.

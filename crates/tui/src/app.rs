@@ -2,6 +2,11 @@
 //! ([`action_for_key`]), [`update`] changes the [`App`] and returns the [`Effect`]s the shell
 //! must perform (launching, stopping, deleting, exporting, reloading). Nothing here does I/O, so
 //! every transition is tested without a terminal.
+//!
+//! Quitting while this process has live runs asks what to do with them: keep them going
+//! headless until they end ([`App::detach`]: the shell leaves the screen and waits, as it does
+//! when the terminal goes away), or stop them ([`App::stopping`]: they stop at their next step
+//! with a checkpoint, and the TUI quits once none is live).
 use crate::keymap::{Key, Keymap};
 use crate::store::{MetricsExt, Phase, RunInfo, Snapshot};
 use crate::theme::Palette;
@@ -90,7 +95,7 @@ pub enum Action {
     ScrollUp,
     /// Scroll the Results view down.
     ScrollDown,
-    /// Export the run (the shell does it).
+    /// Export the run, or the selected runs in the Compare view (the shell does it).
     Export,
     /// Launch or resume an experiment, or generate a zoo.
     Launch,
@@ -106,6 +111,10 @@ pub enum Action {
     Confirm,
     /// No to the question asked.
     Cancel,
+    /// Quit, leaving the live runs to finish headless (an answer to the quit question).
+    Detach,
+    /// Stop the live runs, then quit (an answer to the quit question).
+    StopAndQuit,
 }
 
 /// Work for the shell: the only way `update` touches the world.
@@ -113,12 +122,14 @@ pub enum Action {
 pub enum Effect {
     /// Launch (or resume) the experiment or zoo file.
     Launch(PathBuf),
-    /// Stop the run of that name.
+    /// Stop the run of that name, or take it out of the queue.
     Stop(String),
+    /// Stop every live run of this process.
+    StopAll,
     /// Delete the directory of the run of that name.
     Delete(String),
-    /// Export the run of that name.
-    Export(String),
+    /// Export the runs of these names (one run, or several compared).
+    Export(Vec<String>),
     /// Read the workspace again now.
     Reload,
 }
@@ -128,6 +139,8 @@ pub enum Effect {
 pub enum Pending {
     /// Stop this run.
     Stop(String),
+    /// Take this queued run out of the queue.
+    Unqueue(String),
     /// Delete this run.
     Delete(String),
     /// Quit while runs are live.
@@ -141,7 +154,7 @@ pub enum Mode {
     Normal,
     /// Typing the filter.
     Filter,
-    /// Waiting for `y` (anything else cancels).
+    /// Waiting for `y` (anything else cancels); the quit question takes `k` or `s`.
     Confirm(Pending),
 }
 
@@ -224,10 +237,16 @@ pub struct App {
     pub keymap: Keymap,
     /// A one-line message for the status bar (cleared by the next key).
     pub message: Option<String>,
-    /// Runs the launcher reports as live (set by the shell).
+    /// Runs the launcher reports as live, running or queued (set by the shell).
     pub live_runs: usize,
+    /// Of those, the queued ones (set by the shell).
+    pub queued_runs: usize,
     /// Set when the shell should leave.
     pub quit: bool,
+    /// With `quit`: leave the screen but carry the live runs to their end first (headless).
+    pub detach: bool,
+    /// The live runs were asked to stop; the shell quits once none is live.
+    pub stopping: bool,
 }
 
 impl App {
@@ -256,7 +275,10 @@ impl App {
             keymap,
             message: None,
             live_runs: 0,
+            queued_runs: 0,
             quit: false,
+            detach: false,
+            stopping: false,
         }
     }
 
@@ -387,6 +409,25 @@ impl App {
     fn clamp(&mut self) {
         self.exp_cursor = self.exp_cursor.min(self.rows().len().saturating_sub(1));
         self.zoo_cursor = self.zoo_cursor.min(self.zoo_rows().len().saturating_sub(1));
+    }
+
+    /// The runs an export covers: the selected ones in the Compare view, else the target run.
+    fn export_targets(&self) -> Result<Vec<String>, &'static str> {
+        if self.view == View::Compare {
+            let runs: Vec<String> = self
+                .selected_runs()
+                .iter()
+                .map(|(r, _)| r.name.clone())
+                .collect();
+            return if runs.is_empty() {
+                Err("no runs selected to export: select runs with space first")
+            } else {
+                Ok(runs)
+            };
+        }
+        self.target_run()
+            .map(|r| vec![r.name.clone()])
+            .ok_or("no run to export here")
     }
 
     /// The run an action applies to: under the cursor, or the one shown.
@@ -538,6 +579,11 @@ const SCROLL_STEP: isize = 5;
 /// The action a key means in the app's current mode.
 pub fn action_for_key(app: &App, key: Key) -> Option<Action> {
     match &app.mode {
+        Mode::Confirm(Pending::Quit) => Some(match key.code {
+            KeyCode::Char('k' | 'K') if key.mods.is_empty() => Action::Detach,
+            KeyCode::Char('s' | 'S') if key.mods.is_empty() => Action::StopAndQuit,
+            _ => Action::Cancel,
+        }),
         Mode::Confirm(_) => Some(match key.code {
             KeyCode::Char('y' | 'Y') if key.mods.is_empty() => Action::Confirm,
             _ => Action::Cancel,
@@ -567,11 +613,22 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
     match app.mode.clone() {
         Mode::Confirm(pending) => {
             app.mode = Mode::Normal;
-            return if action == Action::Confirm {
-                confirmed(app, pending)
-            } else {
-                app.notify("cancelled");
-                Vec::new()
+            return match (action, pending) {
+                (Action::Detach, Pending::Quit) => {
+                    app.detach = true;
+                    app.quit = true;
+                    Vec::new()
+                }
+                (Action::StopAndQuit, Pending::Quit) => {
+                    app.stopping = true;
+                    app.notify("stopping the live runs; quitting once they have stopped");
+                    vec![Effect::StopAll, Effect::Reload]
+                }
+                (Action::Confirm, pending) if pending != Pending::Quit => confirmed(app, pending),
+                _ => {
+                    app.notify("cancelled");
+                    Vec::new()
+                }
             };
         }
         Mode::Filter => {
@@ -668,12 +725,12 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         Action::NextProbe => app.next_probe(),
         Action::ScrollUp => app.scroll_results(-SCROLL_STEP),
         Action::ScrollDown => app.scroll_results(SCROLL_STEP),
-        Action::Export => match app.target_run().map(|r| r.name.clone()) {
-            Some(name) => {
-                app.notify(format!("exporting {name}"));
-                return vec![Effect::Export(name)];
+        Action::Export => match app.export_targets() {
+            Ok(runs) => {
+                app.notify(format!("exporting {}", runs.join(", ")));
+                return vec![Effect::Export(runs)];
             }
-            None => app.notify("no run to export here"),
+            Err(why) => app.notify(why),
         },
         Action::Launch => match app.launch_target() {
             Ok(path) => return vec![Effect::Launch(path), Effect::Reload],
@@ -683,6 +740,9 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             Some(r) if r.phase == Phase::Running => {
                 app.mode = Mode::Confirm(Pending::Stop(r.name.clone()));
             }
+            Some(r) if r.phase == Phase::Queued => {
+                app.mode = Mode::Confirm(Pending::Unqueue(r.name.clone()));
+            }
             Some(r) => {
                 let msg = format!("run {} is {}, not running", r.name, r.phase.label());
                 app.notify(msg);
@@ -690,14 +750,19 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             None => app.notify("no run to stop here"),
         },
         Action::Delete => match app.target_run() {
-            Some(r) if r.phase == Phase::Running => {
-                let msg = format!("run {} is running: stop it first", r.name);
+            Some(r) if matches!(r.phase, Phase::Running | Phase::Queued) => {
+                let msg = format!("run {} is {}: stop it first", r.name, r.phase.label());
                 app.notify(msg);
             }
             Some(r) => app.mode = Mode::Confirm(Pending::Delete(r.name.clone())),
             None => app.notify("no run to delete here"),
         },
-        Action::FilterChar(_) | Action::FilterBackspace | Action::Confirm | Action::Cancel => {}
+        Action::FilterChar(_)
+        | Action::FilterBackspace
+        | Action::Confirm
+        | Action::Cancel
+        | Action::Detach
+        | Action::StopAndQuit => {}
     }
     app.clamp();
     Vec::new()
@@ -705,12 +770,14 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
 
 fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
     match pending {
-        Pending::Quit => {
-            app.quit = true;
-            Vec::new()
-        }
+        // Answered by `Detach` or `StopAndQuit`, never by `Confirm`.
+        Pending::Quit => Vec::new(),
         Pending::Stop(name) => {
             app.notify(format!("stopping {name}"));
+            vec![Effect::Stop(name), Effect::Reload]
+        }
+        Pending::Unqueue(name) => {
+            app.notify(format!("taking {name} out of the queue"));
             vec![Effect::Stop(name), Effect::Reload]
         }
         Pending::Delete(name) => {
@@ -724,12 +791,23 @@ fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
     }
 }
 
-/// The question a pending confirmation asks.
-pub fn question(p: &Pending, live_runs: usize) -> String {
+/// The question a pending confirmation asks; `live_runs` and `queued_runs` are the launcher's
+/// counts (for the quit question).
+pub fn question(p: &Pending, live_runs: usize, queued_runs: usize) -> String {
     match p {
         Pending::Stop(n) => format!("stop run {n}? (y/N)"),
+        Pending::Unqueue(n) => format!("take run {n} out of the queue? (y/N)"),
         Pending::Delete(n) => format!("delete run {n} and all its files? (y/N)"),
-        Pending::Quit => format!("{live_runs} run(s) still live: quit anyway? (y/N)"),
+        Pending::Quit => {
+            let queued = if queued_runs > 0 {
+                format!(", {queued_runs} queued")
+            } else {
+                String::new()
+            };
+            format!(
+                "{live_runs} live run(s){queued}: k keeps them going headless, s stops them (checkpoint), other keys stay"
+            )
+        }
     }
 }
 

@@ -257,6 +257,28 @@ pub fn workspace(root: &Path) -> (PathBuf, PathBuf) {
     (ws, exp)
 }
 
+/// Three finished runs of one experiment that differ only by seed (1, 2, 3), each with a
+/// results.toml whose probe test scores grow by 0.01 per seed (`s(W)-56` in the first only);
+/// returns their names.
+pub fn seed_runs(runs: &Path) -> Vec<String> {
+    (1..=3u64)
+        .map(|seed| {
+            let name = format!("seeds-seed={seed}");
+            let mut spec = RunSpec::new("finished", 40 + 5 * seed, 10);
+            spec.seed = seed;
+            run(&runs.join(&name), &spec);
+            let mut res = results();
+            res.run = name.clone();
+            res.probes.retain(|p| seed == 1 || p.method != "s(W)-56");
+            for p in &mut res.probes {
+                p.test += 0.01 * seed as f64;
+            }
+            std::fs::write(runs.join(&name).join("results.toml"), res.to_toml()).unwrap();
+            name
+        })
+        .collect()
+}
+
 /// Quantiles from a median and a spread.
 fn quantiles(median: f64, spread: f64) -> Option<Quantiles> {
     Some(Quantiles {

@@ -50,9 +50,9 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
     ("probe", Action::NextProbe, "next probe property (run view)"),
     ("scroll_up", Action::ScrollUp, "scroll the results up"),
     ("scroll_down", Action::ScrollDown, "scroll the results down"),
-    ("export", Action::Export, "export the run"),
+    ("export", Action::Export, "export results, loss plot"),
     ("launch", Action::Launch, "launch, resume; generate a zoo"),
-    ("stop", Action::Stop, "stop the run (asks first)"),
+    ("stop", Action::Stop, "stop the run, or unqueue it (asks)"),
     ("delete", Action::Delete, "delete the run (asks first)"),
 ];
 

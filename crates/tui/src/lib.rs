@@ -10,10 +10,18 @@
 //!   without locking, incrementally by [`Loader`].
 //! - [`view`]: one pure `render(frame, area, &App)` per view.
 //! - [`theme`]: `themes/*.toml` (via `hyperzoo_core::theme`) as ratatui colours.
+//! - [`queue`]: the [`Launcher`] the binary uses: runs on threads of this process, at most N at
+//!   once, the others queued (their status `queued` in the run store); the training itself is
+//!   the binary's [`queue::Worker`].
+//! - [`export`]: results TOML and loss plots of runs into `<workspace>/exports/` (the `e` key).
 //! - [`run_tui`]: the terminal event loop; training is reached only through a [`Launcher`].
+//!   When the terminal goes away (SIGHUP) it stops drawing and carries the live runs to their
+//!   end before returning.
 pub mod app;
 pub mod error;
+pub mod export;
 pub mod keymap;
+pub mod queue;
 mod shell;
 pub mod store;
 pub mod theme;
@@ -36,13 +44,22 @@ use std::path::Path;
 /// never links it. Runs are threads of the process that launched them and write their run
 /// directories as they go; the TUI sees them through the workspace like any other run.
 pub trait Launcher: Send {
-    /// Starts (or resumes) the runs of an experiment file, or generates a zoo from a zoo file.
-    fn launch(&mut self, experiment: &Path) -> Result<(), String>;
-    /// Asks the run named `run` to stop (at its next step, with a checkpoint).
-    fn stop(&mut self, run: &str);
-    /// Runs of this process still working; the TUI does not exit while there are any once its
-    /// terminal has gone.
+    /// Starts (or queues, or resumes) the runs of an experiment file, or generates a zoo from a
+    /// zoo file. Returns a line for the status bar saying what was done.
+    fn launch(&mut self, experiment: &Path) -> Result<String, String>;
+    /// Asks the run named `run` to stop (at its next step, with a checkpoint), or takes it out
+    /// of the queue. Returns a line for the status bar saying what was done.
+    fn stop(&mut self, run: &str) -> Result<String, String>;
+    /// Stops every run of this process: queued ones are taken out of the queue, running ones
+    /// stop at their next step with a checkpoint (they are live until then).
+    fn stop_all(&mut self);
+    /// Runs of this process still to end, running or queued; the TUI does not exit while there
+    /// are any once its terminal has gone (or the user chose to leave them running).
     fn live_runs(&self) -> usize;
+    /// Of [`Launcher::live_runs`], those still waiting in a queue.
+    fn queued_runs(&self) -> usize {
+        0
+    }
 }
 
 /// A launcher that launches nothing: browsing only.
@@ -50,14 +67,18 @@ pub trait Launcher: Send {
 pub struct NoLauncher;
 
 impl Launcher for NoLauncher {
-    fn launch(&mut self, experiment: &Path) -> Result<(), String> {
+    fn launch(&mut self, experiment: &Path) -> Result<String, String> {
         Err(format!(
             "launching is not available here; run `hyperzoo run {}`",
             experiment.display()
         ))
     }
 
-    fn stop(&mut self, _run: &str) {}
+    fn stop(&mut self, run: &str) -> Result<String, String> {
+        Err(format!("{run} was not launched here: nothing to stop"))
+    }
+
+    fn stop_all(&mut self) {}
 
     fn live_runs(&self) -> usize {
         0

@@ -108,6 +108,21 @@ fn compare() {
 }
 
 #[test]
+fn compare_seeds() {
+    let (tmp, mut app) = app();
+    let names = fixture::seed_runs(&tmp.path().join("workspace/runs"));
+    app.set_snapshot(Snapshot::read(
+        &tmp.path().join("workspace"),
+        &tmp.path().join("experiments"),
+        SystemTime::now(),
+    ));
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    select(&mut app, &names);
+    app.view = View::Compare;
+    insta::assert_snapshot!("compare_seeds", draw(&app));
+}
+
+#[test]
 fn zoos() {
     let (_tmp, mut app) = app();
     app.view = View::Zoos;

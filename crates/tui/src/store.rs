@@ -18,8 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// A `running` run whose status.toml and metrics.jsonl are older than this is shown as stale
-/// (its process died without writing a final state).
+/// A `running` or `queued` run whose status.toml and metrics.jsonl are older than this is shown
+/// as stale (its process died without writing a final state). Live processes touch their runs'
+/// status.toml more often than this ([`crate::queue::HEARTBEAT`]); a training also appends to
+/// metrics.jsonl at every step.
 pub const STALE_AFTER: Duration = Duration::from_secs(60);
 
 /// Lines of log.txt kept for the log pane.
@@ -30,9 +32,12 @@ const LOG_LINES: usize = 200;
 pub enum Phase {
     /// No status.toml yet.
     Pending,
+    /// `queued` in status.toml: waiting for a free slot in the process that launched it.
+    Queued,
     /// Training, and writing.
     Running,
-    /// `running` in status.toml, but nothing written for [`STALE_AFTER`].
+    /// `running` or `queued` in status.toml, but nothing written for [`STALE_AFTER`] (its
+    /// process died without writing a final state).
     Stale,
     /// Ended normally.
     Finished,
@@ -47,6 +52,7 @@ impl Phase {
     pub fn label(self) -> &'static str {
         match self {
             Phase::Pending => "pending",
+            Phase::Queued => "queued",
             Phase::Running => "running",
             Phase::Stale => "stale",
             Phase::Finished => "finished",
@@ -393,7 +399,7 @@ impl Loader {
             Some(RunState::Finished) => Phase::Finished,
             Some(RunState::Failed) => Phase::Failed,
             Some(RunState::Cancelled) => Phase::Cancelled,
-            Some(RunState::Running) => {
+            Some(state @ (RunState::Running | RunState::Queued)) => {
                 let last = [modified(&status_path), modified(&metrics)]
                     .into_iter()
                     .flatten()
@@ -401,6 +407,8 @@ impl Loader {
                 let quiet = last.map(|t| now.duration_since(t).unwrap_or_default());
                 if quiet.is_some_and(|q| q > STALE_AFTER) {
                     Phase::Stale
+                } else if state == RunState::Queued {
+                    Phase::Queued
                 } else {
                     Phase::Running
                 }
@@ -701,7 +709,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Zoo files have a top-level `arch` and no `[model]`.
-fn is_zoo_definition(t: &toml::Table) -> bool {
+pub(crate) fn is_zoo_definition(t: &toml::Table) -> bool {
     t.contains_key("arch") && !t.contains_key("model")
 }
 

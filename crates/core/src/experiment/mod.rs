@@ -192,6 +192,22 @@ impl Experiment {
         self.zoo.resolve(self.dir(), workspace_dir)
     }
 
+    /// The experiment with its zoo named by an absolute path (resolved against the file's
+    /// directory, or `workspace_dir`'s zoos): a run's config.toml must not depend on where the
+    /// command was started. `hyperzoo run` and the TUI's queue both write this, and a run
+    /// directory is only resumed by the same text.
+    pub fn with_absolute_zoo(&self, workspace_dir: &Path) -> Experiment {
+        let loc = self.zoo_location(workspace_dir);
+        let abs = std::path::absolute(&loc).unwrap_or(loc);
+        let mut out = self.clone();
+        if self.zoo.is_definition() {
+            out.zoo.definition = Some(abs.display().to_string());
+        } else {
+            out.zoo.path = Some(abs.display().to_string());
+        }
+        out
+    }
+
     /// The resolved configuration, every key written (defaults included), as TOML: what goes
     /// into each run directory. Parsing it gives back an equal experiment.
     ///

@@ -230,15 +230,95 @@ fn launch_export_and_quit() {
     );
     assert!(press(&mut app, "j r").is_empty());
     assert_eq!(app.message.as_deref(), Some("zoo tiny is complete"));
-    // Export only asks the shell.
-    assert_eq!(press(&mut app, "1 G e"), [Effect::Export("orphan".into())]);
-    // Quitting with live runs asks first.
-    app.live_runs = 2;
+    // Export only asks the shell: the run under the cursor, the run shown, or the selection.
+    assert_eq!(
+        press(&mut app, "1 G e"),
+        [Effect::Export(vec!["orphan".into()])]
+    );
+    assert_eq!(
+        press(&mut app, "enter 5 e"),
+        [Effect::Export(vec!["orphan".into()])]
+    );
+    assert!(press(&mut app, "3 e").is_empty());
+    assert!(app.message.as_deref().unwrap().contains("no runs selected"));
+    press(&mut app, "1 g j space j space 3");
+    assert_eq!(
+        press(&mut app, "e"),
+        [Effect::Export(vec![
+            "gamma-loss.gamma=0.1".into(),
+            "gamma-loss.gamma=0.5".into()
+        ])]
+    );
+}
+
+#[test]
+fn quitting_with_live_runs_keeps_them_headless_or_stops_them() {
+    let (_tmp, mut app) = app();
+    // Nothing live: q quits at once, on its own.
     press(&mut app, "q");
-    assert!(!app.quit);
+    assert!(app.quit && !app.detach && !app.stopping);
+    // Live runs: q asks; y is not an answer, any key but k and s stays.
+    let (_tmp, mut app) = self::app();
+    (app.live_runs, app.queued_runs) = (3, 1);
+    press(&mut app, "q");
     assert_eq!(app.mode, Mode::Confirm(Pending::Quit));
-    press(&mut app, "n q y");
-    assert!(app.quit);
+    let asked = question(&Pending::Quit, 3, 1);
+    assert!(asked.contains("3 live run(s), 1 queued"), "{asked}");
+    for no in ["y", "n", "esc"] {
+        assert!(press(&mut app, &format!("q {no}")).is_empty());
+        assert!(!app.quit && !app.stopping, "{no}");
+        assert_eq!(app.mode, Mode::Normal);
+    }
+    // s: the runs are stopped, the shell quits once none is live.
+    assert_eq!(press(&mut app, "q s"), [Effect::StopAll, Effect::Reload]);
+    assert!(app.stopping && !app.quit);
+    // k: leave the screen, carry the runs to their end headless.
+    let (_tmp, mut app) = self::app();
+    app.live_runs = 1;
+    assert!(press(&mut app, "q k").is_empty());
+    assert!(app.quit && app.detach);
+}
+
+#[test]
+fn queued_runs_are_taken_out_of_the_queue_not_deleted() {
+    let (tmp, mut app) = app();
+    let run = tmp.path().join("workspace/runs/quickstart");
+    std::fs::write(
+        run.join("status.toml"),
+        "state = \"queued\"\nstep = 0\nepoch = 0\nepochs = 6\nmessage = \"queued in process 1\"\n",
+    )
+    .unwrap();
+    app.set_snapshot(Snapshot::read(
+        &tmp.path().join("workspace"),
+        &tmp.path().join("experiments"),
+        SystemTime::now(),
+    ));
+    press(&mut app, "G k k");
+    assert_eq!(row_name(&app), "quickstart");
+    assert_eq!(
+        app.current_row().map(|r| match r {
+            Row::Run(i) => app.snapshot.runs[i].phase,
+            _ => Phase::Pending,
+        }),
+        Some(Phase::Queued)
+    );
+    assert!(press(&mut app, "D").is_empty());
+    assert!(
+        app.message
+            .as_deref()
+            .unwrap()
+            .contains("queued: stop it first")
+    );
+    assert!(press(&mut app, "x").is_empty());
+    assert_eq!(
+        app.mode,
+        Mode::Confirm(Pending::Unqueue("quickstart".into()))
+    );
+    assert!(question(&Pending::Unqueue("quickstart".into()), 0, 0).contains("out of the queue"));
+    assert_eq!(
+        press(&mut app, "y"),
+        [Effect::Stop("quickstart".into()), Effect::Reload]
+    );
 }
 
 #[test]

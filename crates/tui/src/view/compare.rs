@@ -1,10 +1,17 @@
 //! Compare view: the runs selected with Space, overlaid in their stable colours (loss and
 //! validation R²), a legend made of the config values that differ between them, and a table of
 //! those differences only.
+//!
+//! When the selected runs differ only by `seed`, the differences table gives way to the
+//! statistics over the seeds ([`seed_stats`]): mean ± sample standard deviation of the last
+//! epoch's validation loss and R² (metrics.jsonl), and of each probe's test score by property
+//! and method (results.toml), the best mean of a property marked `*`.
 use crate::app::App;
 use crate::store::RunInfo;
 use crate::view::block;
+use crate::view::curves::metric_label;
 use crate::view::curves::{self, Curve, Series};
+use crate::view::results::{BEST_MARK, METHOD_ORDER};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -62,6 +69,248 @@ pub fn legend_label(run: &RunInfo, config: &BTreeMap<String, String>, keys: &[St
         .join(" ")
 }
 
+/// Mean, sample standard deviation (`None` for a single value) and count of some values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stat {
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation (n - 1 in the denominator), when there are two values or more.
+    pub std: Option<f64>,
+    /// How many values.
+    pub n: usize,
+}
+
+impl Stat {
+    /// Of the finite values of `values`; `None` when there is none.
+    pub fn of(values: &[f64]) -> Option<Stat> {
+        let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        let n = v.len();
+        if n == 0 {
+            return None;
+        }
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let std = (n > 1).then(|| {
+            let ss: f64 = v.iter().map(|x| (x - mean) * (x - mean)).sum();
+            (ss / (n - 1) as f64).sqrt()
+        });
+        Some(Stat { mean, std, n })
+    }
+
+    /// `0.844±0.010` (`+-` with `ascii`), `0.844` for a single value; ` (n=2)` appended when
+    /// fewer than `runs` values went in.
+    pub fn text(&self, ascii: bool, runs: usize) -> String {
+        let num = |v: f64| {
+            if v.abs() < 1e4 {
+                format!("{v:.3}")
+            } else {
+                format!("{v:.2e}")
+            }
+        };
+        let mut out = num(self.mean);
+        if let Some(sd) = self.std {
+            out.push_str(if ascii { "+-" } else { "±" });
+            out.push_str(&num(sd));
+        }
+        if self.n < runs {
+            out.push_str(&format!(" (n={})", self.n));
+        }
+        out
+    }
+}
+
+/// A property's probe scores over the seeds, one [`Stat`] per method of [`SeedStats::methods`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeStats {
+    /// The property.
+    pub property: String,
+    /// The metric's short label (`R²`, `acc`).
+    pub metric: &'static str,
+    /// Test score statistics per method (`None`: no run probed it).
+    pub scores: Vec<Option<Stat>>,
+}
+
+impl ProbeStats {
+    /// The column of the best (largest) mean; ties give the first.
+    pub fn best(&self) -> Option<usize> {
+        (0..self.scores.len())
+            .filter(|&i| self.scores[i].is_some())
+            .max_by(|&a, &b| {
+                let m = |i: usize| self.scores[i].map_or(f64::NEG_INFINITY, |s| s.mean);
+                m(a).total_cmp(&m(b)).then(b.cmp(&a))
+            })
+    }
+}
+
+/// Statistics over runs that differ only by seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedStats {
+    /// The runs.
+    pub runs: usize,
+    /// Their seeds as written in their configs, in selection order.
+    pub seeds: Vec<String>,
+    /// The last epoch's validation loss of each run that has one.
+    pub val_loss: Option<Stat>,
+    /// The last epoch's validation R².
+    pub val_r2: Option<Stat>,
+    /// Runs with a results.toml.
+    pub evaluated: usize,
+    /// Probe methods, in the Results view's column order.
+    pub methods: Vec<String>,
+    /// One row per property, in the order the properties first appear.
+    pub probes: Vec<ProbeStats>,
+}
+
+/// Whether a comparison's differing keys say that its runs differ only by seed.
+pub fn only_seed_differs(runs: usize, keys: &[String]) -> bool {
+    runs >= 2 && keys.len() == 1 && keys[0] == "seed"
+}
+
+/// The statistics over `runs` (meant for runs that differ only by seed).
+pub fn seed_stats(runs: &[&RunInfo]) -> SeedStats {
+    let last = |f: fn(&hyperzoo_core::metrics::EpochRecord) -> f64| -> Vec<f64> {
+        runs.iter()
+            .filter_map(|r| r.metrics.epochs.last().map(f))
+            .collect()
+    };
+    let results: Vec<&hyperzoo_core::results::Results> =
+        runs.iter().filter_map(|r| r.results.as_ref()).collect();
+    let probes = results.iter().flat_map(|r| &r.probes);
+    let mut methods: Vec<String> = METHOD_ORDER
+        .iter()
+        .filter(|m| probes.clone().any(|p| p.method == **m))
+        .map(|m| m.to_string())
+        .collect();
+    let mut properties: Vec<(&str, &'static str)> = Vec::new();
+    for p in probes.clone() {
+        if !methods.contains(&p.method) {
+            methods.push(p.method.clone());
+        }
+        if !properties.iter().any(|(q, _)| *q == p.property) {
+            properties.push((&p.property, metric_label(&p.metric)));
+        }
+    }
+    let probes = properties
+        .into_iter()
+        .map(|(property, metric)| {
+            let scores = methods
+                .iter()
+                .map(|m| {
+                    let tests: Vec<f64> = results
+                        .iter()
+                        .filter_map(|r| {
+                            r.probes
+                                .iter()
+                                .find(|p| p.property == property && p.method == *m)
+                                .map(|p| p.test)
+                        })
+                        .collect();
+                    Stat::of(&tests)
+                })
+                .collect();
+            ProbeStats {
+                property: property.to_string(),
+                metric,
+                scores,
+            }
+        })
+        .collect();
+    SeedStats {
+        runs: runs.len(),
+        seeds: runs
+            .iter()
+            .map(|r| {
+                r.config
+                    .as_ref()
+                    .and_then(|c| c.get("seed"))
+                    .map_or("-".into(), |v| v.to_string())
+            })
+            .collect(),
+        val_loss: Stat::of(&last(|e| e.val_loss)),
+        val_r2: Stat::of(&last(|e| e.val_r2)),
+        evaluated: results.len(),
+        methods,
+        probes,
+    }
+}
+
+/// The lines of the seed statistics panel.
+fn seed_lines(stats: &SeedStats, app: &App) -> Vec<Line<'static>> {
+    let p = &app.palette;
+    let ascii = app.plot.ascii;
+    let runs = stats.runs;
+    let show = |s: Option<Stat>| s.map_or("-".to_string(), |s| s.text(ascii, runs));
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!("{:<16}", "last epoch"), p.header()),
+        Span::raw(format!("val loss {}", show(stats.val_loss))),
+        Span::raw(format!("   val R² {}", show(stats.val_r2))),
+    ])];
+    if stats.probes.is_empty() {
+        lines.push(Line::styled(
+            "no probe results: run `hyperzoo eval <run>` on each seed",
+            p.dim(),
+        ));
+        return lines;
+    }
+    let cells: Vec<Vec<String>> = stats
+        .probes
+        .iter()
+        .map(|row| {
+            let best = row.best();
+            row.scores
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let mut t = show(*s);
+                    if best == Some(i) {
+                        t.push(BEST_MARK);
+                    }
+                    t
+                })
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = (0..stats.methods.len())
+        .map(|i| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([stats.methods[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+                + 2
+        })
+        .collect();
+    let mut head = format!("{:<16}", "probe (test)");
+    for (m, w) in stats.methods.iter().zip(&widths) {
+        head.push_str(&format!("{m:<w$}"));
+    }
+    lines.push(Line::styled(head, p.header()));
+    for (row, cells) in stats.probes.iter().zip(&cells) {
+        let label = format!("{} {}", row.property, row.metric);
+        let mut spans = vec![Span::raw(format!("{label:<16}"))];
+        let best = row.best();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            let style = if best == Some(i) {
+                Style::new().fg(p.good)
+            } else {
+                Style::new()
+            };
+            spans.push(Span::styled(format!("{c:<w$}"), style));
+        }
+        lines.push(Line::from(spans));
+    }
+    if stats.evaluated < runs {
+        lines.push(Line::styled(
+            format!(
+                "probes from the {} of {runs} runs with a results.toml",
+                stats.evaluated
+            ),
+            p.dim(),
+        ));
+    }
+    lines
+}
+
 /// Draws the view.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let p = &app.palette;
@@ -85,9 +334,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .zip(&configs)
         .map(|((r, _), c)| legend_label(r, c, &keys))
         .collect();
+    let seeds_only = only_seed_differs(runs.len(), &keys);
     let legend_height = runs.len() as u16 + 2;
     let [charts, legend, diff] = Layout::vertical([
-        Constraint::Percentage(55),
+        Constraint::Percentage(if seeds_only { 45 } else { 55 }),
         Constraint::Length(legend_height),
         Constraint::Min(3),
     ])
@@ -142,6 +392,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         })
         .collect();
     frame.render_widget(Paragraph::new(lines).block(block("legend", app)), legend);
+    if seeds_only {
+        let list: Vec<&RunInfo> = runs.iter().map(|(r, _)| *r).collect();
+        let stats = seed_stats(&list);
+        let title = format!(
+            "mean {} sample std over {} seeds (seed = {})",
+            if app.plot.ascii { "+-" } else { "±" },
+            stats.runs,
+            stats.seeds.join(", ")
+        );
+        let panel = Paragraph::new(seed_lines(&stats, app)).block(block(title, app));
+        frame.render_widget(panel, diff);
+        return;
+    }
     if keys.is_empty() {
         let same = Paragraph::new(Line::styled("the configs do not differ", p.dim()))
             .block(block("config diff", app));
@@ -191,5 +454,49 @@ mod tests {
             "extra.k=- loss.gamma=0.1"
         );
         assert_eq!(legend_label(&run, &flat[0], &[]), "a");
+        assert!(!only_seed_differs(2, &keys));
+        assert!(only_seed_differs(3, &["seed".to_string()]));
+        assert!(!only_seed_differs(1, &["seed".to_string()]));
+    }
+
+    #[test]
+    fn mean_and_sample_std() {
+        let s = Stat::of(&[1.0, 2.0, 3.0, f64::NAN]).unwrap();
+        assert_eq!((s.mean, s.std, s.n), (2.0, Some(1.0), 3));
+        assert_eq!(s.text(true, 3), "2.000+-1.000");
+        assert_eq!(s.text(false, 4), "2.000±1.000 (n=3)");
+        let one = Stat::of(&[0.5]).unwrap();
+        assert_eq!((one.std, one.text(true, 1)), (None, "0.500".to_string()));
+        assert_eq!(Stat::of(&[f64::INFINITY]), None);
+    }
+
+    #[test]
+    fn seed_statistics_from_metrics_and_results() {
+        let tmp = tempfile::tempdir().unwrap();
+        let names = crate::fixture::seed_runs(&tmp.path().join("runs"));
+        let snap =
+            crate::store::Snapshot::read(tmp.path(), tmp.path(), std::time::SystemTime::now());
+        let runs: Vec<&RunInfo> = names.iter().map(|n| snap.run(n).unwrap()).collect();
+        let flat: Vec<_> = runs
+            .iter()
+            .map(|r| flatten(r.config.as_ref().unwrap()))
+            .collect();
+        assert_eq!(differing_keys(&flat), ["seed"]);
+        let stats = seed_stats(&runs);
+        assert_eq!(stats.seeds, ["1", "2", "3"]);
+        assert_eq!(stats.evaluated, 3);
+        assert_eq!(stats.methods, ["hyper", "W", "s(W)", "s(W)-56"]);
+        let test_acc = &stats.probes[0];
+        assert_eq!(
+            (test_acc.property.as_str(), test_acc.metric),
+            ("test_acc", "R²")
+        );
+        // hyper: 0.834 + 0.01 * seed for seeds 1, 2, 3.
+        let hyper = test_acc.scores[0].unwrap();
+        assert!((hyper.mean - 0.854).abs() < 1e-12 && (hyper.std.unwrap() - 0.01).abs() < 1e-12);
+        assert_eq!(test_acc.best(), Some(0));
+        // s(W)-56 was probed in one run only.
+        assert_eq!(test_acc.scores[3].unwrap().n, 1);
+        assert_eq!(stats.val_r2.unwrap().n, 3);
     }
 }

@@ -11,7 +11,7 @@ use ratatui::widgets::{Paragraph, Row, Table};
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let p = &app.palette;
     let bindings = app.keymap.bindings();
-    let [keys, notes] = Layout::vertical([Constraint::Min(0), Constraint::Length(4)]).areas(area);
+    let [keys, notes] = Layout::vertical([Constraint::Min(0), Constraint::Length(5)]).areas(area);
     // Two columns of bindings, so the whole keymap fits a 30-line terminal.
     let half = bindings.len().div_ceil(2);
     let [left, right] =
@@ -30,7 +30,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
     let lines = vec![
         Line::raw("filter: type to narrow the rows, enter keeps the filter, esc clears it"),
-        Line::raw("questions: y confirms, any other key cancels"),
+        Line::raw("questions: y confirms, other keys cancel; e writes to <workspace>/exports"),
+        Line::raw("q with live runs: k keeps them running headless until they end, s stops them"),
     ];
     let notes_block = block("", app);
     frame.render_widget(

@@ -74,11 +74,19 @@ fn render_status(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled("_", p.dim()),
             Span::styled("   enter keeps, esc clears", p.dim()),
         ]),
-        Mode::Confirm(pending) => {
-            Line::styled(question(pending, app.live_runs), Style::new().fg(p.warn))
-        }
+        Mode::Confirm(pending) => Line::styled(
+            question(pending, app.live_runs, app.queued_runs),
+            Style::new().fg(p.warn),
+        ),
         Mode::Normal => match &app.message {
             Some(m) => Line::styled(m.clone(), Style::new().fg(p.accent)),
+            None if app.stopping => Line::styled(
+                format!(
+                    "stopping {} run(s): each ends at its next step with a checkpoint, then hyperzoo quits",
+                    app.live_runs
+                ),
+                Style::new().fg(p.warn),
+            ),
             None => {
                 // The row's detail on the left, key hints on the right.
                 let hints = hints(app);
@@ -131,10 +139,19 @@ fn hints(app: &App) -> String {
             (A::ToggleWindow, "window"),
             (A::NextProbe, "probe"),
             (A::Select, "select"),
+            (A::Export, "export"),
         ],
-        View::Compare => &[(A::ToggleSmoothing, "smooth"), (A::ToggleLogScale, "log")],
+        View::Compare => &[
+            (A::ToggleSmoothing, "smooth"),
+            (A::ToggleLogScale, "log"),
+            (A::Export, "export"),
+        ],
         View::Zoos => &[(A::Launch, "generate"), (A::Filter, "filter")],
-        View::Results => &[(A::ScrollDown, "scroll"), (A::Back, "back")],
+        View::Results => &[
+            (A::ScrollDown, "scroll"),
+            (A::Export, "export"),
+            (A::Back, "back"),
+        ],
         View::Help => &[(A::Back, "back")],
     };
     let mut parts: Vec<String> = actions
@@ -172,6 +189,7 @@ pub(crate) fn phase_style(phase: Phase, app: &App) -> Style {
     let p = &app.palette;
     Style::new().fg(match phase {
         Phase::Running => p.accent,
+        Phase::Queued => p.fg,
         Phase::Finished => p.good,
         Phase::Failed => p.bad,
         Phase::Stale => p.warn,
