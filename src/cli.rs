@@ -89,6 +89,9 @@ pub struct TuiArgs {
     /// CPU, where two trainings share the cores and each runs at half speed; 2 with CUDA]
     #[arg(long, value_name = "N")]
     pub max_runs: Option<usize>,
+    /// Launch (queue) the runs of this experiment file, or generate this zoo file, on opening
+    #[arg(long, value_name = "FILE")]
+    pub launch: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -81,8 +81,15 @@ pub fn tui(g: &Global, a: &TuiArgs) -> Result<ExitCode> {
     }
     let max_runs = a.max_runs.unwrap_or_else(|| default_max_runs(g));
     let worker = EngineWorker { global: g.clone() };
-    let launcher = RunQueue::new(&workspace, max_runs, Box::new(worker));
+    let mut launcher = RunQueue::new(&workspace, max_runs, Box::new(worker));
     crate::QUIET.store(true, Ordering::SeqCst);
+    if let Some(file) = &a.launch {
+        use hyperzoo_tui::Launcher;
+        if let Err(e) = launcher.launch(file) {
+            crate::QUIET.store(false, Ordering::SeqCst);
+            bail!("--launch {}: {e}", file.display());
+        }
+    }
     let result = hyperzoo_tui::run_tui_with(options, Box::new(launcher));
     crate::QUIET.store(false, Ordering::SeqCst);
     result?;
