@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CPU-sized reproductions of docs/RESULTS.md, end to end: zoos are generated on first use,
 # finished runs are skipped, everything else resumes. Usage:
-#   scripts/paper.sh [r21|ablation|r25|fmnist|all]   (default: all; fmnist needs r21 first)
+#   scripts/paper.sh [r21|ablation|r25|r25long|fmnist|all]   (default: all; fmnist needs r21 first)
 # Results land in each run's results.toml / accuracies.csv under $HYPERZOO_WORKSPACE/runs/, and
 # a summary per step is printed. Needs a release build (scripts/setup.sh --release).
 set -euo pipefail
@@ -36,6 +36,9 @@ case "$what" in r25|all)
         hz generate "$r" --n 20 --candidates 40 --top 30 --images 2000 --finetune-epochs 2 \
             --out "$ws/zoos/generated-$(basename "$r")"
     done ;; esac
+case "$what" in r25long|all)
+    hz run experiments/paper/r25-s-long-mnist.toml
+    eval_all r25-s-long-mnist ;; esac
 case "$what" in fmnist|all)
     hz run experiments/paper/r21-table-fmnist.toml
     eval_all r21-table-fmnist
