@@ -478,7 +478,15 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
                 bar.println(line);
             }
         }
-        Event::Checkpoint { .. } => {}
+        Event::Checkpoint { step } => {
+            // The store's view of progress (the TUI lists step and epoch from status.toml).
+            let _ = run.set_status(&status(
+                RunState::Running,
+                *step,
+                step / spe.max(1),
+                String::new(),
+            ));
+        }
     };
     let outcome = hyper_train::train(
         &spec,
