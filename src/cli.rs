@@ -157,6 +157,10 @@ pub struct EmbedArgs {
     /// Which checkpoint: best or last
     #[arg(long, default_value = "best")]
     pub checkpoint: String,
+    /// Embed every checkpoint of another zoo of the same architecture (a directory, or a zoo
+    /// name in the workspace) instead of the run's own, normalised with the run's statistics
+    #[arg(long, value_name = "ZOO")]
+    pub zoo: Option<String>,
 }
 
 #[derive(Debug, Args)]

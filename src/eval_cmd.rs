@@ -189,17 +189,15 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn out_of_distribution(
+/// Every checkpoint of another zoo (`other`: a directory, or a zoo name in the workspace) of
+/// the run's architecture, selected by the run's experiment (epochs, weight filter) and
+/// normalised with the run's own statistics, as one set of rows.
+fn other_zoo_rows(
     g: &Global,
     other: &str,
     e: &Experiment,
     own: &hyperzoo_engine::hyper::train::Prepared,
-    model: &HyperRep,
-    emb: &[Vec<f64>],
-    targets: &[Vec<(String, TargetValues)>; 3],
-    device: &hyperzoo_engine::burn::prelude::Device,
-) -> Result<Vec<OodResult>> {
+) -> Result<(Zoo, hyperzoo_engine::hyper::data::SplitData)> {
     let ws = paths::workspace_dir(g.workspace.clone()).path;
     let odir = if Path::new(other).join("zoo.toml").exists() {
         PathBuf::from(other)
@@ -216,10 +214,9 @@ fn out_of_distribution(
             own.splits[0].params
         );
     }
-    // The other zoo's checkpoints, all models, normalised with the run's own statistics.
     let mut spec = crate::run_cmd::train_spec(e, &ozoo)?;
     spec.selection.max_models = None;
-    let mut op = prepare(&spec, &ozoo)?;
+    let op = prepare(&spec, &ozoo)?;
     let mut all = op.splits[0].clone();
     for k in 1..3 {
         all.weights.extend_from_slice(&op.splits[k].weights);
@@ -230,8 +227,23 @@ fn out_of_distribution(
         theirs.invert(&mut all.weights)?;
         ours.apply(&mut all.weights)?;
     }
-    op.splits[2] = all.clone();
-    let (oemb, _) = eval::embed(model, &all, &own.repr, spec.batch_size.max(64), device)?;
+    Ok((ozoo, all))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn out_of_distribution(
+    g: &Global,
+    other: &str,
+    e: &Experiment,
+    own: &hyperzoo_engine::hyper::train::Prepared,
+    model: &HyperRep,
+    emb: &[Vec<f64>],
+    targets: &[Vec<(String, TargetValues)>; 3],
+    device: &hyperzoo_engine::burn::prelude::Device,
+) -> Result<Vec<OodResult>> {
+    let (ozoo, all) = other_zoo_rows(g, other, e, own)?;
+    let batch = e.train.batch_size.max(64);
+    let (oemb, _) = eval::embed(model, &all, &own.repr, batch, device)?;
     let otargets = eval::targets(&ozoo, &all);
     let mut out = Vec::new();
     for (k, (name, t)) in targets[0].iter().enumerate() {
@@ -342,8 +354,17 @@ pub fn embed(g: &Global, a: &crate::cli::EmbedArgs) -> Result<ExitCode> {
         "train_acc".into(),
         "ggap".into(),
     ];
-    let hp: Vec<String> = l
-        .zoo
+    // The run's own zoo (its three splits), or with --zoo every checkpoint of another zoo,
+    // normalised with the run's statistics.
+    let other = match &a.zoo {
+        Some(z) => Some(other_zoo_rows(g, z, &l.e, &l.prepared)?),
+        None => None,
+    };
+    let (zoo, sets): (&Zoo, Vec<&hyperzoo_engine::hyper::data::SplitData>) = match &other {
+        Some((z, rows)) => (z, vec![rows]),
+        None => (&l.zoo, l.prepared.splits.iter().collect()),
+    };
+    let hp: Vec<String> = zoo
         .models
         .first()
         .map(|m| m.hparams.iter().map(|(k, _)| k.clone()).collect())
@@ -351,10 +372,9 @@ pub fn embed(g: &Global, a: &crate::cli::EmbedArgs) -> Result<ExitCode> {
     header.extend(hp.iter().cloned());
     w.write_record(&header)?;
     let rec: std::collections::HashMap<(usize, usize), &hyperzoo_core::zoo::store::Record> =
-        l.zoo.records.iter().map(|r| ((r.id, r.epoch), r)).collect();
+        zoo.records.iter().map(|r| ((r.id, r.epoch), r)).collect();
     let mut row = 0;
-    for (k, split) in ["train", "val", "test"].iter().enumerate() {
-        let data = &l.prepared.splits[k];
+    for data in sets {
         let (v, d) = eval::embed(&l.model, data, &l.prepared.repr, batch, &l.dev.device)?;
         dz = d;
         all.extend(v.iter().map(|&x| x as f32));
@@ -365,7 +385,7 @@ pub fn embed(g: &Global, a: &crate::cli::EmbedArgs) -> Result<ExitCode> {
             let mut fields = vec![
                 row.to_string(),
                 id.to_string(),
-                split.to_string(),
+                zoo.models[id].split.name().to_string(),
                 epoch.to_string(),
                 f(r.map(|r| r.test_acc)),
                 f(r.map(|r| r.train_acc)),
@@ -373,7 +393,7 @@ pub fn embed(g: &Global, a: &crate::cli::EmbedArgs) -> Result<ExitCode> {
             ];
             fields.extend(
                 hp.iter()
-                    .map(|k| l.zoo.models[id].get(k).unwrap_or("").to_string()),
+                    .map(|k| zoo.models[id].get(k).unwrap_or("").to_string()),
             );
             w.write_record(&fields)?;
             row += 1;
@@ -382,11 +402,12 @@ pub fn embed(g: &Global, a: &crate::cli::EmbedArgs) -> Result<ExitCode> {
     hyperzoo_core::zoo::store::write_tensors(&st, &[("embeddings", &all, vec![row, dz])])?;
     hyperzoo_core::fsutil::write_atomic(&csv_path, &w.into_inner()?)?;
     println!(
-        "wrote {} ({row} x {dz}) and {} for run {} ({})",
+        "wrote {} ({row} x {dz}) and {} for run {} ({}) on zoo {}",
         st.display(),
         csv_path.display(),
         l.e.name,
-        l.ckpt.display()
+        l.ckpt.display(),
+        zoo.manifest.name
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -367,6 +367,32 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
     let csv = std::fs::read_to_string(tmp.path().join("emb.csv")).unwrap();
     assert!(csv.starts_with("row,id,split,epoch,test_acc"), "{csv}");
     assert!(tmp.path().join("emb.safetensors").is_file());
+    // Another zoo (here the run's own, by name): every checkpoint, the same rows.
+    let other = tmp.path().join("emb-other");
+    in_workspace(
+        &ws,
+        &[
+            "embed".as_ref(),
+            "tiny".as_ref(),
+            "--zoo".as_ref(),
+            "tetris-tiny".as_ref(),
+            "--out".as_ref(),
+            other.as_os_str(),
+        ],
+    )
+    .success()
+    .stdout(predicate::str::contains("on zoo tetris-tiny"));
+    let rows = |t: &str| {
+        let mut v: Vec<String> = t
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').skip(1).collect::<Vec<_>>().join(","))
+            .collect();
+        v.sort();
+        v
+    };
+    let other_csv = std::fs::read_to_string(tmp.path().join("emb-other.csv")).unwrap();
+    assert_eq!(rows(&other_csv), rows(&csv));
     hyperzoo()
         .arg("check")
         .arg(&exp)
