@@ -57,6 +57,24 @@ pub enum Command {
         /// Run directory, or a run name in <workspace>/runs/
         run: String,
     },
+    /// Add tags to a run (or remove them with --remove); stored in the run's notes.toml.
+    Tag {
+        /// Run directory, or a run name in <workspace>/runs/
+        run: String,
+        /// Tags (words without spaces or commas)
+        #[arg(required = true)]
+        tags: Vec<String>,
+        /// Remove the tags instead of adding them
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Set a run's note (free text; "" clears it); stored in the run's notes.toml.
+    Note {
+        /// Run directory, or a run name in <workspace>/runs/
+        run: String,
+        /// The note
+        text: String,
+    },
     /// Export runs: results as TOML (runs as columns), metrics as CSV, plots as PNG/SVG.
     Export(ExportRunArgs),
     /// Write the embeddings of every checkpoint of a run's zoo (safetensors + CSV).

@@ -29,6 +29,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ls => crate::store_cmd::ls(&cli.global),
         Command::Export(args) => crate::store_cmd::export(&cli.global, args),
         Command::Show { run } => crate::store_cmd::show(&cli.global, run),
+        Command::Tag { run, tags, remove } => {
+            crate::store_cmd::tag(&cli.global, run, tags, *remove)
+        }
+        Command::Note { run, text } => crate::store_cmd::note(&cli.global, run, text),
         Command::Zoo(ZooCommand::Import(args)) => crate::zoo_cmd::import(&cli.global, args),
         Command::Zoo(ZooCommand::Export(args)) => crate::zoo_cmd::export(&cli.global, args),
     }

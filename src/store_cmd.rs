@@ -1,4 +1,5 @@
-//! Commands for scripts over the run store: `hyperzoo check`, `hyperzoo ls`, `hyperzoo show`.
+//! Commands for scripts over the run store: `hyperzoo check`, `hyperzoo ls`, `hyperzoo show`,
+//! `hyperzoo tag` and `hyperzoo note` (the run's notes.toml, [`hyperzoo_core::run::Notes`]).
 use crate::cli::Global;
 use anyhow::{Context, Result};
 use hyperzoo_core::experiment::Experiment;
@@ -39,6 +40,53 @@ fn runs_dir(g: &Global) -> PathBuf {
     paths::workspace_dir(g.workspace.clone()).path.join("runs")
 }
 
+/// A run given as a directory, or as a name in <workspace>/runs/, opened.
+fn open_run(g: &Global, name: &str) -> Result<(RunDir, PathBuf)> {
+    let p = PathBuf::from(name);
+    let dir = if p.join("config.toml").exists() {
+        p
+    } else {
+        runs_dir(g).join(name)
+    };
+    let run = RunDir::open(&dir).with_context(|| format!("no run '{name}'"))?;
+    Ok((run, dir))
+}
+
+/// `hyperzoo tag <run> <tag>... [--remove]`: adds (or removes) tags in the run's notes.toml.
+pub fn tag(g: &Global, name: &str, tags: &[String], remove: bool) -> Result<ExitCode> {
+    let (run, _) = open_run(g, name)?;
+    let mut notes = run.notes()?;
+    let changed = if remove {
+        notes.remove_tags(tags)
+    } else {
+        notes.add_tags(tags)?
+    };
+    if changed > 0 {
+        run.set_notes(&notes)?;
+    }
+    let list = if notes.tags.is_empty() {
+        "none".to_string()
+    } else {
+        notes.tags.join(", ")
+    };
+    println!("{name}: tags {list}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hyperzoo note <run> "text"`: sets the run's note in notes.toml (an empty text clears it).
+pub fn note(g: &Global, name: &str, text: &str) -> Result<ExitCode> {
+    let (run, _) = open_run(g, name)?;
+    let mut notes = run.notes()?;
+    notes.note = text.trim().to_string();
+    run.set_notes(&notes)?;
+    if notes.note.is_empty() {
+        println!("{name}: note cleared");
+    } else {
+        println!("{name}: note set");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Last value of `key` among the records of `kind`.
 fn last_metric(metrics: &[serde_json::Value], kind: &str, key: &str) -> Option<f64> {
     metrics
@@ -61,16 +109,21 @@ pub fn ls(g: &Global) -> Result<ExitCode> {
     };
     names.sort();
     println!(
-        "{:<40} {:<10} {:>9} {:>11} {:>9} {:>8} results",
-        "run", "state", "step", "epoch", "val loss", "val R²"
+        "{:<40} {:<10} {:>9} {:>11} {:>9} {:>8} {:<7} tags",
+        "run", "state", "step", "epoch", "val loss", "val R²", "results"
     );
     for name in names {
         let run = RunDir::open(&dir.join(&name))?;
         let status = run.status().ok().flatten();
         let metrics = run.metrics().unwrap_or_default();
         let fmt = |v: Option<f64>, d: usize| v.map_or("-".to_string(), |x| format!("{x:.d$}"));
+        // A bad notes.toml does not hide the run: its tags show as `?`.
+        let tags = match run.notes() {
+            Ok(n) => n.tags.join(","),
+            Err(_) => "?".into(),
+        };
         println!(
-            "{:<40} {:<10} {:>9} {:>11} {:>9} {:>8} {}",
+            "{:<40} {:<10} {:>9} {:>11} {:>9} {:>8} {:<7} {}",
             name,
             status
                 .as_ref()
@@ -85,7 +138,8 @@ pub fn ls(g: &Global) -> Result<ExitCode> {
                 "yes"
             } else {
                 "no"
-            }
+            },
+            tags
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -93,14 +147,17 @@ pub fn ls(g: &Global) -> Result<ExitCode> {
 
 /// `hyperzoo show <run>`: status, checkpoints, last metrics and results of one run.
 pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
-    let p = PathBuf::from(name);
-    let dir = if p.join("config.toml").exists() {
-        p
-    } else {
-        runs_dir(g).join(name)
-    };
-    let run = RunDir::open(&dir).with_context(|| format!("no run '{name}'"))?;
+    let (run, dir) = open_run(g, name)?;
     println!("run {} ({})", name, dir.display());
+    let notes = run.notes()?;
+    if !notes.tags.is_empty() {
+        println!("  tags {}", notes.tags.join(", "));
+    }
+    if !notes.note.is_empty() {
+        for (i, line) in notes.note.lines().enumerate() {
+            println!("  {}{line}", if i == 0 { "note: " } else { "      " });
+        }
+    }
     if let Some(s) = run.status()? {
         println!(
             "  state {:?}, step {}, epoch {}/{}{}",

@@ -353,6 +353,19 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
     in_workspace(&ws, &["show".as_ref(), "tiny".as_ref()])
         .success()
         .stdout(predicate::str::contains("reconstruction weight R²"));
+    // Notes and tags: stored in the run's notes.toml, listed by ls, shown by show.
+    in_workspace(&ws, &["tag", "tiny", "baseline", "cpu"].map(OsStr::new)).success();
+    in_workspace(&ws, &["tag", "tiny", "cpu", "--remove"].map(OsStr::new)).success();
+    in_workspace(&ws, &["note", "tiny", "first try"].map(OsStr::new)).success();
+    in_workspace(&ws, &["ls".as_ref()])
+        .success()
+        .stdout(predicate::str::contains("baseline").and(predicate::str::contains("cpu").not()));
+    in_workspace(&ws, &["show".as_ref(), "tiny".as_ref()])
+        .success()
+        .stdout(predicate::str::contains("first try"));
+    in_workspace(&ws, &["tag", "tiny", "two words"].map(OsStr::new))
+        .failure()
+        .stderr(predicate::str::contains("notes.toml").or(predicate::str::contains("tag")));
     let emb = tmp.path().join("emb");
     in_workspace(
         &ws,

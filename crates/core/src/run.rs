@@ -13,6 +13,8 @@
 //!                            directory, then renamed into place)
 //! <run>/checkpoints/best/    the checkpoint with the best validation loss
 //! <run>/results.toml         downstream results (probes, reconstruction, generation)
+//! <run>/notes.toml           the user's note and tags ([`Notes`]; `hyperzoo note`, `hyperzoo
+//!                            tag`), written atomically; absent until the first one
 //! ```
 use crate::fsutil::write_atomic;
 use crate::{Error, Result};
@@ -51,6 +53,99 @@ pub struct Status {
     /// What happened last (error message when failed).
     #[serde(default)]
     pub message: String,
+}
+
+/// File name of a run's note and tags.
+pub const NOTES_FILE: &str = "notes.toml";
+
+/// notes.toml: a free-text note and tags the user attaches to a run. The trainer never writes
+/// it, so it can be edited while the run trains.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Notes {
+    /// Free text (may span lines); empty when none.
+    pub note: String,
+    /// Tags, in the order they were added, without duplicates.
+    pub tags: Vec<String>,
+}
+
+impl Notes {
+    /// Reads a notes.toml; a missing file is empty notes. Errors name the file.
+    pub fn read(path: &Path) -> Result<Notes> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Notes::default()),
+            Err(e) => return Err(Error::io("reading", path, e)),
+        };
+        Notes::parse(path, &text)
+    }
+
+    /// Parses notes.toml text; `path` names the file in errors (bad TOML, an unknown key, a
+    /// tag that is not a word).
+    pub fn parse(path: &Path, text: &str) -> Result<Notes> {
+        let notes: Notes = toml::from_str(text).map_err(|e| {
+            Error::format(
+                path,
+                format!(
+                    "{} (expected note = \"text\" and tags = [\"tag\", ...])",
+                    e.to_string().trim()
+                ),
+            )
+        })?;
+        for t in &notes.tags {
+            check_tag(t).map_err(|why| Error::format(path, format!("tags: {why}")))?;
+        }
+        Ok(notes)
+    }
+
+    /// Writes `path` atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text = toml::to_string(self).map_err(|e| Error::format(path, e.to_string()))?;
+        write_atomic(path, text.as_bytes())
+    }
+
+    /// Adds tags not there yet (in order); returns how many were added. A tag that is not a
+    /// word (empty, with whitespace or a comma) is refused, naming it.
+    pub fn add_tags<S: AsRef<str>>(&mut self, tags: &[S]) -> Result<usize> {
+        let mut added = 0;
+        for t in tags {
+            let t = t.as_ref().trim();
+            check_tag(t).map_err(|expected| Error::InvalidValue {
+                what: "tag".into(),
+                value: t.into(),
+                expected,
+            })?;
+            if !self.tags.iter().any(|x| x == t) {
+                self.tags.push(t.into());
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    /// Removes the tags given; returns how many were there.
+    pub fn remove_tags<S: AsRef<str>>(&mut self, tags: &[S]) -> usize {
+        let before = self.tags.len();
+        self.tags
+            .retain(|x| !tags.iter().any(|t| t.as_ref().trim() == x));
+        before - self.tags.len()
+    }
+
+    /// Whether there is neither a note nor a tag.
+    pub fn is_empty(&self) -> bool {
+        self.note.trim().is_empty() && self.tags.is_empty()
+    }
+}
+
+/// A tag is a non-empty word: no whitespace, no comma (tags are listed comma-separated).
+fn check_tag(t: &str) -> std::result::Result<(), String> {
+    if t.is_empty() || t.chars().any(|c| c.is_whitespace() || c == ',') {
+        Err(format!(
+            "'{t}' is not a tag: expected a non-empty word without spaces or commas"
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// A run directory.
@@ -107,6 +202,16 @@ impl RunDir {
         let path = self.dir.join("status.toml");
         let text = toml::to_string(status).map_err(|e| Error::format(&path, e.to_string()))?;
         write_atomic(&path, text.as_bytes())
+    }
+
+    /// Reads notes.toml (empty notes when there is none).
+    pub fn notes(&self) -> Result<Notes> {
+        Notes::read(&self.dir.join(NOTES_FILE))
+    }
+
+    /// Writes notes.toml atomically.
+    pub fn set_notes(&self, notes: &Notes) -> Result<()> {
+        notes.write(&self.dir.join(NOTES_FILE))
     }
 
     /// Appends one record to metrics.jsonl and flushes it.
@@ -256,6 +361,47 @@ mod tests {
         let m = run.metrics().unwrap();
         assert_eq!(m.len(), 3);
         assert_eq!(m[2]["step"], 3);
+    }
+
+    #[test]
+    fn notes_round_trip_and_tags_stay_unique() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::create(tmp.path()).unwrap();
+        assert_eq!(run.notes().unwrap(), Notes::default());
+        let mut notes = Notes {
+            note: "baseline for the paper\nsecond line with \"quotes\"".into(),
+            ..Notes::default()
+        };
+        assert_eq!(notes.add_tags(&["paper", "baseline", "paper"]).unwrap(), 2);
+        run.set_notes(&notes).unwrap();
+        assert_eq!(run.notes().unwrap(), notes);
+        assert_eq!(notes.remove_tags(&["paper", "absent"]), 1);
+        assert_eq!(notes.tags, ["baseline"]);
+        // A tag that is not a word is refused and named.
+        let e = notes.add_tags(&["two words"]).unwrap_err().to_string();
+        assert!(
+            e.contains("'two words'") && e.contains("without spaces"),
+            "{e}"
+        );
+        assert_eq!(notes.tags, ["baseline"]);
+        assert!(!notes.is_empty() && Notes::default().is_empty());
+    }
+
+    #[test]
+    fn bad_notes_files_are_named_in_the_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::create(tmp.path()).unwrap();
+        let path = run.path(NOTES_FILE);
+        for (text, says) in [
+            ("note = ", "expected note"),
+            ("tags = \"a\"\n", "expected note"),
+            ("notes = \"typo\"\n", "unknown field"),
+            ("tags = [\"a b\"]\n", "'a b' is not a tag"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = run.notes().unwrap_err().to_string();
+            assert!(e.contains("notes.toml") && e.contains(says), "{text}: {e}");
+        }
     }
 
     #[test]

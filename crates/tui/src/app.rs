@@ -91,6 +91,9 @@ pub enum Action {
     ToggleWindow,
     /// The Run view's probe curve shows the next property of the run's probe records.
     NextProbe,
+    /// The Results view shows the run's accuracy distributions (accuracies.csv) instead of its
+    /// results.toml tables, or back.
+    ToggleAccuracy,
     /// Scroll the Results view up.
     ScrollUp,
     /// Scroll the Results view down.
@@ -210,7 +213,8 @@ pub struct App {
     pub mode: Mode,
     /// The workspace as last read.
     pub snapshot: Snapshot,
-    /// Rows whose name does not contain this (case-insensitive) are hidden.
+    /// Rows whose name (or, for runs, one of whose tags) does not contain this
+    /// (case-insensitive) are hidden.
     pub filter: String,
     /// Cursor in the experiments table.
     pub exp_cursor: usize,
@@ -226,6 +230,12 @@ pub struct App {
     pub probe: Option<String>,
     /// Lines the Results view is scrolled down by (back to 0 when another run is shown).
     pub results_scroll: usize,
+    /// The Results view shows the accuracy distributions of accuracies.csv rather than the
+    /// results.toml tables ([`Action::ToggleAccuracy`]).
+    pub results_accuracy: bool,
+    /// Resident memory of this process in bytes, which runs launched here share (set by the
+    /// shell at each reload; `None` when unknown).
+    pub memory: Option<u64>,
     /// The terminal's height at the last draw (the shell sets it; 0 when unknown), so that
     /// scrolling stops where the content ends.
     pub screen_height: u16,
@@ -269,6 +279,8 @@ impl App {
             plot,
             probe: None,
             results_scroll: 0,
+            results_accuracy: false,
+            memory: None,
             screen_height: 0,
             palette: Palette::new(&theme),
             theme,
@@ -316,6 +328,7 @@ impl App {
     pub fn rows(&self) -> Vec<Row> {
         let f = self.filter.to_lowercase();
         let hit = |s: &str| s.to_lowercase().contains(&f);
+        let run_hit = |r: &RunInfo| hit(&r.name) || r.notes.tags.iter().any(|t| hit(t));
         let snap = &self.snapshot;
         let mut rows = Vec::new();
         for (e, exp) in snap.experiments.iter().enumerate() {
@@ -324,7 +337,7 @@ impl App {
                 .runs
                 .iter()
                 .copied()
-                .filter(|&r| all || hit(&snap.runs[r].name))
+                .filter(|&r| all || run_hit(&snap.runs[r]))
                 .collect();
             if all || !runs.is_empty() {
                 rows.push(Row::Experiment(e));
@@ -335,7 +348,7 @@ impl App {
             .unmatched
             .iter()
             .copied()
-            .filter(|&r| hit(&snap.runs[r].name))
+            .filter(|&r| run_hit(&snap.runs[r]))
             .collect();
         if !orphans.is_empty() {
             rows.push(Row::Unmatched);
@@ -723,6 +736,14 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         Action::ToggleLogScale => app.plot.log_y = !app.plot.log_y,
         Action::ToggleWindow => app.plot.full_history = !app.plot.full_history,
         Action::NextProbe => app.next_probe(),
+        Action::ToggleAccuracy => {
+            if app.view == View::Results {
+                app.results_accuracy = !app.results_accuracy;
+                app.results_scroll = 0;
+            } else {
+                app.notify("the accuracy distributions are in the results view");
+            }
+        }
         Action::ScrollUp => app.scroll_results(-SCROLL_STEP),
         Action::ScrollDown => app.scroll_results(SCROLL_STEP),
         Action::Export => match app.export_targets() {

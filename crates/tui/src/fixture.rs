@@ -245,16 +245,62 @@ pub fn workspace(root: &Path) -> (PathBuf, PathBuf) {
     (quick.epochs, quick.probe_every) = (6, 2);
     run(&runs.join("quickstart"), &quick);
     std::fs::write(runs.join("quickstart/results.toml"), results().to_toml()).unwrap();
+    hyperzoo_core::results::write_accuracies(&runs.join("quickstart"), &accuracies()).unwrap();
     let mut g1 = RunSpec::new("running", 35, 10);
     (g1.epochs, g1.seed, g1.gamma) = (6, 1, 0.1);
     run(&runs.join("gamma-loss.gamma=0.1"), &g1);
+    notes(
+        &runs.join("gamma-loss.gamma=0.1"),
+        "contrast weight sweep\nsecond line",
+        &["sweep"],
+    );
     let mut g5 = RunSpec::new("failed", 12, 10);
     (g5.epochs, g5.seed, g5.gamma) = (6, 1, 0.5);
     g5.message = "step 12: the structure loss is NaN";
     run(&runs.join("gamma-loss.gamma=0.5"), &g5);
+    notes(
+        &runs.join("gamma-loss.gamma=0.5"),
+        "",
+        &["baseline", "paper"],
+    );
     run_dir(&runs.join("orphan"), "running", 8, 10);
     age(&runs.join("orphan"), Duration::from_secs(3600));
     (ws, exp)
+}
+
+/// Writes a run's notes.toml through core.
+pub fn notes(dir: &Path, note: &str, tags: &[&str]) {
+    let mut n = hyperzoo_core::run::Notes {
+        note: note.into(),
+        ..Default::default()
+    };
+    n.add_tags(tags).unwrap();
+    n.write(&dir.join(hyperzoo_core::run::NOTES_FILE)).unwrap();
+}
+
+/// accuracies.csv groups of the quickstart run, in the order `hyperzoo eval` and `hyperzoo
+/// generate` write them (file order is not the view's): a spread around a median per group;
+/// one generated network diverged (NaN).
+pub fn accuracies() -> Vec<(String, Vec<f64>)> {
+    let group = |name: &str, n: usize, median: f64, spread: f64| {
+        let values: Vec<f64> = (0..n)
+            .map(|i| {
+                let t = i as f64;
+                median + spread * ((t * 2.399).sin() + (t * 0.7).cos()) / 2.0
+            })
+            .collect();
+        (name.to_string(), values)
+    };
+    let mut generated = group("generated", 20, 0.48, 0.18);
+    generated.1[3] = f64::NAN;
+    vec![
+        group("anchors", 40, 0.63, 0.09),
+        generated,
+        group("random+1", 20, 0.35, 0.12),
+        group("generated+1", 20, 0.6, 0.08),
+        group("original", 40, 0.62, 0.1),
+        group("reconstructed", 40, 0.55, 0.14),
+    ]
 }
 
 /// Three finished runs of one experiment that differ only by seed (1, 2, 3), each with a

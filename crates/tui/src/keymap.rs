@@ -34,7 +34,7 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
     ("results", Action::Goto(View::Results), "results of the run"),
     ("enter", Action::Enter, "open the run under the cursor"),
     ("back", Action::Back, "back; clear the filter"),
-    ("filter", Action::Filter, "filter rows by name"),
+    ("filter", Action::Filter, "filter rows by name or tag"),
     ("select", Action::Select, "select the run for comparison"),
     (
         "smoothing",
@@ -48,6 +48,11 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
         "full history / recent window",
     ),
     ("probe", Action::NextProbe, "next probe property (run view)"),
+    (
+        "accuracy",
+        Action::ToggleAccuracy,
+        "accuracy distributions (results)",
+    ),
     ("scroll_up", Action::ScrollUp, "scroll the results up"),
     ("scroll_down", Action::ScrollDown, "scroll the results down"),
     ("export", Action::Export, "export results, loss plot"),

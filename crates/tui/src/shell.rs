@@ -86,6 +86,7 @@ pub fn run_tui_with(options: Options, mut launcher: Box<dyn Launcher>) -> Result
     if let Some(ascii) = options.ascii {
         app.plot.ascii = ascii;
     }
+    app.memory = crate::store::resident_memory();
     let mut session = Session::enter()?;
     let end = event_loop(
         &mut session,
@@ -194,6 +195,7 @@ fn event_loop(
         }
         if last_reload.elapsed() >= RELOAD {
             app.set_snapshot(loader.load(SystemTime::now()));
+            app.memory = crate::store::resident_memory();
             last_reload = Instant::now();
         }
     }

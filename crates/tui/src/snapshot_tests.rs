@@ -64,6 +64,8 @@ fn run() {
     let (_tmp, mut app) = app();
     app.focus = Some("gamma-loss.gamma=0.1".into());
     app.view = View::Run;
+    // The shell sets the memory of the process; a fixed value keeps the snapshot stable.
+    app.memory = Some(123 * 1024 * 1024);
     insta::assert_snapshot!("run", draw(&app));
 }
 
@@ -169,6 +171,36 @@ fn results_in_a_small_terminal_are_clipped_and_scroll() {
         text.contains("| epoch     acc     0.800*  0.450   0.800*   "),
         "{text}"
     );
+}
+
+#[test]
+fn results_accuracy_distributions() {
+    let (_tmp, mut app) = app();
+    app.focus = Some("quickstart".into());
+    app.view = View::Results;
+    update(&mut app, Action::ToggleAccuracy);
+    assert!(app.results_accuracy);
+    insta::assert_snapshot!("results_accuracy", draw(&app));
+    // A run without accuracies.csv says where the file comes from.
+    app.focus = Some("gamma-loss.gamma=0.5".into());
+    insta::assert_snapshot!("results_accuracy_missing", draw(&app));
+    update(&mut app, Action::ToggleAccuracy);
+    assert!(!app.results_accuracy);
+}
+
+#[test]
+fn experiments_filter_matches_tags() {
+    let (_tmp, mut app) = app();
+    app.filter = "PAPER".into();
+    let names: Vec<&str> = app
+        .rows()
+        .into_iter()
+        .filter_map(|r| match r {
+            crate::app::Row::Run(i) => Some(app.snapshot.runs[i].name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, ["gamma-loss.gamma=0.5"]);
 }
 
 #[test]

@@ -6,10 +6,15 @@
 //! file was rewritten (a resume drops the records past its checkpoint). Files that are missing
 //! or unreadable leave their part of the snapshot empty and a note in [`Snapshot::problems`].
 //! The formats are core's: metrics.jsonl records are [`hyperzoo_core::metrics`] (with the
-//! progress helpers of [`MetricsExt`]), results.toml is [`hyperzoo_core::results::Results`].
+//! progress helpers of [`MetricsExt`]), results.toml is [`hyperzoo_core::results::Results`],
+//! accuracies.csv is read by [`hyperzoo_core::results::read_accuracies`], notes.toml is
+//! [`hyperzoo_core::run::Notes`].
+//!
+//! [`resident_memory`] reads this process's resident memory (runs launched from the TUI are
+//! threads of it) for the Run view.
 use hyperzoo_core::metrics::Metrics;
-use hyperzoo_core::results::Results;
-use hyperzoo_core::run::{RunState, Status};
+use hyperzoo_core::results::{ACCURACIES_FILE, Results, read_accuracies};
+use hyperzoo_core::run::{NOTES_FILE, Notes, RunState, Status};
 use hyperzoo_core::zoo::ZooDef;
 use hyperzoo_core::zoo::store::{Manifest, NetStatus, Zoo};
 use std::collections::{HashMap, HashSet};
@@ -123,6 +128,12 @@ pub struct RunInfo {
     pub log_tail: Vec<String>,
     /// results.toml, when evaluation wrote one.
     pub results: Option<Results>,
+    /// accuracies.csv: the test accuracy of each network, by group (`original`,
+    /// `reconstructed`, `anchors`, `generated`, `generated+K`, `random+K`), groups in
+    /// [`group_order`]; empty when there is no file.
+    pub accuracies: Vec<(String, Vec<f64>)>,
+    /// notes.toml: the user's note and tags (empty when there is none).
+    pub notes: Notes,
 }
 
 impl RunInfo {
@@ -137,6 +148,30 @@ impl RunInfo {
             metrics: Arc::default(),
             log_tail: Vec::new(),
             results: None,
+            accuracies: Vec::new(),
+            notes: Notes::default(),
+        }
+    }
+
+    /// The device the run trains on: the one its log says it resolved (`run ... device X`,
+    /// while that line is in the log tail), else its config's `device` (`auto` when absent),
+    /// else `-`.
+    pub fn device(&self) -> String {
+        let logged = self.log_tail.iter().find_map(|l| {
+            l.starts_with("run ")
+                .then(|| l.rsplit_once(", device ").map(|(_, d)| d.trim()))
+                .flatten()
+        });
+        if let Some(d) = logged.filter(|d| !d.is_empty()) {
+            return d.to_string();
+        }
+        match &self.config {
+            Some(c) => c
+                .get("device")
+                .and_then(|d| d.as_str())
+                .unwrap_or("auto")
+                .to_string(),
+            None => "-".into(),
         }
     }
 
@@ -280,6 +315,12 @@ struct MetricsCache {
 
 type Stamp = Option<SystemTime>;
 
+/// Parsed small files by path, with the modification time they were read at.
+type FileCache<T> = HashMap<PathBuf, (Stamp, Result<T, String>)>;
+
+/// accuracies.csv grouped: `(group, test accuracies)`.
+type Groups = Vec<(String, Vec<f64>)>;
+
 /// Reads snapshots, keeping what has not changed since the last one (metric records already
 /// parsed, configs, zoos) so that a reload every half second stays cheap on long runs.
 pub struct Loader {
@@ -288,6 +329,8 @@ pub struct Loader {
     metrics: HashMap<PathBuf, MetricsCache>,
     tables: HashMap<PathBuf, (Stamp, Result<toml::Table, String>)>,
     results: HashMap<PathBuf, (Stamp, Result<Results, String>)>,
+    accuracies: FileCache<Groups>,
+    notes: FileCache<Notes>,
     zoos: HashMap<PathBuf, ((Stamp, Stamp), ZooInfo)>,
     logs: HashMap<PathBuf, ((Stamp, u64), Vec<String>)>,
     defs: HashMap<PathBuf, (Stamp, ZooInfo)>,
@@ -303,6 +346,8 @@ impl Loader {
             metrics: HashMap::new(),
             tables: HashMap::new(),
             results: HashMap::new(),
+            accuracies: HashMap::new(),
+            notes: HashMap::new(),
             zoos: HashMap::new(),
             logs: HashMap::new(),
             defs: HashMap::new(),
@@ -374,6 +419,22 @@ impl Loader {
                 Ok(r) => run.results = Some(r),
                 Err(e) => problems.push(e),
             }
+        }
+        let accuracies = dir.join(ACCURACIES_FILE);
+        match cached(&mut self.accuracies, &accuracies, |p| {
+            read_accuracies(p)
+                .map(group_accuracies)
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(a) => run.accuracies = a,
+            Err(e) => problems.push(e),
+        }
+        let notes = dir.join(NOTES_FILE);
+        match cached(&mut self.notes, &notes, |p| {
+            Notes::read(p).map_err(|e| e.to_string())
+        }) {
+            Ok(n) => run.notes = n,
+            Err(e) => problems.push(e),
         }
         let metrics = dir.join("metrics.jsonl");
         let cache = self.metrics.entry(metrics.clone()).or_default();
@@ -506,8 +567,79 @@ impl Loader {
         self.logs.retain(|p, _| in_run(p));
         self.tables.retain(|p, _| p.exists());
         self.results.retain(|p, _| p.exists());
+        self.accuracies.retain(|p, _| in_run(p));
+        self.notes.retain(|p, _| in_run(p));
         self.zoos.retain(|p, _| p.exists());
         self.defs.retain(|p, _| p.exists());
+    }
+}
+
+/// A small file parsed by `read`, re-read only when its modification time changes (a missing
+/// file is read every time: `read` makes it empty cheaply).
+fn cached<T: Clone>(
+    cache: &mut FileCache<T>,
+    path: &Path,
+    read: impl FnOnce(&Path) -> Result<T, String>,
+) -> Result<T, String> {
+    let stamp = modified(path);
+    if let Some((s, v)) = cache.get(path)
+        && *s == stamp
+        && stamp.is_some()
+    {
+        return v.clone();
+    }
+    let v = read(path);
+    cache.insert(path.into(), (stamp, v.clone()));
+    v
+}
+
+/// The rank of an accuracies.csv group in the Results view: `original`, `reconstructed`,
+/// `anchors`, `generated`, then the fine-tuned groups by epoch (`generated+K` before
+/// `random+K`), then any other group.
+pub fn group_order(group: &str) -> (u8, u64, u8) {
+    match group {
+        "original" => (0, 0, 0),
+        "reconstructed" => (1, 0, 0),
+        "anchors" => (2, 0, 0),
+        "generated" => (3, 0, 0),
+        g => match g.split_once('+').map(|(h, k)| (h, k.parse::<u64>())) {
+            Some(("generated", Ok(k))) => (4, k, 0),
+            Some(("random", Ok(k))) => (4, k, 1),
+            _ => (5, 0, 0),
+        },
+    }
+}
+
+/// accuracies.csv rows grouped by group (networks in file order), groups in [`group_order`]
+/// (others in file order).
+fn group_accuracies(rows: Vec<(String, usize, f64)>) -> Groups {
+    let mut groups: Groups = Vec::new();
+    for (g, _, v) in rows {
+        match groups.iter_mut().find(|(n, _)| *n == g) {
+            Some((_, vs)) => vs.push(v),
+            None => groups.push((g, vec![v])),
+        }
+    }
+    // A stable sort keeps unknown groups in file order.
+    groups.sort_by_key(|(g, _)| group_order(g));
+    groups
+}
+
+/// Resident memory of this process in bytes (`/proc/self/statm`; `None` where there is no
+/// such file). Runs launched from the TUI are threads of this process, so this is their memory
+/// too (host memory; a GPU's own memory is not counted).
+pub fn resident_memory() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let text = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+        // SAFETY: sysconf has no preconditions; it returns -1 when the name is unknown.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        (page > 0).then(|| pages * page as u64)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
     }
 }
 
@@ -699,7 +831,7 @@ fn accuracy(zoo: &Zoo) -> Vec<AccuracyRow> {
 }
 
 /// Linear-interpolated quantile of sorted values (as `hyperzoo zoo info`).
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -954,6 +1086,56 @@ mod tests {
         );
         // The parse is cached, and so is its error.
         assert_eq!(loader.load(SystemTime::now()).problems, snap.problems);
+    }
+
+    #[test]
+    fn notes_accuracies_and_device_are_read_and_bad_files_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (ws, exp) = fixture::workspace(tmp.path());
+        let bad = ws.join("runs/orphan");
+        std::fs::write(bad.join("notes.toml"), "tags = [\"two words\"]\n").unwrap();
+        std::fs::write(bad.join("accuracies.csv"), "group,network,test_acc\nx,1\n").unwrap();
+        let mut loader = Loader::new(&ws, &exp);
+        let snap = loader.load(SystemTime::now());
+        let quick = snap.run("quickstart").unwrap();
+        let groups: Vec<&str> = quick.accuracies.iter().map(|(g, _)| g.as_str()).collect();
+        assert_eq!(
+            groups,
+            [
+                "original",
+                "reconstructed",
+                "anchors",
+                "generated",
+                "generated+1",
+                "random+1"
+            ]
+        );
+        assert_eq!(quick.accuracies[0].1.len(), 40);
+        let g = snap.run("gamma-loss.gamma=0.5").unwrap();
+        assert_eq!(g.notes.tags, ["baseline", "paper"]);
+        let orphan = snap.run("orphan").unwrap();
+        assert!(orphan.notes.tags.is_empty() && orphan.accuracies.is_empty());
+        for file in ["notes.toml", "accuracies.csv"] {
+            assert!(
+                snap.problems
+                    .iter()
+                    .any(|p| p.contains("orphan") && p.contains(file)),
+                "{file}: {:?}",
+                snap.problems
+            );
+        }
+        // The device: config's `device` (auto when absent), or the one the log says it resolved.
+        let mut run = quick.clone();
+        assert_eq!(run.device(), "auto");
+        run.config
+            .as_mut()
+            .unwrap()
+            .insert("device".into(), "cuda:1".into());
+        assert_eq!(run.device(), "cuda:1");
+        run.log_tail
+            .push("run quickstart on zoo tiny (/z), device cuda:0 on libtorch".into());
+        assert_eq!(run.device(), "cuda:0 on libtorch");
+        assert_eq!(RunInfo::new("x", Path::new("x")).device(), "-");
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! Experiments view: each experiment file followed by its runs, with state, progress, epoch,
-//! last loss and last validation R²; runs selected for comparison are marked in their colour.
+//! last loss and last validation R²; runs selected for comparison are marked in their colour,
+//! and a run's tags (its notes.toml) follow its name in brackets.
 use crate::app::{App, Row};
 use crate::view::{block, fmt_opt, phase_style};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row as TableRow, Table, TableState};
 
 /// Draws the view.
@@ -50,9 +51,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     .as_ref()
                     .map(|s| format!("{}/{}", s.epoch, s.epochs))
                     .unwrap_or_default();
+                let mut name = vec![Span::raw(format!("  {}", run.name))];
+                if !run.notes.tags.is_empty() {
+                    name.push(Span::styled(
+                        format!("  [{}]", run.notes.tags.join(", ")),
+                        Style::new().fg(p.accent),
+                    ));
+                }
                 TableRow::new([
                     mark,
-                    Cell::new(format!("  {}", run.name)),
+                    Cell::new(Line::from(name)),
                     Cell::new(run.phase.label()).style(phase_style(run.phase, app)),
                     Cell::new(step),
                     Cell::new(epoch),

@@ -11,6 +11,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Tabs};
 
+pub mod accuracy;
 pub mod compare;
 pub mod curves;
 pub mod experiments;
@@ -147,7 +148,11 @@ fn hints(app: &App) -> String {
             (A::Export, "export"),
         ],
         View::Zoos => &[(A::Launch, "generate"), (A::Filter, "filter")],
+        View::Results if app.results_accuracy => {
+            &[(A::ToggleAccuracy, "tables"), (A::Back, "back")]
+        }
         View::Results => &[
+            (A::ToggleAccuracy, "accuracy"),
             (A::ScrollDown, "scroll"),
             (A::Export, "export"),
             (A::Back, "back"),
@@ -163,6 +168,10 @@ fn hints(app: &App) -> String {
                 .focused_run()
                 .is_some_and(|r| app.probe_property(r).is_some()),
             A::ScrollDown => results::max_scroll(app) > 0,
+            // The accuracy page is offered where the run has an accuracies.csv.
+            A::ToggleAccuracy => {
+                app.results_accuracy || app.focused_run().is_some_and(|r| !r.accuracies.is_empty())
+            }
             _ => true,
         })
         .filter_map(|(a, label)| {

@@ -7,7 +7,9 @@
 //! out-of-distribution probes; the generation table (accuracy quantiles of the anchors and of
 //! the generated networks, their diversity, and fine-tuning against random initialisation).
 //! The tables are lines of one scrollable paragraph ([`crate::app::Action::ScrollDown`]), so a
-//! small terminal shows them clipped and scrolls through them.
+//! small terminal shows them clipped and scrolls through them. The view's other page, the
+//! accuracy distributions of accuracies.csv ([`crate::view::accuracy`]), is toggled with
+//! [`crate::app::Action::ToggleAccuracy`].
 use crate::app::{Action, App};
 use crate::view::block;
 use crate::view::curves::metric_label;
@@ -109,6 +111,9 @@ pub fn probe_table(results: &Results) -> ProbeTable {
 /// Largest useful [`App::results_scroll`] for the shown run at the terminal height of the last
 /// draw: the Results view shows `height - 4` lines (tab bar, status bar, borders).
 pub fn max_scroll(app: &App) -> usize {
+    if app.results_accuracy {
+        return 0; // the accuracy page fits its area
+    }
     let Some(results) = app.focused_run().and_then(|r| r.results.as_ref()) else {
         return 0;
     };
@@ -497,6 +502,9 @@ pub fn lines(results: &Results, app: &App) -> Vec<Line<'static>> {
 
 /// Draws the view.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    if app.results_accuracy {
+        return crate::view::accuracy::render(frame, area, app);
+    }
     let p = &app.palette;
     let run = app.focused_run();
     let name = run.map_or("-", |r| r.name.as_str());

@@ -1,4 +1,6 @@
-//! Run view: one run's progress line (state, step, epoch, ETA, throughput), its curves (total
+//! Run view: one run's progress line (state, step, epoch, ETA, throughput), where it runs
+//! (device, and the resident memory of this process, whose threads the runs launched here
+//! are), its tags and note (notes.toml), its curves (total
 //! loss and each term; validation R²; learning rate; with probe records in its metrics, the
 //! test score of one property's probe, cycled with [`crate::app::Action::NextProbe`]) and the
 //! tail of its log.
@@ -22,13 +24,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         frame.render_widget(msg, area);
         return;
     };
+    let head_lines = header(run, app);
     let [head, charts, log] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(head_lines.len() as u16),
         Constraint::Min(6),
         Constraint::Length(7),
     ])
     .areas(area);
-    frame.render_widget(Paragraph::new(header(run, app)), head);
+    frame.render_widget(Paragraph::new(head_lines), head);
     let epochs = curves::in_epochs([run]);
     let from = curves::window_start(&run.metrics, &app.plot, epochs);
     let curve = |label: String, points: Vec<(f64, f64)>, slot: usize| Curve {
@@ -89,7 +92,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(lines).block(block("log.txt", app)), log);
 }
 
-/// Two lines: name, state, progress and ETA; then the plot options.
+/// Bytes as `512 KiB`, `123 MiB` or `1.2 GiB`.
+pub fn fmt_bytes(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < KIB * KIB {
+        format!("{:.0} KiB", b / KIB)
+    } else if b < KIB * KIB * KIB {
+        format!("{:.0} MiB", b / (KIB * KIB))
+    } else {
+        format!("{:.1} GiB", b / (KIB * KIB * KIB))
+    }
+}
+
+/// Two or three lines: name, state, progress and ETA; throughput, device, the memory of this
+/// process, the plot options and the status message; the tags and the note's first line, when
+/// the run has any.
 fn header<'a>(run: &'a RunInfo, app: &App) -> Vec<Line<'a>> {
     let p = &app.palette;
     let mut first = vec![
@@ -125,10 +143,17 @@ fn header<'a>(run: &'a RunInfo, app: &App) -> Vec<Line<'a>> {
     } else {
         format!("last {}", opts.window)
     };
+    // Where the run trains, and the memory of this process (runs launched here are its
+    // threads), then the plot options and the status message.
     let mut second = String::new();
     if let Some(last) = run.metrics.steps.last() {
         second.push_str(&format!("{:.0} samples/s  ", last.samples_per_s));
     }
+    second.push_str(&format!(
+        "device {}  process memory {}  ",
+        run.device(),
+        app.memory.map_or_else(|| "-".to_string(), fmt_bytes)
+    ));
     second.push_str(&format!(
         "smoothing {}  log scale {}  history {window}",
         on(opts.smooth),
@@ -137,5 +162,30 @@ fn header<'a>(run: &'a RunInfo, app: &App) -> Vec<Line<'a>> {
     if let Some(s) = run.status.as_ref().filter(|s| !s.message.is_empty()) {
         second.push_str(&format!("  | {}", s.message));
     }
-    vec![Line::from(first), Line::styled(second, p.dim())]
+    let mut lines = vec![Line::from(first), Line::styled(second, p.dim())];
+    // A third line for the tags and the note's first line, only when there are any.
+    let mut third = Vec::new();
+    if !run.notes.tags.is_empty() {
+        third.push(Span::styled("tags ", p.dim()));
+        third.push(Span::styled(
+            run.notes.tags.join(", "),
+            ratatui::style::Style::new().fg(p.accent),
+        ));
+    }
+    let note = run.notes.note.trim();
+    if !note.is_empty() {
+        let mut text = note.lines().next().unwrap_or("").to_string();
+        if note.lines().count() > 1 {
+            text.push_str(" ...");
+        }
+        if !third.is_empty() {
+            third.push(Span::raw("  "));
+        }
+        third.push(Span::styled("note ", p.dim()));
+        third.push(Span::raw(text));
+    }
+    if !third.is_empty() {
+        lines.push(Line::from(third));
+    }
+    lines
 }
