@@ -30,7 +30,8 @@ fn shipped_experiments_parse_and_name_existing_zoo_definitions() {
     let mut files = toml_files(&root);
     files.extend(toml_files(&root.join("reference")));
     files.extend(toml_files(&root.join("paper")));
-    assert!(files.len() >= 10, "{files:?}");
+    files.extend(toml_files(&root.join("paper/gpu")));
+    assert!(files.len() >= 15, "{files:?}");
     let ws = tempfile::tempdir().unwrap();
     for f in files {
         let e = Experiment::load(&f).unwrap_or_else(|e| panic!("{e}"));
