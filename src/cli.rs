@@ -334,6 +334,28 @@ pub enum BenchCommand {
     Zoo(BenchArgs),
     /// Hyper-representation training samples/s (compare: benches/hyper_baseline.py).
     Hyper(BenchHyperArgs),
+    /// The TUI's redraws per second while an experiment trains in the same process.
+    Tui(BenchTuiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTuiArgs {
+    /// Experiment trained while the Run view is drawn (its zoo is generated first if needed,
+    /// in a temporary workspace)
+    #[arg(long, default_value = "experiments/quickstart.toml")]
+    pub experiment: PathBuf,
+    /// Seconds of frames measured once the run is training
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// Seconds allowed for the run to start training (zoo generation included)
+    #[arg(long, default_value_t = 300)]
+    pub start_timeout: u64,
+    /// Screen width in columns
+    #[arg(long, default_value_t = 160)]
+    pub width: u16,
+    /// Screen height in rows
+    #[arg(long, default_value_t = 48)]
+    pub height: u16,
 }
 
 /// Models of `bench hyper`.

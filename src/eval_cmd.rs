@@ -105,7 +105,7 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
         model,
     } = load(g, &a.run, &a.checkpoint)?;
     let batch = spec.batch_size.max(64);
-    eprintln!(
+    crate::say!(
         "evaluating {} ({}) on zoo {}",
         e.name,
         ckpt.display(),
@@ -167,11 +167,21 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
     if let Some(other) = &a.zoo {
         ood = out_of_distribution(g, other, &e, &prepared, &model, &emb, &targets, &dev.device)?;
     }
-    // A generation table written by `hyperzoo generate` stays.
-    let generation = Results::read(&run.path("results.toml"))
-        .ok()
-        .flatten()
-        .and_then(|r| r.generation);
+    // A generation table written by `hyperzoo generate` stays. An unreadable results.toml is
+    // kept aside (not overwritten unread) and named.
+    let results_path = run.path("results.toml");
+    let generation = match Results::read(&results_path) {
+        Ok(r) => r.and_then(|r| r.generation),
+        Err(err) => {
+            let aside = run.path("results.toml.unreadable");
+            std::fs::rename(&results_path, &aside)?;
+            crate::say!(
+                "warning: {err:#}; kept as {} (its [generation] table, if any, is not carried over)",
+                aside.display()
+            );
+            None
+        }
+    };
     let results = Results {
         run: e.name.clone(),
         zoo: zoo.manifest.name.clone(),
@@ -745,6 +755,7 @@ fn finetune_both(
             Ok(h)
         })
         .collect::<Result<_>>()?;
+    // burn tensors share their storage when cloned: this copies no image.
     let mut data = data.clone();
     let cap = data.test.len().min(a.images);
     data.test = hyperzoo_engine::zoo::dataset::TensorSet {
@@ -774,7 +785,7 @@ fn finetune_both(
             .iter()
             .flat_map(|h| init_weights(&layout, h.init, h.seed))
             .collect();
-        eprintln!(
+        crate::say!(
             "fine-tuning {} generated and {} randomly initialised {act:?} networks for {k} epochs",
             ids.len(),
             ids.len()

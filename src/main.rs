@@ -18,22 +18,24 @@ use std::sync::{Arc, OnceLock};
 /// (their runs report through the run store, which the TUI reads).
 pub static QUIET: AtomicBool = AtomicBool::new(false);
 
-/// `eprintln!` unless the TUI owns the terminal.
+/// `eprintln!` unless the TUI owns the terminal; write errors (a closed pipe) are ignored.
 #[macro_export]
 macro_rules! say {
     ($($t:tt)*) => {
         if !$crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-            eprintln!($($t)*);
+            // A closed stderr must not stop a training run: write errors are ignored.
+            let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{}\n", format_args!($($t)*)));
         }
     };
 }
 
-/// `println!` unless the TUI owns the terminal.
+/// `println!` unless the TUI owns the terminal; write errors (a closed pipe) are ignored.
 #[macro_export]
 macro_rules! tell {
     ($($t:tt)*) => {
         if !$crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-            println!($($t)*);
+            // A closed stdout (`hyperzoo run … | head`) must not stop a training run.
+            let _ = std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{}\n", format_args!($($t)*)));
         }
     };
 }
@@ -71,8 +73,38 @@ pub fn cancel_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
+/// Commands that only print (listings, checks, summaries) end quietly when their output pipe
+/// closes (`hyperzoo check grid.toml | head`), as Unix tools do: SIGPIPE gets its default action
+/// back (Rust ignores it, so `println!` would panic instead). Long jobs and the TUI keep it
+/// ignored: a closed pipe must not kill a training run, a zoo generation or a download (their
+/// output goes through [`say!`]/[`tell!`], which ignore write errors).
+fn restore_sigpipe_for(command: &cli::Command) {
+    use cli::{Command, DataCommand, ZooCommand};
+    let prints_only = matches!(
+        command,
+        Command::Check { .. }
+            | Command::Ls
+            | Command::Show { .. }
+            | Command::Doctor
+            | Command::Data(DataCommand::List)
+            | Command::Zoo(ZooCommand::Info { .. })
+    );
+    #[cfg(unix)]
+    if prints_only {
+        // SAFETY: setting a signal's disposition to its default before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = prints_only;
+}
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
+    if let Some(command) = &cli.command {
+        restore_sigpipe_for(command);
+    }
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -279,6 +279,7 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<ExitCode> {
                         epoch: prev.as_ref().map_or(0, |s| s.epoch),
                         epochs: run_exp.train.epochs as u64,
                         message: msg.clone(),
+                        device: prev.map(|s| s.device).unwrap_or_default(),
                     });
                     let _ = rd.log(&format!("failed: {msg}"));
                 }
@@ -342,6 +343,7 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
                 epoch: 0,
                 epochs: e.train.epochs as u64,
                 message: "stopped while its zoo was being generated; resumable".into(),
+                device: String::new(),
             });
             return Ok(RunEnd::Cancelled);
         }
@@ -368,12 +370,14 @@ fn one_run(g: &Global, a: &RunArgs, e: &Experiment, dir: &Path) -> Result<RunEnd
     } else {
         None
     };
+    let device_name = dev.to_string();
     let status = |state, step, epoch, message: String| Status {
         state,
         step,
         epoch,
         epochs: spec.epochs,
         message,
+        device: device_name.clone(),
     };
     run.set_status(&status(RunState::Running, 0, 0, String::new()))?;
     run.log(&format!(

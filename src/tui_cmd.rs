@@ -2,7 +2,7 @@
 //! folder. Runs launched from it are threads of this process (at most `--max-runs` at once, the
 //! others queued: `hyperzoo_tui::queue`), reporting through the run store that the TUI reads;
 //! when the terminal goes away the process keeps them going to the end, then exits 0.
-use crate::cli::{GenerateArgs, Global, RunArgs, TuiArgs};
+use crate::cli::{BenchTuiArgs, GenerateArgs, Global, RunArgs, TuiArgs};
 use anyhow::{Result, bail};
 use hyperzoo_core::device::DeviceSpec;
 use hyperzoo_core::paths;
@@ -93,5 +93,65 @@ pub fn tui(g: &Global, a: &TuiArgs) -> Result<ExitCode> {
     let result = hyperzoo_tui::run_tui_with(options, Box::new(launcher));
     crate::QUIET.store(false, Ordering::SeqCst);
     result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hyperzoo bench tui`: the TUI loop's redraws per second and frame times while the
+/// experiment trains on a thread of this process, as it would when launched from the TUI
+/// (`hyperzoo_tui::bench`). The workspace is a temporary directory.
+pub fn bench(g: &Global, a: &BenchTuiArgs) -> Result<ExitCode> {
+    let tmp = tempfile::tempdir()?;
+    let workspace = tmp.path().join("workspace");
+    std::fs::create_dir_all(&workspace)?;
+    let experiments = a
+        .experiment
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let options = hyperzoo_tui::Options::new(&workspace, &experiments);
+    let worker = EngineWorker {
+        global: Global {
+            workspace: Some(workspace.clone()),
+            ..g.clone()
+        },
+    };
+    let mut launcher = RunQueue::new(&workspace, 1, Box::new(worker));
+    crate::QUIET.store(true, Ordering::SeqCst);
+    let stats = hyperzoo_tui::bench::measure_frames(
+        &options,
+        &mut launcher,
+        &a.experiment,
+        std::time::Duration::from_secs(a.seconds),
+        std::time::Duration::from_secs(a.start_timeout),
+        (a.width, a.height),
+    );
+    crate::QUIET.store(false, Ordering::SeqCst);
+    let s = stats?;
+    let cpu = s
+        .cpu_cores
+        .map_or_else(|| "unknown".to_string(), |c| format!("{c:.2}"));
+    println!(
+        "hyperzoo tui: {:.1} redraws/s over {:.1} s of {} training ({}x{} screen, Run view); frame work p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; longest gap between redraws {:.1} ms; process CPU {cpu} cores of {}",
+        s.redraws_per_s(),
+        s.elapsed.as_secs_f64(),
+        s.run,
+        a.width,
+        a.height,
+        s.frame_quantile(0.5),
+        s.frame_quantile(0.99),
+        s.frame_quantile(1.0),
+        s.worst_gap_ms(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
+    println!(
+        "{{\"bench\": \"tui\", \"redraws_per_s\": {:.2}, \"frames\": {}, \"frame_ms_p50\": {:.3}, \"frame_ms_p99\": {:.3}, \"frame_ms_max\": {:.3}, \"cpu_cores\": {}}}",
+        s.redraws_per_s(),
+        s.frame_ms.len(),
+        s.frame_quantile(0.5),
+        s.frame_quantile(0.99),
+        s.frame_quantile(1.0),
+        s.cpu_cores
+            .map_or_else(|| "null".to_string(), |c| format!("{c:.3}"))
+    );
     Ok(ExitCode::SUCCESS)
 }

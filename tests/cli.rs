@@ -255,26 +255,8 @@ fn sharded_generation_merges_to_the_unsharded_zoo() {
         .stderr(predicate::str::contains("invalid --shard '2/2'"));
 }
 
-const TINY_TETRIS: &str = r#"
-name = "tetris-tiny"
-arch = "tetris_mlp"
-dataset = "tetris"
-epochs = 2
-[data]
-val_size = 200
-[models]
-split = [0.6, 0.2, 0.2]
-[hparams]
-activation = "tanh"
-init = "xavier_uniform"
-optimizer = "adam"
-lr = 1e-2
-weight_decay = 0.0
-dropout = 0.0
-batch_size = 10
-[grid]
-seed = { from = 1, to = 20 }
-"#;
+/// 20 Tetris MLPs, 2 epochs.
+const TINY_TETRIS: &str = include_str!("fixtures/tetris-tiny.toml");
 
 const TINY_EXPERIMENT: &str = r#"
 name = "tiny"
@@ -558,4 +540,24 @@ fn a_killed_run_resumes_with_no_corrupt_file() {
             .unwrap()
             .contains("finished")
     );
+}
+
+/// A listing whose reader has gone (`hyperzoo check grid.toml | head`) ends by SIGPIPE as Unix
+/// tools do, not with a panic about a broken pipe.
+#[cfg(unix)]
+#[test]
+fn a_closed_output_pipe_ends_a_listing_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("hyperzoo"))
+        .args(["check", "experiments/quickstart.toml"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // SIGPIPE is 13 on Linux, macOS and the BSDs.
+    assert_eq!(out.status.signal(), Some(13), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -13,26 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const ZOO: &str = r#"
-name = "tetris-tiny"
-arch = "tetris_mlp"
-dataset = "tetris"
-epochs = 2
-[data]
-val_size = 200
-[models]
-split = [0.6, 0.2, 0.2]
-[hparams]
-activation = "tanh"
-init = "xavier_uniform"
-optimizer = "adam"
-lr = 1e-2
-weight_decay = 0.0
-dropout = 0.0
-batch_size = 10
-[grid]
-seed = { from = 1, to = 20 }
-"#;
+/// 20 Tetris MLPs, 2 epochs.
+const ZOO: &str = include_str!("fixtures/tetris-tiny.toml");
 
 const EXPERIMENT: &str = r#"
 name = "tiny"

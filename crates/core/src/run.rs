@@ -53,6 +53,11 @@ pub struct Status {
     /// What happened last (error message when failed).
     #[serde(default)]
     pub message: String,
+    /// The device the run trains on as resolved when it started (`cpu on LibTorch (burn-tch)`,
+    /// `cuda:0 on LibTorch (burn-tch)`); empty before it starts and in files written by older
+    /// versions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub device: String,
 }
 
 /// File name of a run's note and tags.
@@ -429,6 +434,7 @@ mod tests {
             epoch: 2,
             epochs: 5,
             message: "stopped".into(),
+            device: "cuda:0 on LibTorch (burn-tch)".into(),
         };
         run.set_status(&status).unwrap();
         assert_eq!(run.status().unwrap(), Some(status));

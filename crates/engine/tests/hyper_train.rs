@@ -156,9 +156,38 @@ fn run(
 
 #[test]
 fn resumed_run_ends_where_an_uninterrupted_run_ends() {
+    resume_matches(&spec());
+}
+
+#[test]
+fn resumed_sane_run_ends_where_an_uninterrupted_run_ends() {
+    resume_matches(&sane_spec(0.1));
+}
+
+/// [`spec`] with a small SANE (tokens of 8, masked reconstruction) and `dropout`.
+fn sane_spec(dropout: f64) -> TrainSpec {
+    let mut spec = spec();
+    spec.model = ModelConfig::Sane(SaneConfig {
+        token_size: 8,
+        d_model: 16,
+        heads: 2,
+        layers: 1,
+        latent: 4,
+        max_positions: [32, 4, 8],
+        dropout,
+    });
+    spec.head = Some(HeadConfig::Sane);
+    spec.sane_tokens = Some((8, 0));
+    spec.loss.recon = Recon::Masked;
+    spec
+}
+
+/// Trains `spec` whole, and again cancelled in the middle of an epoch and resumed: the
+/// resumed run's step losses, final validation and metrics equal the whole run's, bit for bit.
+fn resume_matches(spec: &TrainSpec) {
     let tmp = tempfile::tempdir().unwrap();
     let zoo = tiny_zoo(&tmp.path().join("zoo"));
-    let spec = spec();
+    let spec = spec.clone();
     let (whole, losses) = run(&spec, &zoo, &tmp.path().join("a"), None);
     let Outcome::Finished { val_r2, .. } = whole.unwrap() else {
         panic!("finished")
@@ -222,19 +251,7 @@ fn diverging_run_fails_naming_the_step_and_term() {
 fn sane_with_behavioural_loss_trains() {
     let tmp = tempfile::tempdir().unwrap();
     let zoo = tiny_zoo(&tmp.path().join("zoo"));
-    let mut spec = spec();
-    spec.model = ModelConfig::Sane(SaneConfig {
-        token_size: 8,
-        d_model: 16,
-        heads: 2,
-        layers: 1,
-        latent: 4,
-        max_positions: [32, 4, 8],
-        dropout: 0.0,
-    });
-    spec.head = Some(HeadConfig::Sane);
-    spec.sane_tokens = Some((8, 0));
-    spec.loss.recon = Recon::Masked;
+    let mut spec = sane_spec(0.0);
     spec.loss.beta = 0.5;
     spec.augment.noise = Some(Noise::Multiplicative { sigma: 0.1 });
     spec.epochs = 2;

@@ -8,7 +8,7 @@
 //! when the terminal goes away), or stop them ([`App::stopping`]: they stop at their next step
 //! with a checkpoint, and the TUI quits once none is live).
 use crate::keymap::{Key, Keymap};
-use crate::store::{MetricsExt, Phase, RunInfo, Snapshot};
+use crate::store::{MetricsExt, Phase, RunInfo, Snapshot, ZooInfo};
 use crate::theme::Palette;
 use crossterm::event::{KeyCode, KeyModifiers};
 use hyperzoo_core::theme::Theme;
@@ -89,6 +89,10 @@ pub enum Action {
     ToggleLogScale,
     /// Full history or the last points only.
     ToggleWindow,
+    /// Zoom in on the curves' x axis: halve the recent window.
+    ZoomIn,
+    /// Zoom out: double the recent window, up to the whole history.
+    ZoomOut,
     /// The Run view's probe curve shows the next property of the run's probe records.
     NextProbe,
     /// The Results view shows the run's accuracy distributions (accuracies.csv) instead of its
@@ -365,6 +369,36 @@ impl App {
             .collect()
     }
 
+    /// The zoo under the Zoos view's cursor.
+    pub fn current_zoo(&self) -> Option<&ZooInfo> {
+        self.zoo_rows()
+            .get(self.zoo_cursor)
+            .map(|&i| &self.snapshot.zoos[i])
+    }
+
+    /// Enter in the Zoos view: the Results view's accuracy distributions (original,
+    /// reconstructed, generated networks) of the first run on the zoo that has them.
+    fn open_zoo_accuracy(&mut self) {
+        let Some(z) = self.current_zoo() else {
+            return;
+        };
+        let name = z.name.clone();
+        match self.snapshot.accuracy_run_of_zoo(z) {
+            Some(r) => {
+                self.show(r);
+                self.view = View::Results;
+                self.results_accuracy = true;
+                self.results_scroll = 0;
+            }
+            None if self.snapshot.runs_on_zoo(z).is_empty() => {
+                self.notify(format!("no run on zoo {name} yet"));
+            }
+            None => self.notify(format!(
+                "no run on zoo {name} has accuracies yet: `hyperzoo eval <run>` writes them"
+            )),
+        }
+    }
+
     /// The row under the experiments cursor.
     pub fn current_row(&self) -> Option<Row> {
         self.rows().get(self.exp_cursor).copied()
@@ -514,6 +548,44 @@ impl App {
         }
     }
 
+    /// Steps of the longest run the curves show (the selected runs in the Compare view, else
+    /// the run shown); 0 when none.
+    fn shown_steps(&self) -> usize {
+        let len = |r: &RunInfo| r.metrics.steps.len();
+        if self.view == View::Compare {
+            self.selected
+                .iter()
+                .filter_map(|(n, _)| self.snapshot.run(n))
+                .map(len)
+                .max()
+                .unwrap_or(0)
+        } else {
+            self.focused_run().map_or(0, len)
+        }
+    }
+
+    /// Zooms the curves' x axis: in halves the recent window (from the whole history, half
+    /// the steps shown), never below [`MIN_WINDOW`] steps; out doubles it and returns to the
+    /// whole history once the window covers every step.
+    fn zoom(&mut self, zoom_in: bool) {
+        let steps = self.shown_steps();
+        let p = &mut self.plot;
+        if zoom_in {
+            let from = if p.full_history {
+                steps.max(2 * MIN_WINDOW)
+            } else {
+                p.window
+            };
+            p.window = (from / 2).max(MIN_WINDOW);
+            p.full_history = false;
+        } else if !p.full_history {
+            p.window = p.window.saturating_mul(2);
+            if p.window >= steps {
+                p.full_history = true;
+            }
+        }
+    }
+
     /// Cycles the Run view's probe curve to the next property of the shown run.
     fn next_probe(&mut self) {
         let Some(run) = self.focused_run().filter(|_| self.view == View::Run) else {
@@ -563,11 +635,7 @@ impl App {
                 .ok_or_else(|| "no run shown".to_string())
                 .and_then(experiment),
             View::Zoos => {
-                let z = self
-                    .zoo_rows()
-                    .get(self.zoo_cursor)
-                    .map(|&i| &snap.zoos[i])
-                    .ok_or("no zoo under the cursor")?;
+                let z = self.current_zoo().ok_or("no zoo under the cursor")?;
                 match (&z.definition, z.status.as_str()) {
                     (_, "complete") => Err(format!("zoo {} is complete", z.name)),
                     (Some(def), _) => Ok(def.clone()),
@@ -585,6 +653,9 @@ enum RowKey {
     Run(String),
     Unmatched,
 }
+
+/// The smallest recent window zooming in reaches, in steps.
+pub const MIN_WINDOW: usize = 10;
 
 /// Lines the Results view moves per scroll key.
 const SCROLL_STEP: isize = 5;
@@ -709,6 +780,8 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                     }
                     None => {}
                 }
+            } else if app.view == View::Zoos {
+                app.open_zoo_accuracy();
             }
         }
         Action::Back => {
@@ -735,6 +808,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         Action::ToggleSmoothing => app.plot.smooth = !app.plot.smooth,
         Action::ToggleLogScale => app.plot.log_y = !app.plot.log_y,
         Action::ToggleWindow => app.plot.full_history = !app.plot.full_history,
+        Action::ZoomIn | Action::ZoomOut => app.zoom(action == Action::ZoomIn),
         Action::NextProbe => app.next_probe(),
         Action::ToggleAccuracy => {
             if app.view == View::Results {

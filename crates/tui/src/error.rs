@@ -27,4 +27,7 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A measurement (`hyperzoo bench tui`) could not be taken.
+    #[error("{0}")]
+    Other(String),
 }

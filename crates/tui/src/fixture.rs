@@ -23,6 +23,8 @@ pub struct RunSpec {
     pub message: &'static str,
     /// Probe records every this many epochs (0: none).
     pub probe_every: u64,
+    /// The zoo directory the config's `[zoo] path` names (none: no `[zoo]` table).
+    pub zoo: Option<PathBuf>,
 }
 
 impl RunSpec {
@@ -36,6 +38,7 @@ impl RunSpec {
             gamma: 0.1,
             message: "",
             probe_every: 0,
+            zoo: None,
         }
     }
 }
@@ -62,6 +65,10 @@ pub fn run(dir: &Path, spec: &RunSpec) {
         "name = \"{name}\"\nseed = {}\n\n[model]\nkind = \"transformer\"\nd_model = 64\n\n[loss]\ngamma = {}\ncontrast = \"ntxent\"\n\n[train]\nepochs = {}\nbatch_size = 64\nlr = 0.001\n",
         spec.seed, spec.gamma, spec.epochs
     );
+    let config = match &spec.zoo {
+        Some(z) => format!("{config}\n[zoo]\npath = {:?}\n", z.display().to_string()),
+        None => config,
+    };
     std::fs::write(dir.join("config.toml"), config).unwrap();
     let mut records = Vec::new();
     let mut log = format!("started {name}: {} epochs of {spe} steps\n", spec.epochs);
@@ -243,11 +250,14 @@ pub fn workspace(root: &Path) -> (PathBuf, PathBuf) {
     let runs = ws.join("runs");
     let mut quick = RunSpec::new("finished", 60, 10);
     (quick.epochs, quick.probe_every) = (6, 2);
+    let tiny = std::path::absolute(ws.join("zoos/tiny")).unwrap();
+    quick.zoo = Some(tiny.clone());
     run(&runs.join("quickstart"), &quick);
     std::fs::write(runs.join("quickstart/results.toml"), results().to_toml()).unwrap();
     hyperzoo_core::results::write_accuracies(&runs.join("quickstart"), &accuracies()).unwrap();
     let mut g1 = RunSpec::new("running", 35, 10);
     (g1.epochs, g1.seed, g1.gamma) = (6, 1, 0.1);
+    g1.zoo = Some(tiny.clone());
     run(&runs.join("gamma-loss.gamma=0.1"), &g1);
     notes(
         &runs.join("gamma-loss.gamma=0.1"),
@@ -256,6 +266,7 @@ pub fn workspace(root: &Path) -> (PathBuf, PathBuf) {
     );
     let mut g5 = RunSpec::new("failed", 12, 10);
     (g5.epochs, g5.seed, g5.gamma) = (6, 1, 0.5);
+    g5.zoo = Some(tiny);
     g5.message = "step 12: the structure loss is NaN";
     run(&runs.join("gamma-loss.gamma=0.5"), &g5);
     notes(

@@ -47,6 +47,16 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
         Action::ToggleWindow,
         "full history / recent window",
     ),
+    (
+        "zoom_in",
+        Action::ZoomIn,
+        "zoom in (halve the curves' window)",
+    ),
+    (
+        "zoom_out",
+        Action::ZoomOut,
+        "zoom out (double it, up to all)",
+    ),
     ("probe", Action::NextProbe, "next probe property (run view)"),
     (
         "accuracy",

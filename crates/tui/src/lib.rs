@@ -14,10 +14,12 @@
 //!   once, the others queued (their status `queued` in the run store); the training itself is
 //!   the binary's [`queue::Worker`].
 //! - [`export`]: results TOML and loss plots of runs into `<workspace>/exports/` (the `e` key).
+//! - [`bench`]: the loop's frame times while runs train (`hyperzoo bench tui`).
 //! - [`run_tui`]: the terminal event loop; training is reached only through a [`Launcher`].
 //!   When the terminal goes away (SIGHUP) it stops drawing and carries the live runs to their
 //!   end before returning.
 pub mod app;
+pub mod bench;
 pub mod error;
 pub mod export;
 pub mod keymap;

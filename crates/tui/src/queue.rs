@@ -132,6 +132,11 @@ impl Entry {
             epoch: self.before.as_ref().map_or(0, |s| s.epoch),
             epochs: self.epochs,
             message,
+            device: self
+                .before
+                .as_ref()
+                .map(|s| s.device.clone())
+                .unwrap_or_default(),
         }
     }
 }

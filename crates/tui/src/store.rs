@@ -153,10 +153,15 @@ impl RunInfo {
         }
     }
 
-    /// The device the run trains on: the one its log says it resolved (`run ... device X`,
-    /// while that line is in the log tail), else its config's `device` (`auto` when absent),
-    /// else `-`.
+    /// The device the run trains on: as resolved when it started (status.toml's `device`),
+    /// else the one its log says (`run ... device X`, while that line is in the log tail; runs
+    /// of older versions), else its config's `device` (`auto` when absent), else `-`.
     pub fn device(&self) -> String {
+        if let Some(d) = self.status.as_ref().map(|s| s.device.trim())
+            && !d.is_empty()
+        {
+            return d.to_string();
+        }
         let logged = self.log_tail.iter().find_map(|l| {
             l.starts_with("run ")
                 .then(|| l.rsplit_once(", device ").map(|(_, d)| d.trim()))
@@ -291,6 +296,43 @@ impl Snapshot {
     /// Reads the workspace at once (no cache).
     pub fn read(workspace: &Path, experiments: &Path, now: SystemTime) -> Snapshot {
         Loader::new(workspace, experiments).load(now)
+    }
+
+    /// Indices (into `runs`) of the runs trained on `zoo`: those whose config's `[zoo]` names
+    /// its directory (`path`) or its definition file (`definition`), compared as absolute
+    /// paths (runs write them absolute).
+    pub fn runs_on_zoo(&self, zoo: &ZooInfo) -> Vec<usize> {
+        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let mine: Vec<PathBuf> = zoo
+            .dir
+            .iter()
+            .chain(zoo.definition.iter())
+            .map(|p| abs(p))
+            .collect();
+        (0..self.runs.len())
+            .filter(|&i| {
+                let table = self.runs[i]
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.get("zoo"))
+                    .and_then(|z| z.as_table());
+                table.is_some_and(|t| {
+                    ["path", "definition"].iter().any(|k| {
+                        t.get(*k)
+                            .and_then(|v| v.as_str())
+                            .is_some_and(|v| mine.contains(&abs(Path::new(v))))
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Of [`Snapshot::runs_on_zoo`], the run whose accuracy distributions the Zoos view links
+    /// to: the first with an accuracies.csv.
+    pub fn accuracy_run_of_zoo(&self, zoo: &ZooInfo) -> Option<usize> {
+        self.runs_on_zoo(zoo)
+            .into_iter()
+            .find(|&i| !self.runs[i].accuracies.is_empty())
     }
 
     /// The run named `name`.
@@ -1124,7 +1166,8 @@ mod tests {
                 snap.problems
             );
         }
-        // The device: config's `device` (auto when absent), or the one the log says it resolved.
+        // The device: config's `device` (auto when absent), the one the log says it resolved,
+        // or status.toml's.
         let mut run = quick.clone();
         assert_eq!(run.device(), "auto");
         run.config
@@ -1135,6 +1178,12 @@ mod tests {
         run.log_tail
             .push("run quickstart on zoo tiny (/z), device cuda:0 on libtorch".into());
         assert_eq!(run.device(), "cuda:0 on libtorch");
+        // status.toml's device, written when the run started, wins over the log.
+        run.status
+            .as_mut()
+            .expect("the fixture writes status.toml")
+            .device = "cpu on LibTorch (burn-tch)".into();
+        assert_eq!(run.device(), "cpu on LibTorch (burn-tch)");
         assert_eq!(RunInfo::new("x", Path::new("x")).device(), "-");
     }
 

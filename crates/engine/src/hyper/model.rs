@@ -7,7 +7,7 @@
 //! `[B, 1, P]` and return the same shape; SANE takes tokens `[B, W, token_size]` with positions
 //! `[B, W, 3]` and returns tokens. Latents are `[B, Tz, dz]`: `Tz = 1` for the first two, a
 //! latent per token for SANE. The model embedding used by probes is the mean over `Tz`.
-use super::nn::{BatchNormTrain, Block2021, Ctx, Init, LinearInit, Norm, SaneBlock};
+use super::nn::{BatchNormTrain, Block2021, Ctx, Init, LinearInit, Norm, SaneBlock, linear};
 use crate::{Error, Result};
 use burn::module::{Module, Param};
 use burn::nn::Linear;
@@ -216,6 +216,8 @@ impl TransformerAe {
             .zip(&self.group_len)
         {
             let g = tokens.clone().narrow(1, off, n * len).reshape([b, n, len]);
+            // burn's own forward here: folding these narrowed token groups made a resumed run
+            // differ from an uninterrupted one in the last bit (tests/hyper_train.rs).
             parts.push(emb.forward(g));
             off += n * len;
         }
@@ -401,17 +403,17 @@ impl SaneAe {
     }
 
     fn encode(&self, x: Tensor<3>, pos: Tensor<3, Int>, ctx: &mut Ctx) -> Tensor<3> {
-        let h = self.tokenizer.forward(x) + self.pos.forward(pos);
+        let h = linear(&self.tokenizer, x) + self.pos.forward(pos);
         let h = ctx.dropout(h, self.dropout);
         let h = self.enc.iter().fold(h, |h, blk| blk.forward(h, ctx));
-        self.comp.forward(h)
+        linear(&self.comp, h)
     }
 
     fn decode(&self, z: Tensor<3>, pos: Tensor<3, Int>, ctx: &mut Ctx) -> Tensor<3> {
-        let h = self.dec_in.forward(z) + self.pos.forward(pos);
+        let h = linear(&self.dec_in, z) + self.pos.forward(pos);
         let h = ctx.dropout(h, self.dropout);
         let h = self.dec.iter().fold(h, |h, blk| blk.forward(h, ctx));
-        self.out.forward(h)
+        linear(&self.out, h)
     }
 }
 

@@ -15,6 +15,23 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
+/// `l` applied to `x` `[..., d_in]` as one `[rows, d_in] @ [d_in, d_out]` matmul over the
+/// leading dims folded into rows, as torch's `F.linear` runs. burn's own `Linear::forward` keeps
+/// a batched matmul with the weight broadcast when the fold would not make the output squarer
+/// (e.g. SANE's `[2B, 93, 1024] → 256` projections), which on LibTorch runs `2B` small GEMMs
+/// forward and backward; folding made SANE's training step ~10 % faster on CPU.
+pub fn linear<const D: usize>(l: &Linear, x: Tensor<D>) -> Tensor<D> {
+    if D <= 2 {
+        return l.forward(x);
+    }
+    let mut dims = x.dims();
+    let d_in = dims[D - 1];
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let y = l.forward(x.reshape([rows, d_in]));
+    dims[D - 1] = y.dims()[1];
+    y.reshape(dims)
+}
+
 /// Parameter initialisation from a seeded generator.
 pub struct Init {
     rng: ChaCha8Rng,
@@ -324,17 +341,17 @@ impl Block2021 {
     pub fn forward(&self, x: Tensor<3>, ctx: &mut Ctx) -> Tensor<3> {
         let h = self.norm1.forward(x.clone());
         let a = attention(
-            self.q.forward(h.clone()),
-            self.k.forward(h.clone()),
-            self.v.forward(h),
+            linear(&self.q, h.clone()),
+            linear(&self.k, h.clone()),
+            linear(&self.v, h),
             self.heads,
             0.1,
             ctx,
         );
-        let x = x + ctx.dropout(self.out.forward(a), self.dropout);
+        let x = x + ctx.dropout(linear(&self.out, a), self.dropout);
         let h = self.norm2.forward(x.clone());
-        let f = ctx.dropout(activation::relu(self.ff1.forward(h)), self.dropout);
-        x.clone() + ctx.dropout(self.ff2.forward(f), self.dropout)
+        let f = ctx.dropout(activation::relu(linear(&self.ff1, h)), self.dropout);
+        x.clone() + ctx.dropout(linear(&self.ff2, f), self.dropout)
     }
 }
 
@@ -375,10 +392,10 @@ impl SaneBlock {
 
     /// `[B, T, d]` → `[B, T, d]`.
     pub fn forward(&self, x: Tensor<3>, ctx: &mut Ctx) -> Tensor<3> {
-        let qkv = self.qkv.forward(self.ln1.forward(x.clone()));
+        let qkv = linear(&self.qkv, self.ln1.forward(x.clone()));
         let a = attention_packed(qkv, self.heads, self.dropout, ctx);
-        let x = x + ctx.dropout(self.proj.forward(a), self.dropout);
-        let h = activation::gelu(self.fc.forward(self.ln2.forward(x.clone())));
-        x.clone() + ctx.dropout(self.fc_proj.forward(h), self.dropout)
+        let x = x + ctx.dropout(linear(&self.proj, a), self.dropout);
+        let h = activation::gelu(linear(&self.fc, self.ln2.forward(x.clone())));
+        x.clone() + ctx.dropout(linear(&self.fc_proj, h), self.dropout)
     }
 }

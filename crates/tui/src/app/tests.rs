@@ -395,3 +395,61 @@ fn results_scroll_stops_at_the_end_and_resets_for_another_run() {
     press(&mut app, "pagedown 2 pagedown");
     assert_eq!(app.results_scroll, 0);
 }
+
+#[test]
+fn enter_on_a_zoo_opens_the_accuracy_page_of_a_run_on_it() {
+    let (_tmp, mut app) = app();
+    press(&mut app, "4");
+    // tetris-quick has no run: Enter says so and stays.
+    press(&mut app, "enter");
+    assert_eq!(app.view, View::Zoos);
+    assert_eq!(
+        app.message.as_deref(),
+        Some("no run on zoo tetris-quick yet")
+    );
+    // tiny: the quickstart run trained on it and has accuracies.csv.
+    let tiny = app.snapshot.zoos.iter().find(|z| z.name == "tiny").unwrap();
+    let on_tiny: Vec<&str> = app
+        .snapshot
+        .runs_on_zoo(tiny)
+        .into_iter()
+        .map(|i| app.snapshot.runs[i].name.as_str())
+        .collect();
+    assert_eq!(
+        on_tiny,
+        ["gamma-loss.gamma=0.1", "gamma-loss.gamma=0.5", "quickstart"]
+    );
+    press(&mut app, "j enter");
+    assert_eq!(app.view, View::Results);
+    assert!(app.results_accuracy);
+    assert_eq!(app.focused_run().unwrap().name, "quickstart");
+    // Without accuracies.csv the link is refused with the command that writes it.
+    let mut app2 = app.clone();
+    for r in &mut app2.snapshot.runs {
+        r.accuracies.clear();
+    }
+    press(&mut app2, "4 enter");
+    assert_eq!(app2.view, View::Zoos);
+    assert!(app2.message.as_deref().unwrap().contains("hyperzoo eval"));
+}
+
+#[test]
+fn zoom_halves_and_doubles_the_recent_window() {
+    let (_tmp, mut app) = app();
+    // The quickstart run: 60 steps.
+    app.focus = Some("quickstart".into());
+    app.view = View::Run;
+    assert_eq!(app.focused_run().unwrap().metrics.steps.len(), 60);
+    assert!(app.plot.full_history);
+    press(&mut app, "+");
+    assert_eq!((app.plot.full_history, app.plot.window), (false, 30));
+    press(&mut app, "= +");
+    assert_eq!(app.plot.window, MIN_WINDOW);
+    press(&mut app, "-");
+    assert_eq!((app.plot.full_history, app.plot.window), (false, 20));
+    press(&mut app, "- -");
+    assert!(app.plot.full_history, "80 steps cover the run's 60");
+    // Zooming out of the whole history changes nothing.
+    press(&mut app, "-");
+    assert!(app.plot.full_history);
+}

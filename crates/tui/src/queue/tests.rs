@@ -61,6 +61,7 @@ impl Worker for Fake {
             epoch: 0,
             epochs: 2,
             message: String::new(),
+            device: "cpu".into(),
         };
         dir.set_status(&status(RunState::Running)).unwrap();
         loop {

@@ -138,16 +138,21 @@ fn hints(app: &App) -> String {
             (A::ToggleSmoothing, "smooth"),
             (A::ToggleLogScale, "log"),
             (A::ToggleWindow, "window"),
+            (A::ZoomIn, "zoom"),
             (A::NextProbe, "probe"),
-            (A::Select, "select"),
             (A::Export, "export"),
         ],
         View::Compare => &[
             (A::ToggleSmoothing, "smooth"),
             (A::ToggleLogScale, "log"),
+            (A::ZoomIn, "zoom"),
             (A::Export, "export"),
         ],
-        View::Zoos => &[(A::Launch, "generate"), (A::Filter, "filter")],
+        View::Zoos => &[
+            (A::Enter, "accuracy"),
+            (A::Launch, "generate"),
+            (A::Filter, "filter"),
+        ],
         View::Results if app.results_accuracy => {
             &[(A::ToggleAccuracy, "tables"), (A::Back, "back")]
         }

@@ -2,7 +2,8 @@
 //! test-accuracy distribution of its networks at each checkpoint epoch (quartiles and a box plot
 //! on [0, 1]).
 use crate::app::App;
-use crate::store::ZooInfo;
+use crate::store::{RunInfo, ZooInfo};
+use crate::view::accuracy::five_numbers;
 use crate::view::block;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -70,7 +71,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut state =
         TableState::default().with_selected((!zoos.is_empty()).then_some(app.zoo_cursor));
     frame.render_stateful_widget(table, list, &mut state);
-    match zoos.get(app.zoo_cursor).map(|&i| &app.snapshot.zoos[i]) {
+    match app.current_zoo() {
         Some(z) => render_detail(frame, detail, z, app),
         None => {
             let msg = Paragraph::new(Line::styled("no zoos yet", p.dim())).block(block("", app));
@@ -100,11 +101,21 @@ fn render_detail(frame: &mut Frame, area: Rect, z: &ZooInfo, app: &App) {
     if let Some(e) = &z.error {
         facts.push(Line::styled(e.clone(), Style::new().fg(p.bad)));
     }
-    let [top, bottom] = Layout::vertical([
+    let runs = app.snapshot.runs_on_zoo(z);
+    let runs_height = if runs.is_empty() {
+        0
+    } else {
+        runs.len().min(6) as u16 + 3
+    };
+    let [top, bottom, runs_area] = Layout::vertical([
         Constraint::Length(facts.len() as u16 + 2),
         Constraint::Min(0),
+        Constraint::Length(runs_height),
     ])
     .areas(area);
+    if !runs.is_empty() {
+        render_runs(frame, runs_area, &runs, z, app);
+    }
     let facts = Paragraph::new(facts)
         .wrap(Wrap { trim: true })
         .block(block(z.name.clone(), app));
@@ -153,6 +164,49 @@ fn render_detail(frame: &mut Frame, area: Rect, z: &ZooInfo, app: &App) {
         .column_spacing(1)
         .block(block("test accuracy", app));
     frame.render_widget(table, bottom);
+}
+
+/// The runs trained on the zoo, with the median test accuracy of their original,
+/// reconstructed and generated networks (accuracies.csv); `>` marks the run whose accuracy
+/// distributions Enter opens.
+fn render_runs(frame: &mut Frame, area: Rect, runs: &[usize], z: &ZooInfo, app: &App) {
+    let p = &app.palette;
+    let linked = app.snapshot.accuracy_run_of_zoo(z);
+    let median = |r: &RunInfo, group: &str| {
+        r.accuracies
+            .iter()
+            .find(|(g, _)| g == group)
+            .and_then(|(_, v)| five_numbers(v))
+            .map_or_else(|| "-".to_string(), |q| format!("{:.3}", q[2]))
+    };
+    let rows = runs.iter().map(|&i| {
+        let r = &app.snapshot.runs[i];
+        Row::new([
+            if Some(i) == linked { ">" } else { " " }.to_string(),
+            r.name.clone(),
+            r.phase.label().to_string(),
+            median(r, "original"),
+            median(r, "reconstructed"),
+            median(r, "generated"),
+        ])
+    });
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(9),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(9),
+    ];
+    let title = match linked {
+        Some(_) => "runs on this zoo: median test accuracy (Enter: distributions of >)",
+        None => "runs on this zoo: median test accuracy",
+    };
+    let table = Table::new(rows, widths)
+        .header(Row::new(["", "run", "state", "original", "recon.", "generated"]).style(p.header()))
+        .column_spacing(1)
+        .block(block(title, app));
+    frame.render_widget(table, area);
 }
 
 #[cfg(test)]
