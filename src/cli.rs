@@ -194,6 +194,10 @@ pub struct EvalArgs {
     /// Test images the reconstructed networks are run on
     #[arg(long, default_value_t = 2000)]
     pub images: usize,
+    /// Fit the probes on features standardized with the training split's mean and std per
+    /// feature (the references fit them on raw features)
+    #[arg(long)]
+    pub standardize: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ use crate::cli::{EvalArgs, Global};
 use anyhow::{Context, Result, bail};
 use hyperzoo_core::experiment::Experiment;
 use hyperzoo_core::paths;
+use hyperzoo_core::probe::features::ColumnScaler;
 use hyperzoo_core::probe::{evaluate_regression, kendall_tau, r2 as r2_score};
 use hyperzoo_core::results::{Ood as OodResult, Results};
 use hyperzoo_core::run::RunDir;
@@ -126,6 +127,8 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
         dz = d;
     }
     let targets = [0, 1, 2].map(|k| eval::targets(&zoo, &prepared.splits[k]));
+    let rows_train = prepared.splits[0].len();
+    let (emb, scaler) = probe_features([&emb[0], &emb[1], &emb[2]], rows_train, a.standardize)?;
     let mut probes = eval::probe_all("hyper", [&emb[0], &emb[1], &emb[2]], &targets);
     // SANE's per-layer embeddings.
     let mut layered = Vec::new();
@@ -136,11 +139,17 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
             layered.push(v);
         }
     }
-    if let [a, b, c] = layered.as_slice() {
-        probes.extend(eval::probe_all("hyper-layers", [a, b, c], &targets));
+    if let [l0, l1, l2] = layered.as_slice() {
+        let (f, _) = probe_features([l0, l1, l2], rows_train, a.standardize)?;
+        probes.extend(eval::probe_all(
+            "hyper-layers",
+            [&f[0], &f[1], &f[2]],
+            &targets,
+        ));
     }
     let baselines = eval::baselines(&prepared, &zoo)?;
     for (name, f) in &baselines {
+        let (f, _) = probe_features([&f[0], &f[1], &f[2]], rows_train, a.standardize)?;
         probes.extend(eval::probe_all(name, [&f[0], &f[1], &f[2]], &targets));
     }
 
@@ -165,7 +174,16 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
 
     let mut ood = Vec::new();
     if let Some(other) = &a.zoo {
-        ood = out_of_distribution(g, other, &e, &prepared, &model, &emb, &targets, &dev.device)?;
+        ood = out_of_distribution(
+            g,
+            other,
+            &e,
+            &prepared,
+            &model,
+            (&emb, scaler.as_ref()),
+            &targets,
+            &dev.device,
+        )?;
     }
     // A generation table written by `hyperzoo generate` stays. An unreadable results.toml is
     // kept aside (not overwritten unread) and named.
@@ -188,6 +206,7 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
         checkpoint: ckpt.display().to_string(),
         embedding_dim: dz,
         rows: [0, 1, 2].map(|k| prepared.splits[k].len()),
+        standardized: a.standardize,
         probes,
         reconstruction: Some(reconstruction),
         ood,
@@ -240,6 +259,26 @@ fn other_zoo_rows(
     Ok((ozoo, all))
 }
 
+/// The features of the three splits as the probes see them: as they are, or with
+/// `standardize` standardized by the training split's statistics (the scaler is returned for
+/// other rows, e.g. another zoo's embeddings). `rows_train` gives the column count.
+fn probe_features(
+    f: [&[f64]; 3],
+    rows_train: usize,
+    standardize: bool,
+) -> Result<([Vec<f64>; 3], Option<ColumnScaler>)> {
+    if !standardize || rows_train == 0 || f[0].is_empty() {
+        return Ok((f.map(<[f64]>::to_vec), None));
+    }
+    let scaler = ColumnScaler::fit(f[0], f[0].len() / rows_train)?;
+    let out = [
+        scaler.apply(f[0])?,
+        scaler.apply(f[1])?,
+        scaler.apply(f[2])?,
+    ];
+    Ok((out, Some(scaler)))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn out_of_distribution(
     g: &Global,
@@ -247,13 +286,18 @@ fn out_of_distribution(
     e: &Experiment,
     own: &hyperzoo_engine::hyper::train::Prepared,
     model: &HyperRep,
-    emb: &[Vec<f64>],
+    (emb, scaler): (&[Vec<f64>; 3], Option<&ColumnScaler>),
     targets: &[Vec<(String, TargetValues)>; 3],
     device: &hyperzoo_engine::burn::prelude::Device,
 ) -> Result<Vec<OodResult>> {
     let (ozoo, all) = other_zoo_rows(g, other, e, own)?;
     let batch = e.train.batch_size.max(64);
     let (oemb, _) = eval::embed(model, &all, &own.repr, batch, device)?;
+    // Standardized with the statistics of this zoo's training split, as the probe's inputs.
+    let oemb = match scaler {
+        Some(s) => s.apply(&oemb)?,
+        None => oemb,
+    };
     let otargets = eval::targets(&ozoo, &all);
     let mut out = Vec::new();
     for (k, (name, t)) in targets[0].iter().enumerate() {
@@ -288,8 +332,15 @@ fn out_of_distribution(
 
 fn print_summary(r: &Results) {
     println!(
-        "{}: probes on the test split ({} test checkpoints; embedding {} dims)",
-        r.run, r.rows[2], r.embedding_dim
+        "{}: probes on the test split ({} test checkpoints; embedding {} dims; {} features)",
+        r.run,
+        r.rows[2],
+        r.embedding_dim,
+        if r.standardized {
+            "standardized"
+        } else {
+            "raw"
+        }
     );
     let mut props: Vec<&str> = Vec::new();
     let mut methods: Vec<&str> = Vec::new();

@@ -131,7 +131,7 @@ pub fn bench(g: &Global, a: &BenchTuiArgs) -> Result<ExitCode> {
         .cpu_cores
         .map_or_else(|| "unknown".to_string(), |c| format!("{c:.2}"));
     println!(
-        "hyperzoo tui: {:.1} redraws/s over {:.1} s of {} training ({}x{} screen, Run view); frame work p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; longest gap between redraws {:.1} ms; process CPU {cpu} cores of {}",
+        "hyperzoo tui: {:.1} redraws/s over {:.1} s of {} training ({}x{} screen, Run view); frame work p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; longest gap between redraws {:.1} ms; process CPU {cpu} cores of {}; training {} samples/s (median over the window)",
         s.redraws_per_s(),
         s.elapsed.as_secs_f64(),
         s.run,
@@ -142,16 +142,20 @@ pub fn bench(g: &Global, a: &BenchTuiArgs) -> Result<ExitCode> {
         s.frame_quantile(1.0),
         s.worst_gap_ms(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
+        s.train_samples_per_s
+            .map_or_else(|| "unknown".to_string(), |v| format!("{v:.0}")),
     );
     println!(
-        "{{\"bench\": \"tui\", \"redraws_per_s\": {:.2}, \"frames\": {}, \"frame_ms_p50\": {:.3}, \"frame_ms_p99\": {:.3}, \"frame_ms_max\": {:.3}, \"cpu_cores\": {}}}",
+        "{{\"bench\": \"tui\", \"redraws_per_s\": {:.2}, \"frames\": {}, \"frame_ms_p50\": {:.3}, \"frame_ms_p99\": {:.3}, \"frame_ms_max\": {:.3}, \"cpu_cores\": {}, \"train_samples_per_s\": {}}}",
         s.redraws_per_s(),
         s.frame_ms.len(),
         s.frame_quantile(0.5),
         s.frame_quantile(0.99),
         s.frame_quantile(1.0),
         s.cpu_cores
-            .map_or_else(|| "null".to_string(), |c| format!("{c:.3}"))
+            .map_or_else(|| "null".to_string(), |c| format!("{c:.3}")),
+        s.train_samples_per_s
+            .map_or_else(|| "null".to_string(), |v| format!("{v:.1}"))
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -329,6 +329,33 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
     eval_it()
         .success()
         .stdout(predicate::str::contains("reconstruction: weight R²"));
+    // An unreadable results.toml is kept aside and named, not overwritten unread; with
+    // --standardize the probes (and those scored on another zoo) see standardized features.
+    std::fs::write(run.join("results.toml"), "probes = [").unwrap();
+    in_workspace(
+        &ws,
+        &[
+            "eval",
+            "tiny",
+            "--images",
+            "200",
+            "--standardize",
+            "--zoo",
+            "tetris-tiny",
+        ]
+        .map(OsStr::new),
+    )
+    .success()
+    .stdout(predicate::str::contains("standardized features"))
+    .stderr(predicate::str::contains("results.toml.unreadable"));
+    assert_eq!(
+        std::fs::read_to_string(run.join("results.toml.unreadable")).unwrap(),
+        "probes = ["
+    );
+    let results = hyperzoo_core::results::Results::read(&run.join("results.toml"))
+        .unwrap()
+        .unwrap();
+    assert!(results.standardized && !results.probes.is_empty() && !results.ood.is_empty());
     in_workspace(&ws, &["ls".as_ref()])
         .success()
         .stdout(predicate::str::is_match(r"tiny\s+finished").unwrap());

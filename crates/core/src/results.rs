@@ -69,6 +69,9 @@ pub struct Results {
     pub embedding_dim: usize,
     /// Checkpoints in the train, val and test splits.
     pub rows: [usize; 3],
+    /// The probes were fitted on features standardized with the training split's statistics
+    /// (`hyperzoo eval --standardize`), not on raw features as the references fit them.
+    pub standardized: bool,
     /// Linear probes.
     pub probes: Vec<Probe>,
     /// Reconstruction of the test split.

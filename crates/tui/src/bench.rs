@@ -32,6 +32,9 @@ pub struct FrameStats {
     /// CPU time of the whole process over the window divided by its wall-clock time (2.0 =
     /// two cores busy), when the platform says (Linux).
     pub cpu_cores: Option<f64>,
+    /// Median training throughput (samples/s) of the run's steps recorded during the window:
+    /// what the training paid for being drawn (compare with the same experiment headless).
+    pub train_samples_per_s: Option<f64>,
 }
 
 impl FrameStats {
@@ -74,6 +77,19 @@ fn process_cpu() -> Option<Duration> {
     }
     #[cfg(not(target_os = "linux"))]
     None
+}
+
+/// The median samples/s of `run`'s step records after step `after`.
+fn median_throughput(run: &crate::store::RunInfo, after: u64) -> Option<f64> {
+    let mut v: Vec<f64> = run
+        .metrics
+        .steps
+        .iter()
+        .filter(|s| s.step > after && s.samples_per_s.is_finite())
+        .map(|s| s.samples_per_s)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
 }
 
 /// Launches `experiment` with `launcher`, waits (up to `start_timeout`) for one of its runs to
@@ -131,6 +147,7 @@ fn frame_loop(
     let mut last_reload = Instant::now();
     let mut frame_ms = Vec::new();
     let mut start: Option<(Instant, Option<Duration>)> = None;
+    let mut first_step = 0;
     loop {
         let t0 = Instant::now();
         if last_reload.elapsed() >= RELOAD {
@@ -162,15 +179,24 @@ fn frame_loop(
                         }
                         _ => None,
                     };
+                    app.set_snapshot(loader.load(SystemTime::now()));
+                    let run = app.focus.clone().unwrap_or_default();
                     return Ok(FrameStats {
-                        run: app.focus.clone().unwrap_or_default(),
+                        train_samples_per_s: app
+                            .snapshot
+                            .run(&run)
+                            .and_then(|r| median_throughput(r, first_step)),
+                        run,
                         elapsed,
                         frame_ms,
                         cpu_cores,
                     });
                 }
             }
-            None if app.focus.is_some() => start = Some((Instant::now(), process_cpu())),
+            None if app.focus.is_some() => {
+                start = Some((Instant::now(), process_cpu()));
+                first_step = app.focused_run().map_or(0, |r| r.step());
+            }
             None => {
                 if launched.elapsed() > start_timeout {
                     return Err(Error::Other(format!(

@@ -371,6 +371,7 @@ pub fn results() -> Results {
         checkpoint: "checkpoints/epoch-6".into(),
         embedding_dim: 64,
         rows: [120, 20, 40],
+        standardized: false,
         probes: vec![
             probe("test_acc", "W", 0.612),
             probe("test_acc", "s(W)", 0.741),

@@ -57,6 +57,83 @@ impl FeatureMatrix {
     }
 }
 
+/// Column standardization fitted on the training rows: `(x − mean) / std` per column
+/// (population std; a constant column is only centred). The references fit their probes on raw
+/// features; `hyperzoo eval --standardize` fits them on standardized ones, which keeps the
+/// classifier's gradient descent from stalling on features of very different scales.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnScaler {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+}
+
+impl ColumnScaler {
+    /// Fits on a row-major `[N, cols]` matrix; non-finite values are left out of the
+    /// statistics. Errors when the length is not a multiple of `cols` or there is no row.
+    pub fn fit(x: &[f64], cols: usize) -> Result<ColumnScaler> {
+        if cols == 0 || x.is_empty() || !x.len().is_multiple_of(cols) {
+            return Err(Error::InvalidValue {
+                what: "features to standardize".into(),
+                value: format!("{} values", x.len()),
+                expected: format!("a non-empty row-major [N, {cols}] matrix"),
+            });
+        }
+        let mut sum = vec![0.0; cols];
+        let mut n = vec![0usize; cols];
+        for row in x.chunks_exact(cols) {
+            for (j, &v) in row.iter().enumerate() {
+                if v.is_finite() {
+                    sum[j] += v;
+                    n[j] += 1;
+                }
+            }
+        }
+        let mean: Vec<f64> = (0..cols)
+            .map(|j| if n[j] > 0 { sum[j] / n[j] as f64 } else { 0.0 })
+            .collect();
+        let mut sq = vec![0.0; cols];
+        for row in x.chunks_exact(cols) {
+            for (j, &v) in row.iter().enumerate() {
+                if v.is_finite() {
+                    sq[j] += (v - mean[j]).powi(2);
+                }
+            }
+        }
+        let std = (0..cols)
+            .map(|j| {
+                let s = if n[j] > 0 {
+                    (sq[j] / n[j] as f64).sqrt()
+                } else {
+                    0.0
+                };
+                if s > 0.0 && s.is_finite() { s } else { 1.0 }
+            })
+            .collect();
+        Ok(ColumnScaler { mean, std })
+    }
+
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// `x` (row-major `[M, cols]`) standardized with the fitted statistics.
+    pub fn apply(&self, x: &[f64]) -> Result<Vec<f64>> {
+        let cols = self.cols();
+        if !x.len().is_multiple_of(cols) {
+            return Err(Error::InvalidValue {
+                what: "features to standardize".into(),
+                value: format!("{} values", x.len()),
+                expected: format!("a row-major [N, {cols}] matrix"),
+            });
+        }
+        Ok(x.iter()
+            .enumerate()
+            .map(|(i, &v)| (v - self.mean[i % cols]) / self.std[i % cols])
+            .collect())
+    }
+}
+
 /// Percentiles of [`stats`] (s(W)).
 pub const STATS_PERCENTILES: [f64; 5] = [1.0, 25.0, 50.0, 75.0, 99.0];
 /// Percentiles of [`unterthiner`].
@@ -363,6 +440,22 @@ pub fn spectral<T: Copy + Into<f64>>(weights: &[T], layout: &Layout) -> Result<F
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn column_scaler_fits_train_rows_and_applies_to_others() {
+        // Two columns: [1, 3] has mean 2, std 1; the constant column is only centred.
+        let x = [1.0, 5.0, 3.0, 5.0];
+        let sc = ColumnScaler::fit(&x, 2).unwrap();
+        assert_eq!(sc.apply(&x).unwrap(), [-1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(sc.apply(&[4.0, 6.0]).unwrap(), [2.0, 1.0]);
+        // Non-finite values are left out of the statistics and stay non-finite.
+        let sc = ColumnScaler::fit(&[1.0, f64::NAN, 3.0], 1).unwrap();
+        let y = sc.apply(&[f64::NAN, 2.0]).unwrap();
+        assert!(y[0].is_nan() && y[1] == 0.0);
+        assert!(ColumnScaler::fit(&[1.0, 2.0, 3.0], 2).is_err());
+        assert!(sc.apply(&[]).unwrap().is_empty());
+        assert!(ColumnScaler::fit(&[], 2).is_err());
+    }
+
     use super::*;
     use crate::arch::ArchSpec;
 

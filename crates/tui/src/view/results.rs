@@ -297,7 +297,14 @@ fn probe_lines(results: &Results, app: &App) -> Vec<Line<'static>> {
         .add_modifier(Modifier::BOLD);
     let mut out = vec![
         title(
-            format!("Probes  test split, {BEST_MARK} best of the row"),
+            format!(
+                "Probes  test split, {BEST_MARK} best of the row{}",
+                if results.standardized {
+                    ", standardized features"
+                } else {
+                    ""
+                }
+            ),
             app,
         ),
         table.header(header, app),
@@ -552,6 +559,23 @@ mod tests {
             test,
             ..Probe::default()
         }
+    }
+
+    #[test]
+    fn the_probe_title_says_when_features_were_standardized() {
+        let app = App::new(
+            crate::store::Snapshot::default(),
+            crate::theme::builtin("plain").unwrap(),
+            crate::Keymap::default(),
+        );
+        let mut results = Results {
+            probes: vec![probe("test_acc", "W", "r2", 0.5)],
+            ..Results::default()
+        };
+        let heading = |r: &Results| probe_lines(r, &app)[0].to_string();
+        assert!(!heading(&results).contains("standardized"));
+        results.standardized = true;
+        assert!(heading(&results).contains("standardized features"));
     }
 
     #[test]
