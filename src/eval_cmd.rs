@@ -191,12 +191,23 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
     let generation = match Results::read(&results_path) {
         Ok(r) => r.and_then(|r| r.generation),
         Err(err) => {
-            let aside = run.path("results.toml.unreadable");
-            std::fs::rename(&results_path, &aside)?;
-            crate::say!(
-                "warning: {err:#}; kept as {} (its [generation] table, if any, is not carried over)",
-                aside.display()
-            );
+            // Kept under a name no earlier unreadable file holds.
+            let aside = (0..)
+                .map(|k| match k {
+                    0 => run.path("results.toml.unreadable"),
+                    k => run.path(&format!("results.toml.unreadable.{k}")),
+                })
+                .find(|p| !p.exists())
+                .expect("an unused name");
+            match std::fs::rename(&results_path, &aside) {
+                Ok(()) => crate::say!(
+                    "warning: {err:#}; kept as {} (its [generation] table, if any, is not carried over)",
+                    aside.display()
+                ),
+                Err(e) => crate::say!(
+                    "warning: {err:#}; it could not be kept aside ({e}) and will be replaced"
+                ),
+            }
             None
         }
     };
@@ -214,7 +225,7 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
     };
     run.write("results.toml", results.to_toml().as_bytes())?;
     print_summary(&results);
-    println!("wrote {}", run.path("results.toml").display());
+    crate::tell!("wrote {}", run.path("results.toml").display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -331,7 +342,7 @@ fn out_of_distribution(
 }
 
 fn print_summary(r: &Results) {
-    println!(
+    crate::tell!(
         "{}: probes on the test split ({} test checkpoints; embedding {} dims; {} features)",
         r.run,
         r.rows[2],
@@ -353,7 +364,7 @@ fn print_summary(r: &Results) {
         }
     }
     let head: String = methods.iter().map(|m| format!(" {m:>12}")).collect();
-    println!("  {:<16}{head}", "property");
+    crate::tell!("  {:<16}{head}", "property");
     for p in props {
         let cells: String = methods
             .iter()
@@ -371,26 +382,36 @@ fn print_summary(r: &Results) {
             .iter()
             .find(|x| x.property == p)
             .map_or("", |x| if x.metric == "r2" { "R²" } else { "acc" });
-        println!("  {p:<16}{cells}  ({metric})");
+        crate::tell!("  {p:<16}{cells}  ({metric})");
     }
     if let Some(rc) = &r.reconstruction {
-        println!(
+        crate::tell!(
             "  reconstruction: weight R² {:.4}, MSE {:.4}, mean L2 {:.4}",
-            rc.weight_r2, rc.weight_mse, rc.l2_mean
+            rc.weight_r2,
+            rc.weight_mse,
+            rc.l2_mean
         );
         if let (Some(o), Some(c), Some(a)) =
             (&rc.acc_original, &rc.acc_reconstructed, &rc.agreement)
         {
-            println!(
+            crate::tell!(
                 "  test accuracy on {} images: original median {:.4} (mean {:.4}), reconstructed median {:.4} (mean {:.4}), agreement mean {:.4}",
-                rc.images, o.median, o.mean, c.median, c.mean, a.mean
+                rc.images,
+                o.median,
+                o.mean,
+                c.median,
+                c.mean,
+                a.mean
             );
         }
     }
     for o in &r.ood {
-        println!(
+        crate::tell!(
             "  out of distribution on {}: {} R² {:.4}, Kendall τ {:.4}",
-            o.zoo, o.property, o.r2, o.kendall_tau
+            o.zoo,
+            o.property,
+            o.r2,
+            o.kendall_tau
         );
     }
 }
@@ -462,7 +483,7 @@ pub fn embed(g: &Global, a: &crate::cli::EmbedArgs) -> Result<ExitCode> {
     }
     hyperzoo_core::zoo::store::write_tensors(&st, &[("embeddings", &all, vec![row, dz])])?;
     hyperzoo_core::fsutil::write_atomic(&csv_path, &w.into_inner()?)?;
-    println!(
+    crate::tell!(
         "wrote {} ({row} x {dz}) and {} for run {} ({}) on zoo {}",
         st.display(),
         csv_path.display(),
@@ -736,13 +757,18 @@ pub fn generate(g: &Global, a: &crate::cli::GenerateNetsArgs) -> Result<ExitCode
     hyperzoo_core::results::write_accuracies(l.run.dir(), &groups)?;
 
     let row = |name: &str, s: Option<eval::Quantiles>| match s {
-        Some(s) => println!(
+        Some(s) => crate::tell!(
             "  {name:<22} {:.4} {:.4} {:.4} {:.4} {:.4} {:.4}",
-            s.min, s.q25, s.median, s.q75, s.max, s.mean
+            s.min,
+            s.q25,
+            s.median,
+            s.q75,
+            s.max,
+            s.mean
         ),
-        None => println!("  {name:<22} -"),
+        None => crate::tell!("  {name:<22} -"),
     };
-    println!(
+    crate::tell!(
         "generated {} networks ({} sampler, bandwidth {}, {} anchors) -> {}",
         keep.len(),
         a.sampler,
@@ -750,18 +776,19 @@ pub fn generate(g: &Global, a: &crate::cli::GenerateNetsArgs) -> Result<ExitCode
         rows.len(),
         a.out.display()
     );
-    println!("  test accuracy          min    q25    median q75    max    mean");
+    crate::tell!("  test accuracy          min    q25    median q75    max    mean");
     row("anchors (zoo)", generation.acc_anchors);
     row("generated", generation.acc_generated);
     for f in generation.finetune.iter().skip(1) {
         row(&format!("generated +{} epochs", f.epoch), f.generated);
         row(&format!("random init +{} epochs", f.epoch), f.random);
     }
-    println!(
+    crate::tell!(
         "  diversity (mean pairwise L2): anchors {:.4}, generated {:.4}",
-        diversity.0, diversity.1
+        diversity.0,
+        diversity.1
     );
-    println!(
+    crate::tell!(
         "wrote the generation table to {} and the accuracies to {}",
         results_path.display(),
         l.run

@@ -571,10 +571,12 @@ impl App {
         let steps = self.shown_steps();
         let p = &mut self.plot;
         if zoom_in {
+            // A window longer than the run shows all of it: halve what is shown.
+            let shown = steps.max(2 * MIN_WINDOW);
             let from = if p.full_history {
-                steps.max(2 * MIN_WINDOW)
+                shown
             } else {
-                p.window
+                p.window.min(shown)
             };
             p.window = (from / 2).max(MIN_WINDOW);
             p.full_history = false;

@@ -20,6 +20,9 @@ use ratatui::layout::Rect;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
+/// How long the runs are given to stop after the measurement.
+const STOP_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// The frames of one measurement.
 #[derive(Debug, Clone)]
 pub struct FrameStats {
@@ -129,7 +132,15 @@ pub fn measure_frames(
         start_timeout,
     );
     launcher.stop_all();
+    // Runs stop at their next step; a step longer than this is not a run to measure with.
+    let stopping = Instant::now();
     while launcher.live_runs() > 0 {
+        if stopping.elapsed() > STOP_TIMEOUT {
+            return Err(Error::Other(format!(
+                "the runs did not stop within {} s of the end of the measurement",
+                STOP_TIMEOUT.as_secs()
+            )));
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     result

@@ -99,6 +99,8 @@ impl ColumnScaler {
                 }
             }
         }
+        // A column whose spread is rounding noise of its mean is constant: only centred (its
+        // std would otherwise be ~1e-17 and blow other splits' values up).
         let std = (0..cols)
             .map(|j| {
                 let s = if n[j] > 0 {
@@ -106,7 +108,8 @@ impl ColumnScaler {
                 } else {
                     0.0
                 };
-                if s > 0.0 && s.is_finite() { s } else { 1.0 }
+                let noise = 16.0 * f64::EPSILON * mean[j].abs().max(f64::MIN_POSITIVE);
+                if s > noise && s.is_finite() { s } else { 1.0 }
             })
             .collect();
         Ok(ColumnScaler { mean, std })
@@ -451,6 +454,10 @@ mod tests {
         let sc = ColumnScaler::fit(&[1.0, f64::NAN, 3.0], 1).unwrap();
         let y = sc.apply(&[f64::NAN, 2.0]).unwrap();
         assert!(y[0].is_nan() && y[1] == 0.0);
+        // 0.1 is not exact in binary: the column's spread is rounding noise, not a scale.
+        let sc = ColumnScaler::fit(&[0.1, 0.1, 0.1], 1).unwrap();
+        let y = sc.apply(&[0.1, 0.2]).unwrap();
+        assert!(y[0].abs() < 1e-15 && (y[1] - 0.1).abs() < 1e-15, "{y:?}");
         assert!(ColumnScaler::fit(&[1.0, 2.0, 3.0], 2).is_err());
         assert!(sc.apply(&[]).unwrap().is_empty());
         assert!(ColumnScaler::fit(&[], 2).is_err());

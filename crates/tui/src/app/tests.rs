@@ -452,4 +452,10 @@ fn zoom_halves_and_doubles_the_recent_window() {
     // Zooming out of the whole history changes nothing.
     press(&mut app, "-");
     assert!(app.plot.full_history);
+    // From a recent window longer than the run (w after zooming out to 80 steps), one +
+    // halves what shows.
+    press(&mut app, "w");
+    assert_eq!((app.plot.full_history, app.plot.window), (false, 80));
+    press(&mut app, "+");
+    assert_eq!(app.plot.window, 30);
 }
