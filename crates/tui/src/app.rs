@@ -261,6 +261,9 @@ pub struct App {
     pub detach: bool,
     /// The live runs were asked to stop; the shell quits once none is live.
     pub stopping: bool,
+    /// Where Back returns to when the view was opened from another than Experiments (the
+    /// accuracy page opened from the Zoos view); cleared by any other view change.
+    pub back_to: Option<View>,
 }
 
 impl App {
@@ -295,6 +298,7 @@ impl App {
             quit: false,
             detach: false,
             stopping: false,
+            back_to: None,
         }
     }
 
@@ -389,6 +393,7 @@ impl App {
                 self.view = View::Results;
                 self.results_accuracy = true;
                 self.results_scroll = 0;
+                self.back_to = Some(View::Zoos);
             }
             None if self.snapshot.runs_on_zoo(z).is_empty() => {
                 self.notify(format!("no run on zoo {name} yet"));
@@ -763,8 +768,12 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                 (i + n - 1) % n
             };
             app.view = View::TABS[j];
+            app.back_to = None;
         }
-        Action::Goto(v) => app.view = v,
+        Action::Goto(v) => {
+            app.view = v;
+            app.back_to = None;
+        }
         Action::Enter => {
             if app.view == View::Experiments {
                 let run = match app.current_row() {
@@ -793,7 +802,10 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             } else if list && !app.filter.is_empty() {
                 app.filter.clear();
             } else {
-                app.view = View::Experiments;
+                if app.view == View::Results {
+                    app.results_accuracy = false;
+                }
+                app.view = app.back_to.take().unwrap_or(View::Experiments);
             }
         }
         Action::Filter => {

@@ -423,6 +423,13 @@ fn enter_on_a_zoo_opens_the_accuracy_page_of_a_run_on_it() {
     assert_eq!(app.view, View::Results);
     assert!(app.results_accuracy);
     assert_eq!(app.focused_run().unwrap().name, "quickstart");
+    // Back returns to the Zoos view, and the Results view shows its tables next time.
+    let mut back = app.clone();
+    press(&mut back, "esc");
+    assert_eq!(back.view, View::Zoos);
+    assert!(!back.results_accuracy);
+    press(&mut back, "esc");
+    assert_eq!(back.view, View::Experiments);
     // Without accuracies.csv the link is refused with the command that writes it.
     let mut app2 = app.clone();
     for r in &mut app2.snapshot.runs {
