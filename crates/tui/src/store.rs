@@ -275,6 +275,8 @@ pub struct ZooInfo {
     pub accuracy: Vec<AccuracyRow>,
     /// Why it could not be read.
     pub error: Option<String>,
+    /// Runs trained on it (indices into [`Snapshot::runs`]; see [`Snapshot::runs_on_zoo`]).
+    pub runs: Vec<usize>,
 }
 
 /// Everything the views show, read at one moment.
@@ -299,32 +301,47 @@ impl Snapshot {
     }
 
     /// Indices (into `runs`) of the runs trained on `zoo`: those whose config's `[zoo]` names
-    /// its directory (`path`) or its definition file (`definition`), compared as absolute
-    /// paths (runs write them absolute).
+    /// its directory (`path`) or its definition file (`definition`), the same file once
+    /// symlinks and `..` are resolved. Matched when the workspace is read.
     pub fn runs_on_zoo(&self, zoo: &ZooInfo) -> Vec<usize> {
-        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        let mine: Vec<PathBuf> = zoo
-            .dir
+        zoo.runs.clone()
+    }
+
+    /// Fills each zoo's [`ZooInfo::runs`].
+    fn match_zoo_runs(&mut self) {
+        // The file itself when it exists (symlinks, `..`), else the absolute path.
+        let key = |p: &Path| {
+            std::fs::canonicalize(p)
+                .or_else(|_| std::path::absolute(p))
+                .unwrap_or_else(|_| p.to_path_buf())
+        };
+        let run_zoos: Vec<Vec<PathBuf>> = self
+            .runs
             .iter()
-            .chain(zoo.definition.iter())
-            .map(|p| abs(p))
-            .collect();
-        (0..self.runs.len())
-            .filter(|&i| {
-                let table = self.runs[i]
+            .map(|r| {
+                let table = r
                     .config
                     .as_ref()
                     .and_then(|c| c.get("zoo"))
                     .and_then(|z| z.as_table());
-                table.is_some_and(|t| {
-                    ["path", "definition"].iter().any(|k| {
-                        t.get(*k)
-                            .and_then(|v| v.as_str())
-                            .is_some_and(|v| mine.contains(&abs(Path::new(v))))
-                    })
-                })
+                ["path", "definition"]
+                    .iter()
+                    .filter_map(|k| table?.get(*k)?.as_str())
+                    .map(|v| key(Path::new(v)))
+                    .collect()
             })
-            .collect()
+            .collect();
+        for zoo in &mut self.zoos {
+            let mine: Vec<PathBuf> = zoo
+                .dir
+                .iter()
+                .chain(zoo.definition.iter())
+                .map(|p| key(p))
+                .collect();
+            zoo.runs = (0..run_zoos.len())
+                .filter(|&i| run_zoos[i].iter().any(|p| mine.contains(p)))
+                .collect();
+        }
     }
 
     /// Of [`Snapshot::runs_on_zoo`], the run whose accuracy distributions the Zoos view links
@@ -429,6 +446,7 @@ impl Loader {
         }
         match_runs(&mut snap);
         self.read_zoos(&defs, &mut snap);
+        snap.match_zoo_runs();
         self.forget_missing(&snap);
         snap
     }
@@ -768,6 +786,7 @@ fn read_zoo(dir: &Path) -> ZooInfo {
         checkpoints: Vec::new(),
         accuracy: Vec::new(),
         error: None,
+        runs: Vec::new(),
     };
     let path = dir.join("zoo.toml");
     let manifest = std::fs::read_to_string(&path)
@@ -824,6 +843,7 @@ fn read_definition(path: &Path, rel: String) -> ZooInfo {
         checkpoints: Vec::new(),
         accuracy: Vec::new(),
         error: None,
+        runs: Vec::new(),
     };
     match def {
         Ok(d) => {
@@ -1185,6 +1205,33 @@ mod tests {
             .device = "cpu on LibTorch (burn-tch)".into();
         assert_eq!(run.device(), "cpu on LibTorch (burn-tch)");
         assert_eq!(RunInfo::new("x", Path::new("x")).device(), "-");
+    }
+
+    #[test]
+    fn runs_are_matched_to_their_zoo_through_dotdot_and_symlinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (ws, exp) = fixture::workspace(tmp.path());
+        let mut spec = fixture::RunSpec::new("finished", 10, 10);
+        spec.zoo = Some(ws.join("runs/../zoos/tiny"));
+        fixture::run(&ws.join("runs/dotdot"), &spec);
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(ws.join("zoos/tiny"), tmp.path().join("link")).unwrap();
+            spec.zoo = Some(tmp.path().join("link"));
+            fixture::run(&ws.join("runs/linked"), &spec);
+        }
+        let snap = Snapshot::read(&ws, &exp, SystemTime::now());
+        let tiny = snap.zoos.iter().find(|z| z.name == "tiny").unwrap();
+        let names: Vec<&str> = snap
+            .runs_on_zoo(tiny)
+            .into_iter()
+            .map(|i| snap.runs[i].name.as_str())
+            .collect();
+        assert!(names.contains(&"dotdot"), "{names:?}");
+        #[cfg(unix)]
+        assert!(names.contains(&"linked"), "{names:?}");
+        let quick = snap.zoos.iter().find(|z| z.name == "tetris-quick").unwrap();
+        assert!(snap.runs_on_zoo(quick).is_empty());
     }
 
     #[test]
