@@ -18,6 +18,7 @@ use hyperzoo_engine::hyper::eval::{self, TargetValues};
 use hyperzoo_engine::hyper::model::HyperRep;
 use hyperzoo_engine::hyper::train::{load_model, prepare};
 use hyperzoo_engine::zoo::dataset::load_zoo_data;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -273,19 +274,23 @@ fn other_zoo_rows(
 /// The features of the three splits as the probes see them: as they are, or with
 /// `standardize` standardized by the training split's statistics (the scaler is returned for
 /// other rows, e.g. another zoo's embeddings). `rows_train` gives the column count.
-fn probe_features(
-    f: [&[f64]; 3],
+/// The three splits' features as the probes see them.
+type SplitFeatures<'a> = [Cow<'a, [f64]>; 3];
+
+/// Raw features are borrowed, not copied (the W baseline of a large zoo is big).
+fn probe_features<'a>(
+    f: [&'a [f64]; 3],
     rows_train: usize,
     standardize: bool,
-) -> Result<([Vec<f64>; 3], Option<ColumnScaler>)> {
+) -> Result<(SplitFeatures<'a>, Option<ColumnScaler>)> {
     if !standardize || rows_train == 0 || f[0].is_empty() {
-        return Ok((f.map(<[f64]>::to_vec), None));
+        return Ok((f.map(Cow::Borrowed), None));
     }
     let scaler = ColumnScaler::fit(f[0], f[0].len() / rows_train)?;
     let out = [
-        scaler.apply(f[0])?,
-        scaler.apply(f[1])?,
-        scaler.apply(f[2])?,
+        Cow::Owned(scaler.apply(f[0])?),
+        Cow::Owned(scaler.apply(f[1])?),
+        Cow::Owned(scaler.apply(f[2])?),
     ];
     Ok((out, Some(scaler)))
 }
@@ -297,7 +302,7 @@ fn out_of_distribution(
     e: &Experiment,
     own: &hyperzoo_engine::hyper::train::Prepared,
     model: &HyperRep,
-    (emb, scaler): (&[Vec<f64>; 3], Option<&ColumnScaler>),
+    (emb, scaler): (&SplitFeatures<'_>, Option<&ColumnScaler>),
     targets: &[Vec<(String, TargetValues)>; 3],
     device: &hyperzoo_engine::burn::prelude::Device,
 ) -> Result<Vec<OodResult>> {
@@ -318,7 +323,7 @@ fn out_of_distribution(
             continue;
         };
         let val = match &targets[1][k].1 {
-            TargetValues::Numeric(v) if !v.is_empty() => Some((emb[1].as_slice(), v.as_slice())),
+            TargetValues::Numeric(v) if !v.is_empty() => Some((&*emb[1], v.as_slice())),
             _ => None,
         };
         let Ok(report) = evaluate_regression((&emb[0], train_y), val, (&emb[0], train_y)) else {
