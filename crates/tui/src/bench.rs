@@ -241,16 +241,18 @@ mod tests {
     use crate::fixture;
     use std::path::PathBuf;
 
-    /// Writes a running run into the workspace when launched; live until stopped.
+    /// Writes a running run into `runs` (if any) when launched; live until stopped.
     struct FakeLauncher {
-        runs: PathBuf,
+        runs: Option<PathBuf>,
         live: bool,
     }
 
     impl Launcher for FakeLauncher {
         fn launch(&mut self, _experiment: &Path) -> std::result::Result<String, String> {
-            fixture::run_dir(&self.runs.join("fake"), "running", 30, 10);
-            self.live = true;
+            if let Some(runs) = &self.runs {
+                fixture::run_dir(&runs.join("fake"), "running", 30, 10);
+                self.live = true;
+            }
             Ok("launched fake".into())
         }
         fn stop(&mut self, _run: &str) -> std::result::Result<String, String> {
@@ -269,7 +271,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let options = Options::new(&tmp.path().join("ws"), tmp.path());
         let mut launcher = FakeLauncher {
-            runs: tmp.path().join("ws/runs"),
+            runs: Some(tmp.path().join("ws/runs")),
             live: false,
         };
         let stats = measure_frames(
@@ -297,24 +299,14 @@ mod tests {
 
     #[test]
     fn a_run_that_never_trains_is_an_error_naming_the_wait() {
-        struct Idle;
-        impl Launcher for Idle {
-            fn launch(&mut self, _: &Path) -> std::result::Result<String, String> {
-                Ok(String::new())
-            }
-            fn stop(&mut self, _: &str) -> std::result::Result<String, String> {
-                Ok(String::new())
-            }
-            fn stop_all(&mut self) {}
-            fn live_runs(&self) -> usize {
-                0
-            }
-        }
         let tmp = tempfile::tempdir().unwrap();
         let options = Options::new(tmp.path(), tmp.path());
         let err = measure_frames(
             &options,
-            &mut Idle,
+            &mut FakeLauncher {
+                runs: None,
+                live: false,
+            },
             Path::new("x.toml"),
             Duration::from_millis(100),
             Duration::from_millis(200),

@@ -303,8 +303,8 @@ impl Snapshot {
     /// Indices (into `runs`) of the runs trained on `zoo`: those whose config's `[zoo]` names
     /// its directory (`path`) or its definition file (`definition`), the same file once
     /// symlinks and `..` are resolved. Matched when the workspace is read.
-    pub fn runs_on_zoo(&self, zoo: &ZooInfo) -> Vec<usize> {
-        zoo.runs.clone()
+    pub fn runs_on_zoo<'a>(&self, zoo: &'a ZooInfo) -> &'a [usize] {
+        &zoo.runs
     }
 
     /// Fills each zoo's [`ZooInfo::runs`].
@@ -348,7 +348,8 @@ impl Snapshot {
     /// to: the first with an accuracies.csv.
     pub fn accuracy_run_of_zoo(&self, zoo: &ZooInfo) -> Option<usize> {
         self.runs_on_zoo(zoo)
-            .into_iter()
+            .iter()
+            .copied()
             .find(|&i| !self.runs[i].accuracies.is_empty())
     }
 
@@ -1224,8 +1225,8 @@ mod tests {
         let tiny = snap.zoos.iter().find(|z| z.name == "tiny").unwrap();
         let names: Vec<&str> = snap
             .runs_on_zoo(tiny)
-            .into_iter()
-            .map(|i| snap.runs[i].name.as_str())
+            .iter()
+            .map(|&i| snap.runs[i].name.as_str())
             .collect();
         assert!(names.contains(&"dotdot"), "{names:?}");
         #[cfg(unix)]

@@ -412,8 +412,8 @@ fn enter_on_a_zoo_opens_the_accuracy_page_of_a_run_on_it() {
     let on_tiny: Vec<&str> = app
         .snapshot
         .runs_on_zoo(tiny)
-        .into_iter()
-        .map(|i| app.snapshot.runs[i].name.as_str())
+        .iter()
+        .map(|&i| app.snapshot.runs[i].name.as_str())
         .collect();
     assert_eq!(
         on_tiny,

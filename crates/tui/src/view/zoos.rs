@@ -114,7 +114,7 @@ fn render_detail(frame: &mut Frame, area: Rect, z: &ZooInfo, app: &App) {
     ])
     .areas(area);
     if !runs.is_empty() {
-        render_runs(frame, runs_area, &runs, z, app);
+        render_runs(frame, runs_area, runs, z, app);
     }
     let facts = Paragraph::new(facts)
         .wrap(Wrap { trim: true })
