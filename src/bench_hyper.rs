@@ -6,6 +6,7 @@
 use crate::cli::{BenchHyperArgs, Global, HyperBenchModel};
 use anyhow::Result;
 use hyperzoo_core::arch::ArchSpec;
+use hyperzoo_core::augment::permute::PoolScope;
 use hyperzoo_core::run::RunDir;
 use hyperzoo_core::zoo::ModelSplit;
 use hyperzoo_core::zoo::store::{Manifest, ModelRow, NetStatus, Record, write_zoo};
@@ -132,6 +133,8 @@ fn spec(a: &BenchHyperArgs, batch: usize) -> TrainSpec {
         augment: AugmentSpec {
             permutation: true,
             canonical: [false, false],
+            permutation_pool: 0,
+            pool_scope: PoolScope::Checkpoint,
             noise: None,
             erase: 0.0,
             erase_scale: (0.02, 0.33),

@@ -730,6 +730,50 @@ pub fn generate(g: &Global, a: &crate::cli::GenerateNetsArgs) -> Result<ExitCode
         gen_::diversity(&anchor_raw, p, 300),
         gen_::diversity(&kept, p, 300),
     );
+    // Memorisation audit: every kept network's nearest training checkpoint after weight
+    // matching and its accuracy, beside noise and interpolation baselines of the same count
+    // made of the anchors.
+    let memorisation = {
+        use hyperzoo_core::memorisation::{AuditSettings, audit};
+        let groups = hyperzoo_core::augment::PermutationGroups::new(&l.zoo.manifest.arch)?;
+        let acc_by: std::collections::HashMap<(usize, usize), f64> = l
+            .zoo
+            .records
+            .iter()
+            .map(|r| ((r.id, r.epoch), r.test_acc))
+            .collect();
+        let train_acc: Vec<f64> = (0..train.len())
+            .map(|i| {
+                acc_by
+                    .get(&(train.model[i], train.epoch[i]))
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            })
+            .collect();
+        let anchor_w: Vec<f32> = rows
+            .iter()
+            .flat_map(|&i| anchor_raw[i * p..(i + 1) * p].iter().copied())
+            .collect();
+        let settings = AuditSettings {
+            // A stream of its own, apart from the sampler's (seeded by the same --seed).
+            seed: a.seed ^ 0x6D65_6D6F_7269_7365,
+            ..AuditSettings::default()
+        };
+        crate::say!(
+            "memorisation audit: {} generated networks against {} training checkpoints ({} aligned each at most)",
+            keep.len(),
+            train.len(),
+            settings.candidates
+        );
+        audit(
+            &groups,
+            &anchor_raw,
+            &train_acc,
+            &kept,
+            &anchor_w,
+            &settings,
+        )?
+    };
     let generation = hyperzoo_core::results::Generation {
         zoo: a.out.display().to_string(),
         sampler: a.sampler.clone(),
@@ -747,6 +791,7 @@ pub fn generate(g: &Global, a: &crate::cli::GenerateNetsArgs) -> Result<ExitCode
         diversity_anchors: diversity.0,
         diversity_generated: diversity.1,
         finetune,
+        memorisation: Some(memorisation),
     };
     let results_path = l.run.path("results.toml");
     let mut results = hyperzoo_core::results::Results::read(&results_path)?.unwrap_or_else(|| {
@@ -793,6 +838,47 @@ pub fn generate(g: &Global, a: &crate::cli::GenerateNetsArgs) -> Result<ExitCode
         diversity.0,
         diversity.1
     );
+    if let Some(m) = &generation.memorisation {
+        let q = |x: Option<eval::Quantiles>, f: fn(&eval::Quantiles) -> f64| {
+            x.map_or("-".to_string(), |x| format!("{:.4}", f(&x)))
+        };
+        crate::tell!(
+            "  memorisation: L2 distance to the nearest of {} training checkpoints after weight matching",
+            m.checkpoints
+        );
+        crate::tell!(
+            "  {:<30} {:>8} {:>8} {:>8} {:>12} {:>8}",
+            "",
+            "median",
+            "q25",
+            "q75",
+            "nearest acc",
+            "copies"
+        );
+        let noise = format!("noise baseline (norm {:.4})", m.noise_norm);
+        for (name, r) in [
+            ("generated", &m.generated),
+            (noise.as_str(), &m.noise),
+            ("interpolation baseline", &m.interpolation),
+        ] {
+            crate::tell!(
+                "  {name:<30} {:>8} {:>8} {:>8} {:>12} {:>8}",
+                q(r.distance, |x| x.median),
+                q(r.distance, |x| x.q25),
+                q(r.distance, |x| x.q75),
+                q(r.neighbour_acc, |x| x.median),
+                if r.networks > 0 {
+                    format!("{:.1}%", 100.0 * r.copies)
+                } else {
+                    "-".into()
+                }
+            );
+        }
+        crate::tell!(
+            "  (nearest acc: median test accuracy of the nearest checkpoints; copies: within {}% of the nearest's norm)",
+            100.0 * m.copy_threshold
+        );
+    }
     crate::tell!(
         "wrote the generation table to {} and the accuracies to {}",
         results_path.display(),

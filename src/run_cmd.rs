@@ -122,6 +122,8 @@ pub fn train_spec(e: &Experiment, zoo: &Zoo) -> Result<TrainSpec> {
         augment: AugmentSpec {
             permutation: e.augment.permutation,
             canonical: e.augment.canonical_views,
+            permutation_pool: e.augment.permutation_pool,
+            pool_scope: e.augment.permutation_pool_scope,
             noise: e.augment.noise(),
             erase: e.augment.erase,
             erase_scale: (e.augment.erase_scale[0], e.augment.erase_scale[1]),

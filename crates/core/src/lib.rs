@@ -7,6 +7,8 @@
 //! - [`fsutil`]: atomic writes (temporary file, then rename) used for everything that matters.
 //! - [`theme`]: TUI colour themes from `themes/*.toml`.
 //! - [`grid`]: the grid syntax shared by zoo files and experiment ablations.
+//! - [`memorisation`]: the memorisation audit of generated networks (distance to the nearest
+//!   training checkpoint after weight matching, beside noise and interpolation baselines).
 //! - [`metrics`]: the records of a run's metrics.jsonl (steps, evaluations, probes).
 //! - [`results`]: results.toml (probes, reconstruction, generation) as one structure.
 //! - [`zoo`]: zoo definitions (TOML) and the zoo store on disk.
@@ -20,6 +22,7 @@ pub mod error;
 pub mod experiment;
 pub mod fsutil;
 pub mod grid;
+pub mod memorisation;
 pub mod metrics;
 pub mod paths;
 pub mod probe;

@@ -1,6 +1,7 @@
 //! results.toml: the downstream results of a run as one structure (property × method × split
 //! probe scores, out-of-distribution scores, the reconstruction table and the generation
-//! table). `hyperzoo eval` and `hyperzoo generate` write it; the report crate and the TUI read it.
+//! table with its memorisation audit). `hyperzoo eval` and `hyperzoo generate` write it; the
+//! report crate and the TUI read it.
 //! Written with [`Results::to_toml`]; every key missing on reading is empty or absent, so files
 //! from older versions still load.
 use serde::{Deserialize, Serialize};
@@ -172,6 +173,57 @@ pub struct Generation {
     /// Fine-tuning: generated networks as initialisation against random initialisation, trained
     /// the same epochs with the zoo's own hyperparameters.
     pub finetune: Vec<Finetune>,
+    /// The memorisation audit: distance of every generated network to its nearest training
+    /// checkpoint after weight matching, beside two baselines (absent in files written before
+    /// the audit existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memorisation: Option<Memorisation>,
+}
+
+/// `[generation.memorisation]`: the memorisation audit of the generated networks
+/// ([`crate::memorisation`]). For every network of a group: the L2 distance to its nearest
+/// training checkpoint after aligning hidden units by weight matching, and that checkpoint's
+/// test accuracy; for the generated networks and two baselines of the same count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Memorisation {
+    /// Training checkpoints searched for the nearest one.
+    pub checkpoints: usize,
+    /// Training checkpoints aligned exactly per network at most (the nearest by the
+    /// permutation-invariant pre-screen).
+    pub candidates: usize,
+    /// L2 norm of the noise baseline's Gaussian noise: the median distance of the generated
+    /// networks to their nearest training checkpoint.
+    pub noise_norm: f64,
+    /// A network counts as a near copy when its distance is at most this fraction of its
+    /// nearest checkpoint's L2 norm.
+    pub copy_threshold: f64,
+    /// The generated networks.
+    pub generated: MemorisationRow,
+    /// Training checkpoints (the anchors) plus isotropic Gaussian noise of norm `noise_norm`.
+    pub noise: MemorisationRow,
+    /// Averages of two anchors, the second aligned onto the first by weight matching.
+    pub interpolation: MemorisationRow,
+}
+
+/// One group of the memorisation audit (`[generation.memorisation.generated]`, `.noise`,
+/// `.interpolation`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MemorisationRow {
+    /// Networks audited (those with finite weights).
+    pub networks: usize,
+    /// Distinct training checkpoints that are some network's nearest.
+    pub neighbours: usize,
+    /// Fraction of the networks that are near copies (relative distance at most
+    /// [`Memorisation::copy_threshold`]); NaN without networks.
+    pub copies: f64,
+    /// L2 distance to the nearest training checkpoint after alignment.
+    pub distance: Option<Quantiles>,
+    /// That distance divided by the nearest checkpoint's L2 norm.
+    pub relative: Option<Quantiles>,
+    /// Test accuracy of the nearest training checkpoint.
+    pub neighbour_acc: Option<Quantiles>,
 }
 
 /// `[[generation.finetune]]`: test accuracy after `epoch` epochs of training.
@@ -291,6 +343,21 @@ mod tests {
                     generated: Quantiles::of(&[0.5]),
                     random: None,
                 }],
+                memorisation: Some(Memorisation {
+                    checkpoints: 40,
+                    candidates: 16,
+                    noise_norm: 1.5,
+                    copy_threshold: 0.01,
+                    generated: MemorisationRow {
+                        networks: 3,
+                        neighbours: 2,
+                        copies: 1.0 / 3.0,
+                        distance: Quantiles::of(&[0.0, 1.5, 2.0]),
+                        relative: Quantiles::of(&[0.0, 0.1, 0.2]),
+                        neighbour_acc: Quantiles::of(&[0.5, 0.6, 0.7]),
+                    },
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -302,6 +369,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("runs/a/results.toml"), "{err}");
+        let text = r.to_toml();
+        assert!(text.contains("[generation.memorisation]"), "{text}");
+        // A [generation] without the audit (files written before it) reads as `None`.
+        let old = Results::parse(
+            std::path::Path::new("x"),
+            "[generation]\nnetworks = 2\ndiversity_generated = 1.5\n",
+        )
+        .unwrap();
+        let g = old.generation.unwrap();
+        assert_eq!((g.networks, g.memorisation), (2, None));
+        assert!(!Results::default().to_toml().contains("memorisation"));
 
         let dir = tempfile::tempdir().unwrap();
         write_accuracies(dir.path(), &[("original".into(), vec![0.5, 0.25])]).unwrap();

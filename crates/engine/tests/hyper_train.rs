@@ -2,6 +2,7 @@
 //! cancelled mid-epoch and resumed ends exactly where an uninterrupted run ends, a diverging
 //! run fails naming the step and the term, SANE with the behavioural loss trains.
 use hyperzoo_core::augment::noise::Noise;
+use hyperzoo_core::augment::permute::PoolScope;
 use hyperzoo_core::run::RunDir;
 use hyperzoo_core::zoo::ZooDef;
 use hyperzoo_core::zoo::store::{Zoo, ZooWriter};
@@ -96,6 +97,8 @@ fn spec() -> TrainSpec {
         augment: AugmentSpec {
             permutation: true,
             canonical: [false, false],
+            permutation_pool: 0,
+            pool_scope: PoolScope::Checkpoint,
             noise: Some(Noise::Additive { sigma: 0.05 }),
             erase: 0.2,
             erase_scale: (0.02, 0.33),

@@ -404,6 +404,28 @@ impl App {
         }
     }
 
+    /// Opens run `name` in the Results view (`hyperzoo tui --open <run>`): the run is shown, the
+    /// filter cleared and the experiments cursor put on the run's row, so that Back returns to
+    /// it and up/down step to its neighbours. An error (for the status bar) when the snapshot
+    /// has no run of that name; the state is then unchanged.
+    pub fn open_run(&mut self, name: &str) -> Result<(), String> {
+        let Some(r) = self.snapshot.runs.iter().position(|x| x.name == name) else {
+            return Err(format!("no run {name} in the workspace's runs/"));
+        };
+        self.filter.clear();
+        if self.mode == Mode::Filter {
+            self.mode = Mode::Normal;
+        }
+        if let Some(i) = self.rows().iter().position(|row| *row == Row::Run(r)) {
+            self.exp_cursor = i;
+        }
+        self.show(r);
+        self.view = View::Results;
+        self.results_accuracy = false;
+        self.back_to = None;
+        Ok(())
+    }
+
     /// The row under the experiments cursor.
     pub fn current_row(&self) -> Option<Row> {
         self.rows().get(self.exp_cursor).copied()

@@ -4,7 +4,8 @@
 use hyperzoo_core::arch::ArchSpec;
 use hyperzoo_core::metrics::{self, EpochRecord, ProbeRecord, ProbeScore, StepRecord};
 use hyperzoo_core::results::{
-    Finetune, Generation, Ood, Probe, Quantiles, Reconstruction, Results,
+    Finetune, Generation, Memorisation, MemorisationRow, Ood, Probe, Quantiles, Reconstruction,
+    Results,
 };
 use hyperzoo_core::zoo::ModelSplit;
 use hyperzoo_core::zoo::store::{FORMAT_VERSION, Manifest, ModelRow, NetStatus, Record, write_zoo};
@@ -350,7 +351,7 @@ fn quantiles(median: f64, spread: f64) -> Option<Quantiles> {
 
 /// results.toml of the quickstart run: probes of three properties (methods in file order that
 /// is not the table's, one method only some properties have), reconstruction, an
-/// out-of-distribution probe and generation with fine-tuning.
+/// out-of-distribution probe and generation with its memorisation audit and fine-tuning.
 pub fn results() -> Results {
     let probe = |property: &str, method: &str, test: f64| {
         let r2 = property != "epoch";
@@ -425,6 +426,36 @@ pub fn results() -> Results {
                     random: quantiles(0.35, 0.06),
                 },
             ],
+            memorisation: Some(Memorisation {
+                checkpoints: 120,
+                candidates: 16,
+                noise_norm: 2.25,
+                copy_threshold: 0.01,
+                generated: MemorisationRow {
+                    networks: 20,
+                    neighbours: 9,
+                    copies: 0.15,
+                    distance: quantiles(2.25, 0.5),
+                    relative: quantiles(0.18, 0.04),
+                    neighbour_acc: quantiles(0.64, 0.03),
+                },
+                noise: MemorisationRow {
+                    networks: 20,
+                    neighbours: 17,
+                    copies: 0.0,
+                    distance: quantiles(2.2, 0.05),
+                    relative: quantiles(0.17, 0.01),
+                    neighbour_acc: quantiles(0.62, 0.05),
+                },
+                interpolation: MemorisationRow {
+                    networks: 20,
+                    neighbours: 18,
+                    copies: 0.0,
+                    distance: quantiles(3.1, 0.4),
+                    relative: quantiles(0.24, 0.03),
+                    neighbour_acc: quantiles(0.61, 0.05),
+                },
+            }),
         }),
     }
 }

@@ -53,6 +53,9 @@ pub struct Options {
     pub keymap: Keymap,
     /// Force ASCII drawing on or off (default: the theme's `ascii`).
     pub ascii: Option<bool>,
+    /// A run (its name in `<workspace>/runs/`) shown in the Results view on opening
+    /// ([`App::open_run`]); a name the workspace lacks is said in the status bar.
+    pub open: Option<String>,
 }
 
 impl Options {
@@ -64,6 +67,7 @@ impl Options {
             theme: theme::builtin("dark").expect("the dark theme is embedded"),
             keymap: Keymap::default(),
             ascii: None,
+            open: None,
         }
     }
 }
@@ -85,6 +89,11 @@ pub fn run_tui_with(options: Options, mut launcher: Box<dyn Launcher>) -> Result
     );
     if let Some(ascii) = options.ascii {
         app.plot.ascii = ascii;
+    }
+    if let Some(run) = &options.open
+        && let Err(why) = app.open_run(run)
+    {
+        app.notify(why);
     }
     app.memory = crate::store::resident_memory();
     let mut session = Session::enter()?;

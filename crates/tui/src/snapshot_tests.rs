@@ -166,7 +166,7 @@ fn results_in_a_small_terminal_are_clipped_and_scroll() {
     let mut terminal = Terminal::new(TestBackend::new(50, 12)).unwrap();
     terminal.draw(|f| view::render(f, &app)).unwrap();
     let text = terminal.backend().to_string();
-    assert!(text.contains("(lines 6-13 of 29"), "{text}");
+    assert!(text.contains("(lines 6-13 of 35"), "{text}");
     assert!(
         text.contains("| epoch     acc     0.800*  0.450   0.800*   "),
         "{text}"

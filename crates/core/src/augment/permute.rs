@@ -46,6 +46,61 @@ use crate::{Error, Result};
 use rand::Rng;
 use rand::seq::SliceRandom;
 
+/// Where the permutations of a finite pool are drawn (reference.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolScope {
+    /// One pool of `P` permutations shared by every model of the zoo ([R21]: precomputed once,
+    /// 120 for Tetris, 25,000 for its MNIST zoos).
+    Zoo,
+    /// `P` permutations of its own for every checkpoint ([RS], [R25]: drawn offline per
+    /// checkpoint, fixed for the whole training).
+    Checkpoint,
+}
+
+/// A finite pool of permutations: `size` fixed permutations per zoo or per checkpoint, derived
+/// from a seed, from which every view picks one uniformly (with replacement), as the references
+/// do, instead of a fresh random permutation per view.
+///
+/// Permutation `k` of checkpoint `item` is drawn by [`PermutationGroups::random`] from a
+/// generator seeded by `(seed, k)` (zoo scope) or `(seed, item, k)` (checkpoint scope), so the
+/// pool is never stored, is the same in every epoch and after a resume, and costs one draw per
+/// view like fresh permutations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PermutationPool {
+    /// Permutations per pool (≥ 1).
+    pub size: u64,
+    /// One pool for the zoo, or one per checkpoint.
+    pub scope: PoolScope,
+    /// The seed the pool derives from.
+    pub seed: u64,
+}
+
+impl PermutationPool {
+    /// Permutation `k` (< `size`) of checkpoint `item`'s pool.
+    pub fn member(&self, groups: &PermutationGroups, item: u64, k: u64) -> Vec<Vec<usize>> {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed ^ 0x9E37_79B9_7F4A_7C15);
+        let stream = match self.scope {
+            PoolScope::Zoo => k,
+            PoolScope::Checkpoint => item.wrapping_mul(self.size).wrapping_add(k),
+        };
+        rng.set_stream(stream);
+        groups.random(&mut rng)
+    }
+
+    /// A uniformly chosen member of checkpoint `item`'s pool (`rng` picks which).
+    pub fn draw(
+        &self,
+        groups: &PermutationGroups,
+        item: u64,
+        rng: &mut impl Rng,
+    ) -> Vec<Vec<usize>> {
+        let k = rng.random_range(0..self.size.max(1));
+        self.member(groups, item, k)
+    }
+}
+
 /// One permutation group: the output units of a parametric layer and the inputs of the next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermGroup {

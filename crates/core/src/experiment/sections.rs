@@ -696,6 +696,13 @@ pub struct AugmentSection {
     /// `canonicalize`) instead of a permuted one ([false, false], as [R25]; SANE's released
     /// configs amount to [true, true]).
     pub canonical_views: [bool; 2],
+    /// Size `P` of a finite pool of permutations that views draw from, fixed for the whole
+    /// training as the references precompute them ([R21] 120 for Tetris, 25,000 for MNIST zoos;
+    /// [RS] 200, [R25] 20 per checkpoint); 0 = a fresh random permutation for every view. Ignored when `permutation` is off (so
+    /// a grid can switch permutation on and off with one pool size).
+    pub permutation_pool: u64,
+    /// One pool for the whole zoo (`zoo`, [R21]) or one per checkpoint (`checkpoint`, [RS]).
+    pub permutation_pool_scope: crate::augment::permute::PoolScope,
     /// Map every model to a reference model by weight matching before anything else ([RS]).
     pub canonicalize: bool,
     /// σ of the Gaussian noise, per view (0.0 = off; [R21]'s ablation 0.05, [RS] 0.1
@@ -714,6 +721,8 @@ impl Default for AugmentSection {
         Self {
             permutation: true,
             canonical_views: [false, false],
+            permutation_pool: 0,
+            permutation_pool_scope: crate::augment::permute::PoolScope::Checkpoint,
             canonicalize: false,
             noise: 0.0,
             noise_kind: NoiseKind::Additive,

@@ -9,7 +9,7 @@ use crate::{Error, Result};
 use hyperzoo_core::augment::canon::canonicalize;
 use hyperzoo_core::augment::erase::{RandomErasing, VectorErasing};
 use hyperzoo_core::augment::noise::Noise;
-use hyperzoo_core::augment::permute::PermutationGroups;
+use hyperzoo_core::augment::permute::{PermutationGroups, PermutationPool};
 use hyperzoo_core::tokens::norm::Standardizer;
 use hyperzoo_core::tokens::sane::SaneTokenizer;
 use hyperzoo_core::zoo::ModelSplit;
@@ -204,6 +204,8 @@ pub struct Augment {
     pub permutation: Option<PermutationGroups>,
     /// Views that stay unpermuted (canonical).
     pub canonical: [bool; 2],
+    /// A finite pool the permutations are drawn from (None: a fresh one per view).
+    pub pool: Option<PermutationPool>,
     /// Noise.
     pub noise: Option<Noise>,
     /// Erasing of a slice of the flat vector (2021).
@@ -292,7 +294,11 @@ pub fn views(
         for &i in ids {
             let mut x = match (&aug.permutation, aug.canonical[view]) {
                 (Some(groups), false) => {
-                    let idx = groups.gather_index(&groups.random(rng));
+                    let perms = match &aug.pool {
+                        Some(pool) => pool.draw(groups, i as u64, rng),
+                        None => groups.random(rng),
+                    };
+                    let idx = groups.gather_index(&perms);
                     let row = data.row(i);
                     idx.iter().map(|&j| row[j]).collect()
                 }
@@ -376,5 +382,90 @@ pub fn clean(
                 target: None,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyperzoo_core::arch::ArchSpec;
+    use hyperzoo_core::augment::permute::PoolScope;
+    use std::collections::HashSet;
+
+    fn split(rows: usize, params: usize) -> SplitData {
+        SplitData {
+            params,
+            weights: (0..rows * params)
+                .map(|v| (v as f32 * 0.37).sin())
+                .collect(),
+            model: (0..rows).collect(),
+            epoch: vec![0; rows],
+        }
+    }
+
+    /// Distinct first views of each row over `epochs` batches of all rows.
+    fn distinct_views(aug: &Augment, data: &SplitData, epochs: u64) -> Vec<usize> {
+        let ids: Vec<usize> = (0..data.len()).collect();
+        let mut seen: Vec<HashSet<Vec<u32>>> = vec![HashSet::new(); ids.len()];
+        for epoch in 0..epochs {
+            let b = views(
+                data,
+                &ids,
+                aug,
+                &Representation::Flat,
+                &mut batch_rng(7, epoch, 0),
+            )
+            .unwrap();
+            for (row, x) in b.x.chunks(data.params).enumerate() {
+                seen[row % ids.len()].insert(x.iter().map(|v| v.to_bits()).collect());
+            }
+        }
+        seen.iter().map(HashSet::len).collect()
+    }
+
+    #[test]
+    fn a_pool_of_p_permutations_gives_exactly_p_views_per_model() {
+        let arch = ArchSpec::builtin("cnn_s").unwrap();
+        let groups = PermutationGroups::new(&arch).unwrap();
+        let data = split(3, groups.param_count());
+        for scope in [PoolScope::Zoo, PoolScope::Checkpoint] {
+            let aug = Augment {
+                permutation: Some(groups.clone()),
+                pool: Some(PermutationPool {
+                    size: 5,
+                    scope,
+                    seed: 11,
+                }),
+                ..Augment::default()
+            };
+            // 400 epochs x 2 views: every member is drawn (the chance of missing one is ~1e-77).
+            assert_eq!(distinct_views(&aug, &data, 400), vec![5, 5, 5], "{scope:?}");
+        }
+        // Fresh permutations: (nearly) every view differs.
+        let fresh = Augment {
+            permutation: Some(groups),
+            ..Augment::default()
+        };
+        assert!(distinct_views(&fresh, &data, 50).iter().all(|&n| n > 45));
+    }
+
+    #[test]
+    fn zoo_pools_are_shared_and_checkpoint_pools_are_not() {
+        let arch = ArchSpec::builtin("cnn_s").unwrap();
+        let groups = PermutationGroups::new(&arch).unwrap();
+        let pool = |scope| PermutationPool {
+            size: 4,
+            scope,
+            seed: 3,
+        };
+        let zoo = pool(PoolScope::Zoo);
+        let ckpt = pool(PoolScope::Checkpoint);
+        assert_eq!(zoo.member(&groups, 0, 2), zoo.member(&groups, 9, 2));
+        assert_ne!(ckpt.member(&groups, 0, 2), ckpt.member(&groups, 9, 2));
+        // The same member every time it is asked for (fixed for the whole training).
+        assert_eq!(ckpt.member(&groups, 5, 1), ckpt.member(&groups, 5, 1));
+        // Members of one pool differ from each other.
+        let members: HashSet<_> = (0..4).map(|k| ckpt.member(&groups, 5, k)).collect();
+        assert_eq!(members.len(), 4);
     }
 }

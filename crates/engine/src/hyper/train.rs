@@ -26,7 +26,7 @@ use burn::tensor::TensorData;
 use hyperzoo_core::arch::Activation;
 use hyperzoo_core::augment::erase::{RandomErasing, VectorErasing};
 use hyperzoo_core::augment::noise::Noise;
-use hyperzoo_core::augment::permute::PermutationGroups;
+use hyperzoo_core::augment::permute::{PermutationGroups, PermutationPool, PoolScope};
 use hyperzoo_core::run::RunDir;
 use hyperzoo_core::tokens::norm::{LayerLossScales, Standardizer};
 use hyperzoo_core::tokens::sane::SaneTokenizer;
@@ -114,6 +114,10 @@ pub struct AugmentSpec {
     pub permutation: bool,
     /// Views kept unpermuted.
     pub canonical: [bool; 2],
+    /// Size of the finite permutation pool (0: a fresh permutation per view).
+    pub permutation_pool: u64,
+    /// One pool per zoo or per checkpoint.
+    pub pool_scope: PoolScope,
     /// Noise per view.
     pub noise: Option<Noise>,
     /// Probability of erasing per view.
@@ -299,6 +303,11 @@ pub fn prepare(spec: &TrainSpec, zoo: &Zoo) -> Result<Prepared> {
             None
         },
         canonical: a.canonical,
+        pool: (a.permutation && a.permutation_pool > 0).then_some(PermutationPool {
+            size: a.permutation_pool,
+            scope: a.pool_scope,
+            seed: spec.seed,
+        }),
         noise: a.noise,
         erase_vector: (a.erase > 0.0 && !sane).then(|| VectorErasing {
             p: a.erase,

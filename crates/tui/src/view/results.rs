@@ -5,7 +5,9 @@
 //! marked with `*` and the theme's colour); the reconstruction table (weight R², MSE, mean L2,
 //! and the accuracy and agreement quantiles of the original and reconstructed networks); the
 //! out-of-distribution probes; the generation table (accuracy quantiles of the anchors and of
-//! the generated networks, their diversity, and fine-tuning against random initialisation).
+//! the generated networks, their diversity, the memorisation audit (distance to the nearest
+//! training checkpoint after weight matching, with the noise and interpolation baselines) and
+//! fine-tuning against random initialisation).
 //! The tables are lines of one scrollable paragraph ([`crate::app::Action::ScrollDown`]), so a
 //! small terminal shows them clipped and scrolls through them. The view's other page, the
 //! accuracy distributions of accuracies.csv ([`crate::view::accuracy`]), is toggled with
@@ -13,7 +15,7 @@
 use crate::app::{Action, App};
 use crate::view::block;
 use crate::view::curves::metric_label;
-use hyperzoo_core::results::{Quantiles, Results};
+use hyperzoo_core::results::{Memorisation, Quantiles, Results};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -425,6 +427,9 @@ fn generation_lines(results: &Results, app: &App) -> Vec<Line<'static>> {
         num(g.diversity_anchors),
         num(g.diversity_generated)
     )));
+    if let Some(m) = &g.memorisation {
+        out.extend(memorisation_lines(m, app));
+    }
     if !g.finetune.is_empty() {
         out.push(title(
             "Fine-tuning  test accuracy, generated vs random initialisation".into(),
@@ -460,6 +465,73 @@ fn generation_lines(results: &Results, app: &App) -> Vec<Line<'static>> {
         out.push(table.header(header, app));
         out.extend(body.into_iter().map(|r| table.plain(r)));
     }
+    out
+}
+
+/// The memorisation audit of the generation section: the generated networks' distance to
+/// their nearest training checkpoint after weight matching and that checkpoint's accuracy,
+/// beside the noise and interpolation baselines.
+fn memorisation_lines(m: &Memorisation, app: &App) -> Vec<Line<'static>> {
+    let mut out = vec![
+        title(
+            "Memorisation  L2 to the nearest training checkpoint after weight matching".into(),
+            app,
+        ),
+        note(
+            format!(
+                "{} training checkpoints, {} aligned per network, noise norm {}, copies within {}%",
+                m.checkpoints,
+                m.candidates,
+                num(m.noise_norm),
+                num(100.0 * m.copy_threshold)
+            ),
+            app,
+        ),
+    ];
+    let q = |q: Option<Quantiles>, f: fn(&Quantiles) -> f64| {
+        q.as_ref().map_or("-".into(), |q| num(f(q)))
+    };
+    let header: Vec<String> = [
+        "",
+        "networks",
+        "median",
+        "q25",
+        "q75",
+        "relative",
+        "nearest acc",
+        "copies",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let body: Vec<Vec<String>> = [
+        ("generated", &m.generated),
+        ("noise", &m.noise),
+        ("interpolation", &m.interpolation),
+    ]
+    .into_iter()
+    .map(|(name, r)| {
+        vec![
+            name.to_string(),
+            r.networks.to_string(),
+            q(r.distance, |q| q.median),
+            q(r.distance, |q| q.q25),
+            q(r.distance, |q| q.q75),
+            q(r.relative, |q| q.median),
+            fmt3(r.neighbour_acc.map(|q| q.median)),
+            if r.networks > 0 {
+                format!("{:.1}%", 100.0 * r.copies)
+            } else {
+                "-".into()
+            },
+        ]
+    })
+    .collect();
+    let mut all = vec![header.clone()];
+    all.extend(body.iter().cloned());
+    let table = Table::new(&all);
+    out.push(table.header(header, app));
+    out.extend(body.into_iter().map(|r| table.plain(r)));
     out
 }
 
