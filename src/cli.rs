@@ -57,6 +57,17 @@ pub enum Command {
         /// Run directory, or a run name in <workspace>/runs/
         run: String,
     },
+    /// Does it work? One table of a run: the zoo (median accuracy vs chance), the final
+    /// validation R², probes of the hyper-representation vs the W and s(W) baselines,
+    /// reconstructed vs original accuracy, generated vs anchor accuracy, fine-tuning and the
+    /// memorisation audit. Sections not computed yet say which command fills them.
+    Summary {
+        /// Run directory, or a run name in <workspace>/runs/
+        run: String,
+        /// Print the same content as JSON (stable field names)
+        #[arg(long)]
+        json: bool,
+    },
     /// Add tags to a run (or remove them with --remove); stored in the run's notes.toml.
     Tag {
         /// Run directory, or a run name in <workspace>/runs/
@@ -110,6 +121,10 @@ pub struct TuiArgs {
     /// Launch (queue) the runs of this experiment file, or generate this zoo file, on opening
     #[arg(long, value_name = "FILE")]
     pub launch: Option<PathBuf>,
+    /// Open on this run's Results view (a run name in <workspace>/runs/, or its directory);
+    /// with --launch, a run the launch queues can be named
+    #[arg(long, value_name = "RUN")]
+    pub open: Option<String>,
 }
 
 #[derive(Debug, Args)]

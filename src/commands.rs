@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ls => crate::store_cmd::ls(&cli.global),
         Command::Export(args) => crate::store_cmd::export(&cli.global, args),
         Command::Show { run } => crate::store_cmd::show(&cli.global, run),
+        Command::Summary { run, json } => crate::summary_cmd::summary(&cli.global, run, *json),
         Command::Tag { run, tags, remove } => {
             crate::store_cmd::tag(&cli.global, run, tags, *remove)
         }

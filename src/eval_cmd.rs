@@ -760,10 +760,9 @@ pub fn generate(g: &Global, a: &crate::cli::GenerateNetsArgs) -> Result<ExitCode
             ..AuditSettings::default()
         };
         crate::say!(
-            "memorisation audit: {} generated networks against {} training checkpoints ({} aligned each at most)",
+            "memorisation audit: {} generated networks against {} training checkpoints",
             keep.len(),
             train.len(),
-            settings.candidates
         );
         audit(
             &groups,

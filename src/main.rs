@@ -7,6 +7,7 @@ mod commands;
 mod eval_cmd;
 mod run_cmd;
 mod store_cmd;
+mod summary_cmd;
 mod tui_cmd;
 mod zoo_cmd;
 
@@ -85,6 +86,7 @@ fn restore_sigpipe_for(command: &cli::Command) {
         Command::Check { .. }
             | Command::Ls
             | Command::Show { .. }
+            | Command::Summary { .. }
             | Command::Doctor
             | Command::Data(DataCommand::List)
             | Command::Zoo(ZooCommand::Info { .. })

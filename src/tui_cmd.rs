@@ -8,7 +8,7 @@ use hyperzoo_core::device::DeviceSpec;
 use hyperzoo_core::paths;
 use hyperzoo_tui::queue::{Job, RunQueue, Worker};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,12 +61,17 @@ pub fn tui(g: &Global, a: &TuiArgs) -> Result<ExitCode> {
     if a.max_runs == Some(0) {
         bail!("--max-runs 0: give at least 1 (the number of runs trained at once)");
     }
+    let workspace = paths::workspace_dir(g.workspace.clone()).path;
+    // Without --launch the run to open must be there already: say so before anything starts.
+    let mut open = match (&a.open, &a.launch) {
+        (Some(run), None) => Some(run_to_open(&workspace, run)?),
+        _ => None,
+    };
     if !std::io::stdout().is_terminal() {
         bail!(
             "the TUI needs a terminal; for scripts use `hyperzoo run <experiment.toml>` (see `hyperzoo --help`)"
         );
     }
-    let workspace = paths::workspace_dir(g.workspace.clone()).path;
     let experiments = a
         .experiments
         .clone()
@@ -90,10 +95,52 @@ pub fn tui(g: &Global, a: &TuiArgs) -> Result<ExitCode> {
             bail!("--launch {}: {e}", file.display());
         }
     }
+    if let (Some(run), None) = (&a.open, &open) {
+        // After the launch, so that a run it has just queued can be named.
+        match run_to_open(&workspace, run) {
+            Ok(name) => open = Some(name),
+            Err(e) => {
+                crate::QUIET.store(false, Ordering::SeqCst);
+                return Err(e);
+            }
+        }
+    }
+    options.open = open;
     let result = hyperzoo_tui::run_tui_with(options, Box::new(launcher));
     crate::QUIET.store(false, Ordering::SeqCst);
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The name in `<workspace>/runs/` of the run `--open` names: a run name there, or the
+/// directory of one (the workbench shows the workspace's runs only).
+fn run_to_open(workspace: &Path, run: &str) -> Result<String> {
+    let runs = workspace.join("runs");
+    let is_run = |dir: &Path| dir.join("config.toml").is_file();
+    if !run.contains(['/', '\\']) && is_run(&runs.join(run)) {
+        return Ok(run.to_string());
+    }
+    let dir = Path::new(run);
+    if is_run(dir) {
+        let canonical = |p: &Path| p.canonicalize().ok();
+        let parent = canonical(dir).and_then(|d| {
+            let name = d.file_name()?.to_string_lossy().into_owned();
+            Some((d.parent()?.to_path_buf(), name))
+        });
+        if let Some((parent, name)) = parent
+            && Some(parent) == canonical(&runs)
+        {
+            return Ok(name);
+        }
+        bail!(
+            "--open {run}: the workbench shows the runs of {} only; give the workspace that holds this run with --workspace",
+            runs.display()
+        );
+    }
+    bail!(
+        "--open {run}: no run of that name in {} (`hyperzoo ls` lists them)",
+        runs.display()
+    )
 }
 
 /// `hyperzoo bench tui`: the TUI loop's redraws per second and frame times while the

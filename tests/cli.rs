@@ -505,6 +505,148 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
     assert!(again.contains("[generation]"), "{again}");
 }
 
+/// The stdout of a successful `hyperzoo --device cpu --workspace <ws> <args...>`.
+fn stdout_of(ws: &std::path::Path, args: &[&str]) -> String {
+    let out = in_workspace(ws, &args.iter().map(OsStr::new).collect::<Vec<_>>())
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn summary_puts_each_number_beside_its_baseline() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("tetris-tiny.toml"), TINY_TETRIS).unwrap();
+    let exp = tmp.path().join("tiny.toml");
+    std::fs::write(&exp, TINY_EXPERIMENT).unwrap();
+    let ws = tmp.path().join("ws");
+    in_workspace(&ws, &["run".as_ref(), exp.as_os_str()]).success();
+
+    // Trained, not evaluated: the sections still to compute say which command fills them.
+    let before = stdout_of(&ws, &["summary", "tiny"]);
+    assert!(
+        before.contains("final validation reconstruction R²"),
+        "{before}"
+    );
+    assert!(
+        before.contains("probes          missing: no results.toml yet: run `hyperzoo eval tiny`"),
+        "{before}"
+    );
+    assert!(before.contains("hyperzoo generate tiny"), "{before}");
+    // `tui --open` checks its run before it needs a terminal.
+    in_workspace(&ws, &["tui", "--open", "nope"].map(OsStr::new))
+        .failure()
+        .stderr(predicate::str::contains("--open nope: no run of that name"));
+    let run_dir = ws.join("runs/tiny");
+    in_workspace(
+        &ws,
+        &["tui".as_ref(), "--open".as_ref(), run_dir.as_os_str()],
+    )
+    .failure()
+    .stderr(predicate::str::contains("needs a terminal"));
+
+    in_workspace(&ws, &["eval", "tiny", "--images", "200"].map(OsStr::new)).success();
+    let gen_dir = tmp.path().join("gen");
+    in_workspace(
+        &ws,
+        &[
+            "generate".as_ref(),
+            "tiny".as_ref(),
+            "--n".as_ref(),
+            "3".as_ref(),
+            "--candidates".as_ref(),
+            "5".as_ref(),
+            "--finetune-epochs".as_ref(),
+            "1".as_ref(),
+            "--images".as_ref(),
+            "200".as_ref(),
+            "--out".as_ref(),
+            gen_dir.as_os_str(),
+        ],
+    )
+    .success();
+
+    let text = stdout_of(&ws, &["summary", "tiny"]);
+    println!("{text}");
+    assert!(!text.contains("missing"), "{text}");
+    let number = r"-?\d+\.\d+";
+    for (label, pattern) in [
+        ("zoo", r"zoo\s+tetris-tiny: 20 networks, tetris_mlp \(100 parameters\) on tetris, 4 classes".to_string()),
+        ("zoo accuracy", format!(r"median test accuracy {number} over \d+ checkpoints \(epochs [\d, ]+\)\s+chance 0\.250")),
+        ("training", format!(r"training\s+final validation reconstruction R² {number} \(epoch 2 of 2")),
+        ("probes", r"probes\s+\(test split\)".to_string()),
+        ("probe header", r"property\s+metric\s+hyper\s+W\s+s\(W\)\s+best".to_string()),
+        ("probe row", format!(r"test_acc\s+R²\s+{number}\*?\s+{number}\*?\s+{number}\*?\s+(hyper|W|s\(W\))")),
+        ("probe verdict", r"best on \d+ of \d+ properties".to_string()),
+        ("reconstruction", format!(r"reconstruction\s+median test accuracy: reconstructed {number} vs original {number} \({number} points\)")),
+        ("agreement", format!(r"mean agreement {number}, weight R² {number}")),
+        ("generation", format!(r"generation\s+median test accuracy without training: generated {number} vs anchors {number} vs chance 0\.250")),
+        ("fine-tuning", format!(r"fine-tuning\s+after 1 epoch: generated init {number} vs random init {number}")),
+        ("memorisation", format!(r"memorisation\s+median L2 to the nearest of \d+ training checkpoints: generated {number} vs noise {number} vs interpolation {number}")),
+        ("copies", r"near copies \(within [\d.]+% of the norm\): generated [\d.]+% vs noise [\d.]+% vs interpolation [\d.]+%".to_string()),
+    ] {
+        assert!(
+            predicate::str::is_match(&pattern).unwrap().eval(&text),
+            "{label}: no /{pattern}/ in\n{text}"
+        );
+    }
+
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout_of(&ws, &["summary", "tiny", "--json"])).unwrap();
+    assert_eq!(json["run"], "tiny");
+    assert_eq!(json["model"], "transformer");
+    assert_eq!(json["zoo"]["networks"], 20);
+    assert_eq!(json["zoo"]["classes"], 4);
+    assert_eq!(json["zoo"]["chance"], 0.25);
+    assert!(json["zoo"]["median_test_acc"].is_f64());
+    assert!(json["training"]["val_r2"].is_f64());
+    let probes = json["probes"].as_array().unwrap();
+    let acc = probes.iter().find(|p| p["property"] == "test_acc").unwrap();
+    assert_eq!(acc["metric"], "r2");
+    for key in ["hyper", "w", "s_w"] {
+        assert!(acc[key].is_f64(), "{key}: {acc}");
+    }
+    assert!(
+        acc["best"].is_string() && acc["hyper_wins"].is_boolean(),
+        "{acc}"
+    );
+    let rc = &json["reconstruction"];
+    for key in [
+        "median_acc_original",
+        "median_acc_reconstructed",
+        "difference_points",
+        "mean_agreement",
+    ] {
+        assert!(rc[key].is_f64(), "{key}: {rc}");
+    }
+    let g = &json["generation"];
+    assert_eq!(g["networks"], 3);
+    assert_eq!(g["chance"], 0.25);
+    assert!(
+        g["median_acc_generated"].is_f64() && g["median_acc_anchors"].is_f64(),
+        "{g}"
+    );
+    assert_eq!(g["finetune"][0]["epochs"], 1);
+    assert!(g["finetune"][0]["median_acc_random_init"].is_f64(), "{g}");
+    let m = &g["memorisation"];
+    for key in [
+        "median_distance_generated",
+        "median_distance_noise",
+        "median_distance_interpolation",
+        "copies_generated",
+    ] {
+        assert!(m[key].is_f64(), "{key}: {m}");
+    }
+    assert_eq!(json["missing"], serde_json::json!([]));
+
+    // A run that is not there is an error naming where it was looked for.
+    in_workspace(&ws, &["summary", "nope"].map(OsStr::new))
+        .failure()
+        .stderr(predicate::str::contains("no run 'nope'"));
+}
+
 #[test]
 fn a_killed_run_resumes_with_no_corrupt_file() {
     let tmp = tempfile::tempdir().unwrap();

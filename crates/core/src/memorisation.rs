@@ -28,11 +28,12 @@
 //! bias), so the L2 distance between the *per-tensor sorted* weight vectors of two networks is a
 //! lower bound of their distance under every permutation (sorting both sides minimises
 //! `Σ (a_i − b_σ(i))²` over all rearrangements σ). The audit ranks the training checkpoints by
-//! this bound and aligns exactly only the `candidates` (K, default 16) with the smallest bounds,
-//! in increasing order, stopping early once the next bound reaches the best aligned distance
-//! found (no later checkpoint could then be closer). The result is exact up to weight matching
-//! itself, which is coordinate ascent and can stop in a local optimum, unless the true nearest
-//! checkpoint is not among the K best bounds.
+//! this bound and aligns them in increasing order, stopping once the next bound reaches the best
+//! aligned distance found (no later checkpoint could then be closer). The result is exact up to
+//! weight matching itself, which is coordinate ascent and can stop in a local optimum (the
+//! unpermuted distance is taken when it is smaller). `candidates` (K; default 0, no cap) caps
+//! the alignments for very large zoos, at the price of missing the nearest checkpoint when the
+//! bound is loose.
 //!
 //! # Data in and out
 //!
@@ -55,8 +56,11 @@ use rand_chacha::ChaCha8Rng;
 /// Settings of the memorisation audit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AuditSettings {
-    /// Training checkpoints aligned exactly per network at most: the nearest by the
-    /// permutation-invariant pre-screen (see the module docs). At least 1 is used.
+    /// Training checkpoints aligned per network at most, in the order of the
+    /// permutation-invariant pre-screen (see the module docs); 0 = no cap: alignment goes on
+    /// until the next lower bound exceeds the best distance found, so the nearest checkpoint is
+    /// exact (up to weight matching). A cap makes the audit faster on large zoos but can miss
+    /// the nearest checkpoint when the bound is loose (a noisy network).
     pub candidates: usize,
     /// A network is a near copy when its distance is at most this fraction of its nearest
     /// checkpoint's L2 norm.
@@ -68,11 +72,11 @@ pub struct AuditSettings {
 }
 
 impl Default for AuditSettings {
-    /// 16 candidates, near copies within 1 % of the neighbour's norm, default weight matching,
-    /// seed 0.
+    /// No cap on candidates (exact), near copies within 1 % of the neighbour's norm, default
+    /// weight matching, seed 0.
     fn default() -> Self {
         Self {
-            candidates: 16,
+            candidates: 0,
             copy_threshold: 0.01,
             matching: WeightMatching::default(),
             seed: 0,
@@ -175,8 +179,9 @@ impl<'a> TrainingSet<'a> {
     }
 
     /// The nearest training checkpoint of `network` (length `P`) after alignment: the
-    /// pre-screen's `settings.candidates` best, aligned by weight matching in increasing order
-    /// of their lower bound (the module docs); `rng` orders weight matching's sweeps.
+    /// training checkpoints aligned by weight matching in increasing order of their lower bound
+    /// until the bound exceeds the best distance (at most `settings.candidates` of them when
+    /// that is not 0; the module docs); `rng` orders weight matching's sweeps.
     pub fn nearest(
         &self,
         network: &[f32],
@@ -204,7 +209,10 @@ impl<'a> TrainingSet<'a> {
             .collect();
         // Ties broken by row, so the order (and the result) is deterministic.
         let order = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-        let k = settings.candidates.max(1).min(bounds.len());
+        let k = match settings.candidates {
+            0 => bounds.len(),
+            c => c.min(bounds.len()),
+        };
         if k == 0 {
             return Ok(Nearest::none());
         }
@@ -333,7 +341,7 @@ pub fn audit(
     let row = |x: &[Nearest]| summarise(x, settings.copy_threshold);
     Ok(Memorisation {
         checkpoints: set.len(),
-        candidates: settings.candidates.max(1),
+        candidates: settings.candidates,
         noise_norm,
         copy_threshold: settings.copy_threshold,
         generated: row(&gen_near),
@@ -447,12 +455,19 @@ pub fn aligned_distance(
 ) -> Result<f64> {
     let m = matching.run(groups, reference, network, rng)?;
     let index = groups.gather_index(&m.perms);
-    Ok(reference
+    let matched: f64 = reference
         .iter()
         .zip(&index)
         .map(|(&r, &k)| (r as f64 - network[k] as f64).powi(2))
-        .sum::<f64>()
-        .sqrt())
+        .sum();
+    // Weight matching is a heuristic beyond one group: never report more than the unpermuted
+    // distance, which is an alignment too.
+    let plain: f64 = reference
+        .iter()
+        .zip(network)
+        .map(|(&r, &n)| (r as f64 - n as f64).powi(2))
+        .sum();
+    Ok(matched.min(plain).sqrt())
 }
 
 /// The pre-screen's permutation-invariant proxy of one network: each parameter tensor (`tensors`:
@@ -606,6 +621,33 @@ mod tests {
     }
 
     #[test]
+    fn heavy_noise_still_finds_its_source_checkpoint() {
+        // Noise as large as the spread of the zoo loosens the pre-screen's bound: many
+        // checkpoints have a smaller bound than the source. The uncapped search still returns
+        // a distance no larger than the noise (the source itself, aligned), where a cap of a
+        // few candidates may not.
+        let g = groups("tetris_mlp");
+        let p = g.param_count();
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let t = 300;
+        let train = gaussian(t, p, 0.1, &mut rng);
+        let acc = vec![0.5; t];
+        let set = TrainingSet::new(&g, &train, &acc).unwrap();
+        let r = 1.2; // checkpoints are ~0.1·√(2P) ≈ 1.4 apart
+        let settings = AuditSettings::default();
+        for source in [3, 150, 299] {
+            let noisy = noise_baseline(row(&train, source, p), p, 1, r, &mut rng);
+            let generated = g.apply(&noisy, &g.random(&mut rng));
+            let n = set.nearest(&generated, &settings, &mut rng).unwrap();
+            assert!(
+                n.distance <= r + 1e-4,
+                "source {source}: {} > {r}",
+                n.distance
+            );
+        }
+    }
+
+    #[test]
     fn the_audit_tells_copies_from_noise_and_interpolation() {
         let g = groups("cnn_s");
         let p = g.param_count();
@@ -632,7 +674,7 @@ mod tests {
             ..AuditSettings::default()
         };
         let m = audit(&g, &train, &acc, &generated, &anchors, &settings).unwrap();
-        assert_eq!((m.checkpoints, m.candidates), (t, 16));
+        assert_eq!((m.checkpoints, m.candidates), (t, 0));
         let gen_ = &m.generated;
         assert_eq!((gen_.networks, gen_.neighbours), (4, 4));
         assert_eq!(gen_.copies, 0.5);

@@ -189,8 +189,9 @@ pub struct Generation {
 pub struct Memorisation {
     /// Training checkpoints searched for the nearest one.
     pub checkpoints: usize,
-    /// Training checkpoints aligned exactly per network at most (the nearest by the
-    /// permutation-invariant pre-screen).
+    /// Training checkpoints aligned per network at most, in the order of the
+    /// permutation-invariant pre-screen; 0: no cap (the nearest checkpoint is exact up to weight
+    /// matching).
     pub candidates: usize,
     /// L2 norm of the noise baseline's Gaussian noise: the median distance of the generated
     /// networks to their nearest training checkpoint.

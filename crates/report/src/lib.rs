@@ -6,6 +6,9 @@
 //! - [`plot`]: PNG and SVG plots, the format chosen by the output file's extension: training
 //!   curves ([`loss_curves`], [`val_r2_curves`]), probe scores ([`probe_bars`]) and accuracy
 //!   distributions ([`accuracy_histograms`], built on [`histograms`] and [`quantile_boxes`]).
+//! - [`summary`]: one run's "does it work" table ([`summarize_run`], [`Summary`]): the zoo, the
+//!   end of training, probes, reconstruction, generation and memorisation, each number beside
+//!   its baseline, as text or JSON.
 //! - [`font`]: the bundled DejaVu Sans, registered with plotters so that text renders on a
 //!   machine without any font package.
 //!
@@ -17,6 +20,7 @@ pub mod font;
 pub mod plot;
 pub mod results;
 pub mod series;
+pub mod summary;
 
 mod run;
 #[cfg(test)]
@@ -29,3 +33,4 @@ pub use plot::{
 };
 pub use results::{Quantiles, Results, read_results, results_toml};
 pub use series::{series_csv, write_series_csv};
+pub use summary::{Summary, summarize_run};

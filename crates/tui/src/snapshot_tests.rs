@@ -157,6 +157,27 @@ fn results() {
 }
 
 #[test]
+fn open_run_draws_its_results_view() {
+    // `hyperzoo tui --open quickstart` from the Experiments view draws what focusing the run
+    // and switching to the Results tab draws.
+    let (_tmp, mut app) = app();
+    app.open_run("quickstart").unwrap();
+    let (_tmp2, mut by_hand) = self::app();
+    by_hand.focus = Some("quickstart".into());
+    by_hand.view = View::Results;
+    let screen = draw(&app).to_string();
+    assert_eq!(screen, draw(&by_hand).to_string());
+    // The same screen as the `results` snapshot.
+    insta::assert_snapshot!("results", screen);
+    // A run the workspace lacks leaves the workbench where it was.
+    let mut other = self::app().1;
+    assert!(other.open_run("no-such-run").is_err());
+    assert_eq!(other.view, View::Experiments);
+    update(&mut app, Action::Back);
+    assert_eq!(app.view, View::Experiments);
+}
+
+#[test]
 fn results_in_a_small_terminal_are_clipped_and_scroll() {
     let (_tmp, mut app) = app();
     app.focus = Some("quickstart".into());

@@ -466,3 +466,36 @@ fn zoom_halves_and_doubles_the_recent_window() {
     press(&mut app, "+");
     assert_eq!(app.plot.window, 30);
 }
+
+#[test]
+fn open_run_shows_its_results_and_keys_go_on_from_its_row() {
+    let (_tmp, mut app) = app();
+    app.filter = "gamma".into();
+    // An unknown run changes nothing.
+    let err = app.open_run("nope").unwrap_err();
+    assert!(err.contains("nope"), "{err}");
+    assert_eq!(
+        (app.view, app.filter.as_str()),
+        (View::Experiments, "gamma")
+    );
+    // `hyperzoo tui --open quickstart`: its Results view, its row under the cursor (the
+    // filter that hid it cleared).
+    app.open_run("quickstart").unwrap();
+    assert_eq!(app.view, View::Results);
+    assert_eq!(app.focused_run().unwrap().name, "quickstart");
+    assert!(app.filter.is_empty());
+    assert_eq!(row_name(&app), "quickstart");
+    // The keys go on from there: scrolling, the accuracy page, stepping to the previous run,
+    // Back to its row in the experiments table.
+    app.screen_height = 20;
+    assert!(update(&mut app, Action::ScrollDown).is_empty());
+    assert_eq!(app.results_scroll, 5);
+    press(&mut app, "a");
+    assert!(app.results_accuracy);
+    press(&mut app, "a k");
+    assert_eq!(app.focus.as_deref(), Some("gamma-loss.gamma=0.5"));
+    assert_eq!(app.results_scroll, 0);
+    press(&mut app, "esc");
+    assert_eq!(app.view, View::Experiments);
+    assert_eq!(row_name(&app), "gamma-loss.gamma=0.5");
+}

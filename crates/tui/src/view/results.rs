@@ -479,9 +479,12 @@ fn memorisation_lines(m: &Memorisation, app: &App) -> Vec<Line<'static>> {
         ),
         note(
             format!(
-                "{} training checkpoints, {} aligned per network, noise norm {}, copies within {}%",
+                "{} training checkpoints, {}, noise norm {}, copies within {}%",
                 m.checkpoints,
-                m.candidates,
+                match m.candidates {
+                    0 => "exact search".to_string(),
+                    k => format!("{k} aligned per network at most"),
+                },
                 num(m.noise_norm),
                 num(100.0 * m.copy_threshold)
             ),

@@ -1,0 +1,32 @@
+//! `hyperzoo summary <run> [--json]`: the run's "does it work" table. The table is built by
+//! [`hyperzoo_report::summary`] from the run's config.toml, metrics.jsonl, results.toml and zoo;
+//! this only finds the run and prints.
+use crate::cli::Global;
+use anyhow::{Result, bail};
+use hyperzoo_core::paths;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `hyperzoo summary`.
+pub fn summary(g: &Global, run: &str, json: bool) -> Result<ExitCode> {
+    let workspace = paths::workspace_dir(g.workspace.clone()).path;
+    let given = PathBuf::from(run);
+    let dir = if given.join("config.toml").is_file() {
+        given
+    } else {
+        workspace.join("runs").join(run)
+    };
+    if !dir.join("config.toml").is_file() {
+        bail!(
+            "no run '{run}': neither a run directory nor a run in {} (`hyperzoo ls` lists them)",
+            workspace.join("runs").display()
+        );
+    }
+    let summary = hyperzoo_report::summarize_run(run, &dir, &workspace)?;
+    if json {
+        println!("{}", summary.to_json());
+    } else {
+        print!("{}", summary.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
