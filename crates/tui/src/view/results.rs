@@ -459,11 +459,7 @@ fn generation_lines(results: &Results, app: &App) -> Vec<Line<'static>> {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let mut all = vec![header.clone()];
-        all.extend(body.iter().cloned());
-        let table = Table::new(&all);
-        out.push(table.header(header, app));
-        out.extend(body.into_iter().map(|r| table.plain(r)));
+        out.extend(plain_table(header, body, app));
     }
     out
 }
@@ -530,10 +526,16 @@ fn memorisation_lines(m: &Memorisation, app: &App) -> Vec<Line<'static>> {
         ]
     })
     .collect();
+    out.extend(plain_table(header, body, app));
+    out
+}
+
+/// A header line and plain body lines, columns as wide as their widest cell.
+fn plain_table(header: Vec<String>, body: Vec<Vec<String>>, app: &App) -> Vec<Line<'static>> {
     let mut all = vec![header.clone()];
     all.extend(body.iter().cloned());
     let table = Table::new(&all);
-    out.push(table.header(header, app));
+    let mut out = vec![table.header(header, app)];
     out.extend(body.into_iter().map(|r| table.plain(r)));
     out
 }
