@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's main job on a fresh machine: set everything up, check the installation, then the
 # whole workflow on a small Tetris zoo in a few minutes of a 2-core CPU:
-#   1. generate the zoo (experiments/zoos/tetris-start.toml: 320 MLPs, 20 epochs) and train a
-#      SANE hyper-representation of its weights (experiments/quickstart.toml);
+#   1. generate the zoo (experiments/zoos/tetris-claims.toml: 640 MLPs, 20 epochs) and train a
+#      SANE hyper-representation of its weights (experiments/quickstart.toml: claim (a)'s
+#      structure + behaviour setting, docs/RESULTS.md);
 #   2. evaluate it: linear probes against the W and s(W) baselines, reconstructed networks'
 #      test accuracy and agreement against the originals (hyperzoo eval);
 #   3. generate new networks from the embedding space, test them as they are and after one
