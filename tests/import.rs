@@ -100,7 +100,14 @@ fn modelzoos_import_runs_like_pytorch() {
                     assert_eq!(rec.status, NetStatus::Ok);
                     let got = logits(&zoo, id, epoch, &exp.inputs, exp.input_shape);
                     let d = max_diff(&got, expected);
-                    assert!(d <= 1e-4, "model {id} epoch {epoch}: max diff {d}");
+                    // Relative to the logits' size: model 2's U(0,1) init gives logits of ~25,000,
+                    // where one float32 ulp is 0.004 and the summation order of the CPU's
+                    // convolution kernel decides the last bit.
+                    let scale = expected.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                    assert!(
+                        d <= 1e-4 * scale,
+                        "model {id} epoch {epoch}: max diff {d} (logits up to {scale})"
+                    );
                     checked += 1;
                 }
                 None => assert_eq!(rec.status, NetStatus::Missing, "model {id} epoch {epoch}"),
