@@ -277,21 +277,8 @@ fn sane_with_behavioural_loss_trains() {
     // SANE's per-layer embeddings: one block of `latent` values per parametric layer, whose
     // token-weighted mean is the model embedding when one window covers the sequence.
     let prepared = prepare(&spec, &zoo).unwrap();
-    let layout = zoo.manifest.arch.layout().unwrap();
-    let window = prepared.repr.item_shape(layout.total)[0];
     let dev = device();
-    let model = HyperRep::new(
-        &spec.model,
-        spec.head.as_ref(),
-        &layout,
-        window,
-        spec.seed,
-        &dev,
-    )
-    .unwrap();
-    let run_dir = RunDir::create(&dir).unwrap();
-    let last = *run_dir.checkpoints().unwrap().last().unwrap();
-    let model = load_model(model, &run_dir.checkpoint_dir(last)).unwrap();
+    let model = last_model(&spec, &zoo, &prepared, &RunDir::create(&dir).unwrap());
     let test = &prepared.splits[2];
     let (whole, dz) = eval::embed(&model, test, &prepared.repr, 16, &dev).unwrap();
     let (layers, width) = eval::embed_layers(&model, test, &prepared.repr, 16, &dev)
@@ -304,7 +291,7 @@ fn sane_with_behavioural_loss_trains() {
     assert_eq!(width, counts.len() * dz);
     assert_eq!(layers.len(), test.len() * width);
     let total: usize = counts.iter().sum();
-    if tokenizer.token_count() <= window {
+    if tokenizer.token_count() <= prepared.repr.item_shape(zoo.manifest.params)[0] {
         for r in 0..test.len() {
             for d in 0..dz {
                 let mixed: f64 = counts
@@ -362,19 +349,7 @@ fn the_behavioural_term_raises_agreement_over_structure_alone() {
         )
         .unwrap();
         assert!(matches!(out, Outcome::Finished { .. }));
-        let layout = zoo.manifest.arch.layout().unwrap();
-        let window = prepared.repr.item_shape(layout.total)[0];
-        let model = HyperRep::new(
-            &spec.model,
-            spec.head.as_ref(),
-            &layout,
-            window,
-            spec.seed,
-            &dev,
-        )
-        .unwrap();
-        let last = *run_dir.checkpoints().unwrap().last().unwrap();
-        let model = load_model(model, &run_dir.checkpoint_dir(last)).unwrap();
+        let model = last_model(&spec, &zoo, &prepared, &run_dir);
         let (rec, _) =
             eval::reconstruction(&model, &prepared, &zoo, Some(&test_images), 16, &dev).unwrap();
         rec.agreement.expect("agreement on test images").mean
@@ -386,4 +361,26 @@ fn the_behavioural_term_raises_agreement_over_structure_alone() {
         behaviour > structure + 0.02,
         "agreement with the behavioural term {behaviour:.4} vs structure alone {structure:.4}"
     );
+}
+
+/// The model of `run`'s last checkpoint.
+fn last_model(
+    spec: &TrainSpec,
+    zoo: &Zoo,
+    prepared: &hyperzoo_engine::hyper::train::Prepared,
+    run: &RunDir,
+) -> HyperRep {
+    let layout = zoo.manifest.arch.layout().unwrap();
+    let window = prepared.repr.item_shape(layout.total)[0];
+    let model = HyperRep::new(
+        &spec.model,
+        spec.head.as_ref(),
+        &layout,
+        window,
+        spec.seed,
+        &device(),
+    )
+    .unwrap();
+    let last = *run.checkpoints().unwrap().last().unwrap();
+    load_model(model, &run.checkpoint_dir(last)).unwrap()
 }
