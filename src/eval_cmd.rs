@@ -50,12 +50,7 @@ fn load(g: &Global, name: &str, checkpoint: &str) -> Result<Loaded> {
     let run = RunDir::open(&dir)?;
     let e = Experiment::load(&run.path("config.toml"))?;
     let ws = paths::workspace_dir(g.workspace.clone()).path;
-    let zoo_dir = if e.zoo.is_definition() {
-        let def = ZooDef::load(&e.zoo_location(&ws))?;
-        ws.join("zoos").join(def.name)
-    } else {
-        e.zoo_location(&ws)
-    };
+    let zoo_dir = e.zoo_dir(&ws)?;
     let zoo = Zoo::open(&zoo_dir).with_context(|| format!("the zoo of run {}", dir.display()))?;
     let spec = crate::run_cmd::train_spec(&e, &zoo)?;
     let dev = device::resolve(g.device)?;
@@ -515,13 +510,22 @@ pub fn generate(g: &Global, a: &crate::cli::GenerateNetsArgs) -> Result<ExitCode
     let (lat, shape) = gen_::latents(&l.model, train, &l.prepared.repr, batch, dev)?;
     let dim = shape[0] * shape[1];
     // Anchors: all training checkpoints, or those in the top `top`% by test accuracy.
-    let acc_of = |i: usize| {
-        l.zoo
-            .records
-            .iter()
-            .find(|r| r.id == train.model[i] && r.epoch == train.epoch[i])
-            .map_or(f64::NAN, |r| r.test_acc)
-    };
+    // Test accuracy of every training checkpoint (anchor choice and the memorisation audit).
+    let acc_by: std::collections::HashMap<(usize, usize), f64> = l
+        .zoo
+        .records
+        .iter()
+        .map(|r| ((r.id, r.epoch), r.test_acc))
+        .collect();
+    let train_acc: Vec<f64> = (0..train.len())
+        .map(|i| {
+            acc_by
+                .get(&(train.model[i], train.epoch[i]))
+                .copied()
+                .unwrap_or(f64::NAN)
+        })
+        .collect();
+    let acc_of = |i: usize| train_acc[i];
     let mut rows: Vec<usize> = (0..train.len()).collect();
     if let Some(top) = a.top {
         let mut accs: Vec<f64> = rows
@@ -736,20 +740,6 @@ pub fn generate(g: &Global, a: &crate::cli::GenerateNetsArgs) -> Result<ExitCode
     let memorisation = {
         use hyperzoo_core::memorisation::{AuditSettings, audit};
         let groups = hyperzoo_core::augment::PermutationGroups::new(&l.zoo.manifest.arch)?;
-        let acc_by: std::collections::HashMap<(usize, usize), f64> = l
-            .zoo
-            .records
-            .iter()
-            .map(|r| ((r.id, r.epoch), r.test_acc))
-            .collect();
-        let train_acc: Vec<f64> = (0..train.len())
-            .map(|i| {
-                acc_by
-                    .get(&(train.model[i], train.epoch[i]))
-                    .copied()
-                    .unwrap_or(f64::NAN)
-            })
-            .collect();
         let anchor_w: Vec<f32> = rows
             .iter()
             .flat_map(|&i| anchor_raw[i * p..(i + 1) * p].iter().copied())

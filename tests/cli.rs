@@ -422,26 +422,9 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
         .success()
         .stdout(predicate::str::contains("1 run(s)"));
     let gen_dir = tmp.path().join("gen");
-    in_workspace(
-        &ws,
-        &[
-            "generate".as_ref(),
-            "tiny".as_ref(),
-            "--n".as_ref(),
-            "3".as_ref(),
-            "--candidates".as_ref(),
-            "5".as_ref(),
-            "--sampler".as_ref(),
-            "joint".as_ref(),
-            "--finetune-epochs".as_ref(),
-            "1".as_ref(),
-            "--out".as_ref(),
-            gen_dir.as_os_str(),
-        ],
-    )
-    .success()
-    .stdout(predicate::str::contains("generated 3 networks"))
-    .stdout(predicate::str::contains("random init +1 epochs"));
+    generate_tiny(&ws, &gen_dir, &["--sampler", "joint"])
+        .stdout(predicate::str::contains("generated 3 networks"))
+        .stdout(predicate::str::contains("random init +1 epochs"));
     let generated = hyperzoo_core::zoo::store::Zoo::open(&gen_dir).unwrap();
     assert_eq!(generated.models.len(), 3);
     assert!(generated.records.iter().all(|r| r.test_acc.is_finite()));
@@ -549,24 +532,7 @@ fn summary_puts_each_number_beside_its_baseline() {
 
     in_workspace(&ws, &["eval", "tiny", "--images", "200"].map(OsStr::new)).success();
     let gen_dir = tmp.path().join("gen");
-    in_workspace(
-        &ws,
-        &[
-            "generate".as_ref(),
-            "tiny".as_ref(),
-            "--n".as_ref(),
-            "3".as_ref(),
-            "--candidates".as_ref(),
-            "5".as_ref(),
-            "--finetune-epochs".as_ref(),
-            "1".as_ref(),
-            "--images".as_ref(),
-            "200".as_ref(),
-            "--out".as_ref(),
-            gen_dir.as_os_str(),
-        ],
-    )
-    .success();
+    generate_tiny(&ws, &gen_dir, &["--images", "200"]);
 
     let text = stdout_of(&ws, &["summary", "tiny"]);
     println!("{text}");
@@ -729,4 +695,28 @@ fn a_closed_output_pipe_ends_a_listing_quietly() {
     // SIGPIPE is 13 on Linux, macOS and the BSDs.
     assert_eq!(out.status.signal(), Some(13), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `hyperzoo generate tiny --n 3 --candidates 5 --finetune-epochs 1 --out gen_dir` plus
+/// `extra`, which must succeed.
+fn generate_tiny(
+    ws: &std::path::Path,
+    gen_dir: &std::path::Path,
+    extra: &[&str],
+) -> assert_cmd::assert::Assert {
+    let mut args: Vec<&OsStr> = [
+        "generate",
+        "tiny",
+        "--n",
+        "3",
+        "--candidates",
+        "5",
+        "--finetune-epochs",
+        "1",
+    ]
+    .map(OsStr::new)
+    .to_vec();
+    args.extend(extra.iter().map(OsStr::new));
+    args.extend([OsStr::new("--out"), gen_dir.as_os_str()]);
+    in_workspace(ws, &args).success()
 }

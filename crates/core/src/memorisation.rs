@@ -454,20 +454,10 @@ pub fn aligned_distance(
     rng: &mut impl Rng,
 ) -> Result<f64> {
     let m = matching.run(groups, reference, network, rng)?;
-    let index = groups.gather_index(&m.perms);
-    let matched: f64 = reference
-        .iter()
-        .zip(&index)
-        .map(|(&r, &k)| (r as f64 - network[k] as f64).powi(2))
-        .sum();
+    let matched = sq_dist(reference, &groups.apply(network, &m.perms));
     // Weight matching is a heuristic beyond one group: never report more than the unpermuted
     // distance, which is an alignment too.
-    let plain: f64 = reference
-        .iter()
-        .zip(network)
-        .map(|(&r, &n)| (r as f64 - n as f64).powi(2))
-        .sum();
-    Ok(matched.min(plain).sqrt())
+    Ok(matched.min(sq_dist(reference, network)).sqrt())
 }
 
 /// The pre-screen's permutation-invariant proxy of one network: each parameter tensor (`tensors`:

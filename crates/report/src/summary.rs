@@ -21,7 +21,6 @@ use hyperzoo_core::experiment::{EpochSelection, Experiment};
 use hyperzoo_core::metrics::Metrics;
 use hyperzoo_core::results::{Quantiles, Results};
 use hyperzoo_core::run::RunDir;
-use hyperzoo_core::zoo::ZooDef;
 use hyperzoo_core::zoo::store::{NetStatus, Zoo};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -709,17 +708,11 @@ fn list(v: &[usize]) -> String {
 /// generates (`<workspace>/zoos/<the definition's name>`); when the definition file cannot be
 /// read, the zoo named in results.toml under `<workspace>/zoos/`.
 pub fn zoo_dir(e: &Experiment, workspace: &Path, results: Option<&Results>) -> Result<PathBuf> {
-    let loc = e.zoo_location(workspace);
-    if !e.zoo.is_definition() {
-        return Ok(loc);
-    }
-    match ZooDef::load(&loc) {
-        Ok(def) => Ok(workspace.join("zoos").join(def.name)),
-        Err(err) => match results.filter(|r| !r.zoo.is_empty()) {
-            Some(r) => Ok(workspace.join("zoos").join(&r.zoo)),
-            None => Err(err.into()),
-        },
-    }
+    e.zoo_dir(workspace)
+        .or_else(|err| match results.filter(|r| !r.zoo.is_empty()) {
+            Some(r) if e.zoo.is_definition() => Ok(workspace.join("zoos").join(&r.zoo)),
+            _ => Err(err.into()),
+        })
 }
 
 /// Reads the run in `run_dir` (named `run` as the user gave it) and its zoo (found through the

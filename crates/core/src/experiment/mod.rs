@@ -192,6 +192,17 @@ impl Experiment {
         self.zoo.resolve(self.dir(), workspace_dir)
     }
 
+    /// The zoo directory of the experiment: its `[zoo] path`, or where its `definition`
+    /// generates the zoo (`<workspace>/zoos/<the definition's name>`; reads the definition).
+    pub fn zoo_dir(&self, workspace_dir: &Path) -> crate::Result<PathBuf> {
+        let loc = self.zoo_location(workspace_dir);
+        if !self.zoo.is_definition() {
+            return Ok(loc);
+        }
+        let def = crate::zoo::ZooDef::load(&loc)?;
+        Ok(workspace_dir.join("zoos").join(def.name))
+    }
+
     /// The experiment with its zoo named by an absolute path (resolved against the file's
     /// directory, or `workspace_dir`'s zoos): a run's config.toml must not depend on where the
     /// command was started. `hyperzoo run` and the TUI's queue both write this, and a run
