@@ -22,7 +22,8 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-fn run_dir(g: &Global, run: &str) -> PathBuf {
+/// A run directory given as a path, or a run name in `<workspace>/runs/`.
+pub(crate) fn run_dir(g: &Global, run: &str) -> PathBuf {
     let p = PathBuf::from(run);
     if p.join("config.toml").exists() {
         return p;

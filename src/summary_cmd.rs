@@ -4,18 +4,12 @@
 use crate::cli::Global;
 use anyhow::{Result, bail};
 use hyperzoo_core::paths;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// `hyperzoo summary`.
 pub fn summary(g: &Global, run: &str, json: bool) -> Result<ExitCode> {
     let workspace = paths::workspace_dir(g.workspace.clone()).path;
-    let given = PathBuf::from(run);
-    let dir = if given.join("config.toml").is_file() {
-        given
-    } else {
-        workspace.join("runs").join(run)
-    };
+    let dir = crate::eval_cmd::run_dir(g, run);
     if !dir.join("config.toml").is_file() {
         bail!(
             "no run '{run}': neither a run directory nor a run in {} (`hyperzoo ls` lists them)",
