@@ -29,6 +29,19 @@ pub struct Global {
     pub device: DeviceSpec,
 }
 
+impl Global {
+    /// Where the library's workflows find the workspace and the data, and the device asked for.
+    pub fn env(&self) -> hyperzoo_engine::workflow::Env {
+        hyperzoo_engine::workflow::Env {
+            workspace: hyperzoo_core::workspace::Workspace::new(
+                hyperzoo_core::paths::workspace_dir(self.workspace.clone()).path,
+            ),
+            data_dir: hyperzoo_core::paths::data_dir(self.data_dir.clone()).path,
+            device: self.device,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The terminal workbench: experiments, runs, live curves, comparisons, zoos.
@@ -225,9 +238,9 @@ pub struct RunArgs {
     /// Directory for the run directories [default: <workspace>/runs]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Plain progress lines even on a terminal
-    #[arg(long)]
-    pub quiet: bool,
+    /// Plain progress lines (no progress bar) even on a terminal; `--quiet` is an older name
+    #[arg(long, alias = "quiet")]
+    pub plain: bool,
 }
 
 #[derive(Debug, Subcommand)]

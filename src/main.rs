@@ -5,6 +5,7 @@ mod bench_hyper;
 mod cli;
 mod commands;
 mod eval_cmd;
+mod progress;
 mod run_cmd;
 mod store_cmd;
 mod summary_cmd;
@@ -15,52 +16,32 @@ use clap::Parser;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-/// True while the TUI owns the terminal: commands run from it write nothing to stdout/stderr
-/// (their runs report through the run store, which the TUI reads).
-pub static QUIET: AtomicBool = AtomicBool::new(false);
-
-/// `eprintln!` unless the TUI owns the terminal; write errors (a closed pipe) are ignored.
+/// `eprintln!` whose write errors (a closed pipe) are ignored: a closed stderr must not stop
+/// a training run.
 #[macro_export]
 macro_rules! say {
     ($($t:tt)*) => {
-        if !$crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-            // A closed stderr must not stop a training run: write errors are ignored.
+        {
             let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{}\n", format_args!($($t)*)));
         }
     };
 }
 
-/// `println!` unless the TUI owns the terminal; write errors (a closed pipe) are ignored.
+/// `println!` whose write errors are ignored: a closed stdout (`hyperzoo run … | head`) must
+/// not stop a training run.
 #[macro_export]
 macro_rules! tell {
     ($($t:tt)*) => {
-        if !$crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-            // A closed stdout (`hyperzoo run … | head`) must not stop a training run.
+        {
             let _ = std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{}\n", format_args!($($t)*)));
         }
     };
 }
 
-std::thread_local! {
-    /// A stop flag of this thread's own (a job launched from the TUI), used instead of the
-    /// process's interrupt flag.
-    static THREAD_CANCEL: std::cell::RefCell<Option<Arc<AtomicBool>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Gives the calling thread its own stop flag: [`cancel_flag`] returns it on this thread, so
-/// that one job launched from the TUI can be stopped without the others.
-pub fn set_thread_cancel_flag(flag: Arc<AtomicBool>) {
-    THREAD_CANCEL.with(|c| *c.borrow_mut() = Some(flag));
-}
-
-/// The stop flag long jobs check at every step (they stop there and keep their work): the
-/// calling thread's own ([`set_thread_cancel_flag`]), else the process's interrupt flag, set by
-/// Ctrl-C (the handler is installed on first use).
+/// The process's stop flag, set by Ctrl-C (the handler is installed on first use): long jobs
+/// of the command line stop at their next step and keep their work. (The TUI gives each of its
+/// jobs a flag of its own.)
 pub fn cancel_flag() -> Arc<AtomicBool> {
-    if let Some(own) = THREAD_CANCEL.with(|c| c.borrow().clone()) {
-        return own;
-    }
     static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));

@@ -3,20 +3,19 @@
 //! this only finds the run and prints.
 use crate::cli::Global;
 use anyhow::{Result, bail};
-use hyperzoo_core::paths;
 use std::process::ExitCode;
 
 /// `hyperzoo summary`.
 pub fn summary(g: &Global, run: &str, json: bool) -> Result<ExitCode> {
-    let workspace = paths::workspace_dir(g.workspace.clone()).path;
-    let dir = crate::eval_cmd::run_dir(g, run);
+    let ws = g.env().workspace;
+    let dir = ws.run_dir(run);
     if !dir.join("config.toml").is_file() {
         bail!(
             "no run '{run}': neither a run directory nor a run in {} (`hyperzoo ls` lists them)",
-            workspace.join("runs").display()
+            ws.runs().display()
         );
     }
-    let summary = hyperzoo_report::summarize_run(run, &dir, &workspace)?;
+    let summary = hyperzoo_report::summarize_run(run, &dir, ws.root())?;
     if json {
         println!("{}", summary.to_json());
     } else {

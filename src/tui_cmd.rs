@@ -2,7 +2,7 @@
 //! folder. Runs launched from it are threads of this process (at most `--max-runs` at once, the
 //! others queued: `hyperzoo_tui::queue`), reporting through the run store that the TUI reads;
 //! when the terminal goes away the process keeps them going to the end, then exits 0.
-use crate::cli::{BenchTuiArgs, GenerateArgs, Global, RunArgs, TuiArgs};
+use crate::cli::{BenchTuiArgs, Global, TuiArgs};
 use anyhow::{Result, bail};
 use hyperzoo_core::device::DeviceSpec;
 use hyperzoo_core::paths;
@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 /// Does the TUI queue's jobs with the engine, each on the thread the queue started for it,
 /// with the job's own stop flag (stopping one run leaves the others going).
@@ -21,27 +21,26 @@ struct EngineWorker {
 
 impl Worker for EngineWorker {
     fn work(&self, job: &Job, stop: Arc<AtomicBool>) {
+        use hyperzoo_engine::workflow::{self, run::run_experiment, zoo::generate_zoo};
         hyperzoo_engine::device::init_worker_thread();
-        crate::set_thread_cancel_flag(stop);
-        // Failures are recorded in each run's status.toml and log.txt (a zoo's in its store).
+        let env = self.global.env();
+        // Failures are recorded in each run's status.toml and log.txt (a zoo's in its store);
+        // the views read them there, so the notes are dropped.
         match job {
             Job::Train { config, .. } => {
                 // The run directory's config.toml is an experiment of exactly this run.
-                let args = RunArgs {
-                    file: config.clone(),
-                    headless: true,
-                    out: None,
-                    quiet: true,
-                };
-                let _ = crate::run_cmd::run(&self.global, &args);
+                if let Ok(e) = hyperzoo_core::experiment::Experiment::load(config) {
+                    let _ = run_experiment(
+                        &env,
+                        &e,
+                        &env.workspace.runs(),
+                        &stop,
+                        &mut workflow::ignore,
+                    );
+                }
             }
             Job::Zoo { file, .. } => {
-                let args = GenerateArgs {
-                    file: file.clone(),
-                    out: None,
-                    shard: None,
-                };
-                let _ = crate::zoo_cmd::generate(&self.global, &args);
+                let _ = generate_zoo(&env, file, None, (0, 1), &stop, &mut workflow::ignore);
             }
         }
     }
@@ -87,11 +86,9 @@ pub fn tui(g: &Global, a: &TuiArgs) -> Result<ExitCode> {
     let max_runs = a.max_runs.unwrap_or_else(|| default_max_runs(g));
     let worker = EngineWorker { global: g.clone() };
     let mut launcher = RunQueue::new(&workspace, max_runs, Box::new(worker));
-    crate::QUIET.store(true, Ordering::SeqCst);
     if let Some(file) = &a.launch {
         use hyperzoo_tui::Launcher;
         if let Err(e) = launcher.launch(file) {
-            crate::QUIET.store(false, Ordering::SeqCst);
             bail!("--launch {}: {e}", file.display());
         }
     }
@@ -99,16 +96,11 @@ pub fn tui(g: &Global, a: &TuiArgs) -> Result<ExitCode> {
         // After the launch, so that a run it has just queued can be named.
         match run_to_open(&workspace, run) {
             Ok(name) => open = Some(name),
-            Err(e) => {
-                crate::QUIET.store(false, Ordering::SeqCst);
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         }
     }
     options.open = open;
-    let result = hyperzoo_tui::run_tui_with(options, Box::new(launcher));
-    crate::QUIET.store(false, Ordering::SeqCst);
-    result?;
+    hyperzoo_tui::run_tui_with(options, Box::new(launcher))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -163,7 +155,6 @@ pub fn bench(g: &Global, a: &BenchTuiArgs) -> Result<ExitCode> {
         },
     };
     let mut launcher = RunQueue::new(&workspace, 1, Box::new(worker));
-    crate::QUIET.store(true, Ordering::SeqCst);
     let stats = hyperzoo_tui::bench::measure_frames(
         &options,
         &mut launcher,
@@ -172,7 +163,6 @@ pub fn bench(g: &Global, a: &BenchTuiArgs) -> Result<ExitCode> {
         std::time::Duration::from_secs(a.start_timeout),
         (a.width, a.height),
     );
-    crate::QUIET.store(false, Ordering::SeqCst);
     let s = stats?;
     let cpu = s
         .cpu_cores

@@ -2,19 +2,12 @@
 use crate::cli::{ExportArgs, GenerateArgs, Global, ImportArgs, ImportFormat};
 use anyhow::{Context, Result, bail};
 use hyperzoo_core::arch::ArchSpec;
-use hyperzoo_core::paths;
-use hyperzoo_core::zoo::ZooDef;
 use hyperzoo_core::zoo::export::ExportFormat;
 use hyperzoo_core::zoo::import::{self, ImportOptions};
 use hyperzoo_core::zoo::store::{NetStatus, Zoo, ZooWriter};
-use hyperzoo_engine::device;
-use hyperzoo_engine::zoo::dataset::load_zoo_data;
-use hyperzoo_engine::zoo::train::{Event, GenerateOptions, generate as train_zoo, is_cancelled};
-use std::collections::HashMap;
-use std::io::IsTerminal;
+use crate::progress::Progress;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 fn parse_shard(s: &str) -> Result<(usize, usize)> {
     let bad = || anyhow::anyhow!("invalid --shard '{s}': expected I/N with 0 <= I < N, e.g. 0/4");
@@ -31,173 +24,62 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
 
 /// `hyperzoo zoo generate`.
 pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
-    let def = ZooDef::load(&args.file)?;
+    use hyperzoo_engine::workflow::zoo::{ZooEnd, generate_zoo};
     let shard = args
         .shard
         .as_deref()
         .map(parse_shard)
         .transpose()?
         .unwrap_or((0, 1));
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| workspace_zoo(g, &def.name));
-    let dev = device::resolve(g.device)?;
-    let data_dir = paths::data_dir(g.data_dir.clone()).path;
-    let data = load_zoo_data(&def, &data_dir, &dev.device).with_context(|| {
-        format!(
-            "loading dataset '{}' for {}",
-            def.dataset,
-            args.file.display()
-        )
-    })?;
-    let versions = HashMap::from([
-        (
-            "hyperzoo".to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
-        ),
-        ("burn".to_string(), device::BURN_VERSION.to_string()),
-        ("libtorch".to_string(), device::LIBTORCH_VERSION.to_string()),
-        ("device".to_string(), dev.to_string()),
-    ]);
-    let command: Vec<String> = std::env::args().collect();
-    let writer = ZooWriter::create_or_resume(&out, &def, versions, &command.join(" "))?;
-    if writer.is_complete() {
-        crate::say!("{} is already complete; nothing to train", out.display());
-        crate::tell!("{}", summary(&Zoo::open(&out)?));
-        return Ok(ExitCode::SUCCESS);
-    }
-    let pops = def.populations();
-    let mine: Vec<usize> = (0..pops.len()).filter(|k| k % shard.1 == shard.0).collect();
-    let todo: Vec<usize> = mine
-        .iter()
-        .copied()
-        .filter(|&k| !writer.is_done(k))
-        .collect();
-    let total_models: usize = todo.iter().map(|&k| pops[k].1.len()).sum();
-    crate::say!(
-        "zoo {}: {} networks of {} ({} params) on {}, {} epochs, {} population(s){}; {} to train -> {}",
-        def.name,
-        def.networks.len(),
-        def.arch.name,
-        def.arch.param_count()?,
-        dev,
-        def.epochs,
-        pops.len(),
-        if shard.1 > 1 {
-            format!(", shard {}/{} has {}", shard.0, shard.1, mine.len())
-        } else {
-            String::new()
-        },
-        total_models,
-        out.display()
-    );
-
     let cancel = crate::cancel_flag();
-    // Progress in network-epochs: one network trained for one epoch.
-    let total_units = (total_models * def.epochs) as u64;
-    let bar = if std::io::stderr().is_terminal()
-        && !crate::QUIET.load(std::sync::atomic::Ordering::Relaxed)
-    {
-        let b = indicatif::ProgressBar::new(total_units);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} network-epochs  {per_sec}  ETA {eta}  {msg}")
-                .expect("template")
-                .progress_chars("=> "),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let start = Instant::now();
-    let mut done_units = 0f64;
-    let mut on = |e: Event| match e {
-        Event::Population {
-            pop,
-            of,
-            models,
-            epoch,
-        } => {
-            bar.println(format!(
-                "population {}/{of}: {models} networks, from epoch {epoch}",
-                pop + 1
-            ));
-        }
-        Event::Step { models, steps, .. } => {
-            done_units += models as f64 / steps as f64;
-            bar.set_position(done_units as u64);
-        }
-        Event::Epoch {
-            pop,
-            epoch,
-            mean_test_acc,
-            diverged,
-        } => {
-            let line = format!(
-                "population {} epoch {epoch}: mean test acc {:.4}, diverged {diverged}, {:.1} network-epochs/s",
-                pop + 1,
-                mean_test_acc,
-                done_units / start.elapsed().as_secs_f64()
-            );
-            if bar.is_hidden() {
-                crate::say!("{line}");
-            } else {
-                bar.set_message(format!("acc {mean_test_acc:.3}"));
-                bar.println(line);
-            }
-        }
-    };
-    let opts = GenerateOptions {
+    let mut progress = Progress::new(false);
+    let end = generate_zoo(
+        &g.env(),
+        &args.file,
+        args.out.clone(),
         shard,
-        ..Default::default()
+        &cancel,
+        &mut |n| progress.note(n),
+    );
+    progress.finish();
+    let trained = |(models, epochs, secs): (usize, usize, f64)| {
+        crate::say!(
+            "trained {models} networks x {epochs} epochs in {secs:.1} s ({:.1} network-epochs/s)",
+            (models * epochs) as f64 / secs
+        );
     };
-    match train_zoo(&def, &data, &writer, &dev.device, &opts, &cancel, &mut on) {
-        Ok(()) => {}
-        Err(e) if is_cancelled(&e) => {
-            bar.abandon();
+    match end? {
+        ZooEnd::AlreadyComplete(zoo) => crate::tell!("{}", summary(&zoo)),
+        ZooEnd::Complete { zoo, trained: t } => {
+            trained(t);
+            crate::tell!("{}", summary(&zoo));
+        }
+        ZooEnd::ShardDone {
+            dir,
+            shard,
+            trained: t,
+        } => {
+            trained(t);
+            crate::tell!(
+                "shard {}/{} done; when every shard is, run `hyperzoo zoo merge {}`",
+                shard.0,
+                shard.1,
+                dir.display()
+            );
+        }
+        ZooEnd::Cancelled { dir } => {
             crate::say!(
                 "interrupted: {} keeps every finished epoch; run the same command to resume",
-                out.display()
+                dir.display()
             );
             return Ok(ExitCode::from(130));
         }
-        Err(e) => return Err(e.into()),
-    }
-    bar.finish_and_clear();
-    let secs = start.elapsed().as_secs_f64();
-    crate::say!(
-        "trained {total_models} networks x {} epochs in {secs:.1} s ({:.1} network-epochs/s)",
-        def.epochs,
-        total_units as f64 / secs
-    );
-    if shard.1 == 1 && (0..pops.len()).all(|k| writer.is_done(k)) {
-        let zoo = writer.finish(&def)?;
-        crate::tell!("{}", summary(&zoo));
-    } else {
-        crate::tell!(
-            "shard {}/{} done; when every shard is, run `hyperzoo zoo merge {}`",
-            shard.0,
-            shard.1,
-            out.display()
-        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn locate(g: &Global, zoo: &str) -> PathBuf {
-    let p = PathBuf::from(zoo);
-    if p.join("zoo.toml").exists() {
-        return p;
-    }
-    workspace_zoo(g, zoo)
-}
-
-/// Where a zoo named `name` lives in the workspace: `<workspace>/zoos/<name>`.
-fn workspace_zoo(g: &Global, name: &str) -> PathBuf {
-    paths::workspace_dir(g.workspace.clone())
-        .path
-        .join("zoos")
-        .join(name)
+    g.env().workspace.zoo_dir(zoo)
 }
 
 /// `hyperzoo zoo info`.
@@ -353,7 +235,7 @@ pub fn import(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or(src_name)
     });
-    let out = a.out.clone().unwrap_or_else(|| workspace_zoo(g, &name));
+    let out = a.out.clone().unwrap_or_else(|| g.env().workspace.zoos().join(&name));
     let opts = ImportOptions {
         name,
         arch: a.arch.as_deref().map(resolve_arch).transpose()?,

@@ -73,6 +73,17 @@ pub enum Error {
         /// What is wrong and what is accepted.
         expected: String,
     },
+    /// A run directory is held by another process (or another job of this one) that trains or
+    /// evaluates it.
+    #[error(
+        "{} is in use by {holder}: one process trains or evaluates a run at a time (wait for it to end, or stop it)", .dir.display()
+    )]
+    Locked {
+        /// The run directory.
+        dir: PathBuf,
+        /// Who holds it: "pid N on host H".
+        holder: String,
+    },
     /// A required dataset is not in the data directory.
     #[error(
         "dataset {dataset} is missing or unverified in {dir}; run `hyperzoo data fetch {dataset}`"

@@ -12,6 +12,8 @@
 //! - [`metrics`]: the records of a run's metrics.jsonl (steps, evaluations, probes).
 //! - [`results`]: results.toml (probes, reconstruction, generation) as one structure.
 //! - [`zoo`]: zoo definitions (TOML) and the zoo store on disk.
+//! - [`workspace`]: the workspace's layout, resolving runs and zoos, claiming a run directory
+//!   (one trainer per run: [`workspace::RunLock`]) and the one staleness rule.
 //! - [`error`]: the crate's error type; every variant names the file, key or value at fault.
 
 pub mod arch;
@@ -30,6 +32,7 @@ pub mod results;
 pub mod run;
 pub mod theme;
 pub mod tokens;
+pub mod workspace;
 pub mod zoo;
 
 pub use error::{Error, Result};

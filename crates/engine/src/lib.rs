@@ -8,6 +8,9 @@
 //! - [`device`]: resolving `auto|cpu|cuda[:N]` to a burn device, CUDA availability, versions.
 //! - [`data`]: datasets as tensors.
 //! - [`zoo`]: the population forward (N networks from an `[N, P]` weight matrix).
+//! - [`hyper`]: hyper-representations: models, losses, training, evaluation, generation.
+//! - [`workflow`]: what the CLI and the TUI do (train a run, generate a zoo, evaluate,
+//!   generate networks), each with a stop flag and an event callback, never printing.
 
 #[cfg(not(any(feature = "tch", feature = "flex")))]
 compile_error!("hyperzoo-engine needs a backend: enable the `tch` (default) or `flex` feature");
@@ -15,6 +18,7 @@ compile_error!("hyperzoo-engine needs a backend: enable the `tch` (default) or `
 pub mod data;
 pub mod device;
 pub mod hyper;
+pub mod workflow;
 pub mod zoo;
 
 pub use burn;
@@ -46,6 +50,10 @@ pub enum Error {
         /// Why it cannot be used, and what to do.
         reason: String,
     },
+    /// A workflow step could not be done: what was being done and why (the message names the
+    /// file, run, zoo or flag at fault).
+    #[error("{0}")]
+    Workflow(String),
     /// A loss, or one of its terms, is NaN or infinite (training diverged, or an input holds
     /// NaN/inf).
     #[error("loss term '{term}' is not finite ({value})")]

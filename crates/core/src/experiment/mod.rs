@@ -187,6 +187,17 @@ impl Experiment {
         &self.origin.text
     }
 
+    /// The line of a dotted key (`zoo.path`) in the file it was read from; else the line of its
+    /// table, else 1 (for messages in the `file:line: key = value` style).
+    pub fn line_of(&self, dotted: &str) -> usize {
+        let Ok(doc) = Doc::parse(&self.origin.text) else {
+            return 1;
+        };
+        doc.line_of_key(dotted)
+            .or_else(|| dotted.split_once('.').and_then(|(t, _)| doc.line_of_key(t)))
+            .unwrap_or(1)
+    }
+
     /// The zoo directory or definition file, see [`ZooSection::resolve`].
     pub fn zoo_location(&self, workspace_dir: &Path) -> PathBuf {
         self.zoo.resolve(self.dir(), workspace_dir)
