@@ -35,7 +35,8 @@ pub fn eval(g: &Global, a: &EvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_summary(r: &Results) {
+/// The probe table and reconstruction lines of an evaluation, on stdout.
+pub fn print_summary(r: &Results) {
     crate::tell!(
         "{}: probes on the test split ({} test checkpoints; embedding {} dims; {} features)",
         r.run,

@@ -20,6 +20,9 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<ExitCode> {
     for (name, dir, message) in &end.finished {
         crate::tell!("{name}: {message} ({})", dir.display());
     }
+    for (_, results) in &end.evaluated {
+        crate::eval_cmd::print_summary(results);
+    }
     if let Some(name) = &end.cancelled {
         crate::say!("{name}: interrupted; its checkpoint is kept, run the same command to resume");
         return Ok(ExitCode::from(130));

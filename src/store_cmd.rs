@@ -125,9 +125,16 @@ pub fn ls(g: &Global) -> Result<ExitCode> {
         println!(
             "{:<40} {:<10} {:>9} {:>11} {:>9} {:>8} {:<7} {}",
             name,
-            status
-                .as_ref()
-                .map_or("-".into(), |s| format!("{:?}", s.state).to_lowercase()),
+            status.as_ref().map_or("-", |s| {
+                // One staleness rule: a `running` run whose process died shows as stale.
+                let last = hyperzoo_core::workspace::last_write(run.dir());
+                if hyperzoo_core::workspace::is_stale(s.state, last, std::time::SystemTime::now())
+                {
+                    "stale"
+                } else {
+                    s.state.name()
+                }
+            }),
             status.as_ref().map_or("-".into(), |s| s.step.to_string()),
             status
                 .as_ref()
@@ -160,8 +167,16 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
     }
     if let Some(s) = run.status()? {
         println!(
-            "  state {:?}, step {}, epoch {}/{}{}",
-            s.state,
+            "  state {}, step {}, epoch {}/{}{}",
+            if hyperzoo_core::workspace::is_stale(
+                s.state,
+                hyperzoo_core::workspace::last_write(run.dir()),
+                std::time::SystemTime::now()
+            ) {
+                "stale (its process has written nothing for a minute)"
+            } else {
+                s.state.name()
+            },
             s.step,
             s.epoch,
             s.epochs,

@@ -39,6 +39,19 @@ pub enum RunState {
     Cancelled,
 }
 
+impl RunState {
+    /// The lower-case name status.toml uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Finished => "finished",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// status.toml.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
@@ -62,6 +75,43 @@ pub struct Status {
 
 /// File name of a run's note and tags.
 pub const NOTES_FILE: &str = "notes.toml";
+
+/// The file of a run's evaluation or generation job: queued, running (with its stage),
+/// and how it ended. The TUI shows it in the run list.
+pub const JOB_FILE: &str = "job.toml";
+
+/// What a job does to a trained run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// `hyperzoo eval` with the run's `[eval]` settings.
+    Evaluate,
+    /// `hyperzoo generate` with the defaults into `<workspace>/zoos/<run>-generated`.
+    Generate,
+}
+
+impl Task {
+    /// "evaluate" or "generate".
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Evaluate => "evaluate",
+            Task::Generate => "generate",
+        }
+    }
+}
+
+/// job.toml: the last evaluation or generation job of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStatus {
+    /// What it does.
+    pub task: Task,
+    /// Queued, running, or how it ended (as a run's states).
+    pub state: RunState,
+    /// The stage it is at, or how it ended.
+    #[serde(default)]
+    pub message: String,
+}
+
 
 /// notes.toml: a free-text note and tags the user attaches to a run. The trainer never writes
 /// it, so it can be edited while the run trains.
@@ -206,6 +256,25 @@ impl RunDir {
     pub fn set_status(&self, status: &Status) -> Result<()> {
         let path = self.dir.join("status.toml");
         let text = toml::to_string(status).map_err(|e| Error::format(&path, e.to_string()))?;
+        write_atomic(&path, text.as_bytes())
+    }
+
+    /// Reads job.toml, if written.
+    pub fn job(&self) -> Result<Option<JobStatus>> {
+        let path = self.dir.join(JOB_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text)
+                .map(Some)
+                .map_err(|e| Error::format(&path, e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("reading", &path, e)),
+        }
+    }
+
+    /// Writes job.toml atomically.
+    pub fn set_job(&self, job: &JobStatus) -> Result<()> {
+        let path = self.dir.join(JOB_FILE);
+        let text = toml::to_string(job).map_err(|e| Error::format(&path, e.to_string()))?;
         write_atomic(&path, text.as_bytes())
     }
 

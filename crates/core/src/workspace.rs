@@ -141,27 +141,61 @@ impl Workspace {
     /// writes config.toml to a new directory, or finds this run there (to resume, or finished).
     /// A directory that holds a run of another configuration is refused and left as it is.
     pub fn claim_run(&self, dir: &Path, e: &Experiment) -> Result<Claim> {
-        let config = e.with_absolute_zoo(&self.root).to_toml();
         let run = RunDir::create(dir)?;
         let lock = RunLock::acquire(dir)?;
-        let cfg_path = run.path("config.toml");
-        if !cfg_path.exists() {
-            run.write("config.toml", config.as_bytes())?;
-            return Ok(Claim::New(run, lock));
-        }
-        let old =
-            std::fs::read_to_string(&cfg_path).map_err(|e| Error::io("reading", &cfg_path, e))?;
-        if old != config {
-            return Err(Error::format(
-                dir,
-                "holds a run with a different configuration; delete it or choose another --out",
-            ));
+        let config = e.with_absolute_zoo(&self.root).to_toml();
+        match self.holding(dir, e)? {
+            Holding::Nothing => {
+                run.write("config.toml", config.as_bytes())?;
+                return Ok(Claim::New(run, lock));
+            }
+            Holding::Other => {
+                return Err(Error::format(
+                    dir,
+                    "holds a run with a different configuration; delete it or choose another --out",
+                ));
+            }
+            Holding::This { same_text: false } => run.write("config.toml", config.as_bytes())?,
+            Holding::This { same_text: true } => {}
         }
         match run.status()? {
             Some(s) if s.state == RunState::Finished => Ok(Claim::Finished(run)),
             _ => Ok(Claim::Resume(run, lock)),
         }
     }
+
+    /// What the run directory `dir` holds, compared with the run `e`: nothing yet, this run
+    /// (its `[eval]` table may differ: it is not part of a run's identity), or another one.
+    pub fn holding(&self, dir: &Path, e: &Experiment) -> Result<Holding> {
+        let cfg_path = dir.join("config.toml");
+        let old = match std::fs::read_to_string(&cfg_path) {
+            Ok(old) => old,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Holding::Nothing),
+            Err(err) => return Err(Error::io("reading", &cfg_path, err)),
+        };
+        let ours = e.with_absolute_zoo(&self.root);
+        if old == ours.to_toml() {
+            return Ok(Holding::This { same_text: true });
+        }
+        Ok(match Experiment::parse(&cfg_path, &old) {
+            Ok(theirs) if theirs.same_run(&ours) => Holding::This { same_text: false },
+            _ => Holding::Other,
+        })
+    }
+}
+
+/// What a run directory holds, for [`Workspace::holding`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holding {
+    /// No config.toml yet.
+    Nothing,
+    /// This run; `same_text`: its config.toml is exactly what would be written now.
+    This {
+        /// Whether config.toml is the same text (else it differs only in `[eval]`).
+        same_text: bool,
+    },
+    /// A run of another configuration.
+    Other,
 }
 
 /// Whether a run whose status is `status` and whose newest file was written at `last_write`

@@ -108,6 +108,10 @@ pub enum Action {
     Launch,
     /// Stop a run (asks first).
     Stop,
+    /// Queue an evaluation of the selected runs, or of the run under the cursor.
+    Evaluate,
+    /// Queue a generation of networks from the selected runs, or the run under the cursor.
+    Generate,
     /// Delete a run's directory (asks first).
     Delete,
     /// A character typed into the filter.
@@ -131,6 +135,8 @@ pub enum Effect {
     Launch(PathBuf),
     /// Stop the run of that name, or take it out of the queue.
     Stop(String),
+    /// Queue an evaluation or generation job for each of these runs.
+    Task(hyperzoo_core::run::Task, Vec<String>),
     /// Stop every live run of this process.
     StopAll,
     /// Delete the directory of the run of that name.
@@ -502,6 +508,30 @@ impl App {
         self.target_run()
             .map(|r| vec![r.name.clone()])
             .ok_or("no run to export here")
+    }
+
+    /// The runs an evaluation or generation applies to: the selected runs, else the run under
+    /// the cursor (or shown); only finished runs have a model to evaluate.
+    fn task_targets(&self) -> Result<Vec<String>, String> {
+        let selected: Vec<&RunInfo> = self.selected_runs().into_iter().map(|(r, _)| r).collect();
+        let runs = if selected.is_empty() {
+            self.target_run().into_iter().collect()
+        } else {
+            selected
+        };
+        if runs.is_empty() {
+            return Err("no run here: put the cursor on a run, or select runs with space".into());
+        }
+        let (done, not): (Vec<&RunInfo>, Vec<&RunInfo>) =
+            runs.into_iter().partition(|r| r.phase == Phase::Finished);
+        if done.is_empty() {
+            let names: Vec<String> = not
+                .iter()
+                .map(|r| format!("{} is {}", r.name, r.phase.label()))
+                .collect();
+            return Err(format!("nothing to do: {} (only finished runs)", names.join(", ")));
+        }
+        Ok(done.iter().map(|r| r.name.clone()).collect())
     }
 
     /// The run an action applies to: under the cursor, or the one shown.
@@ -880,6 +910,17 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             }
             None => app.notify("no run to stop here"),
         },
+        Action::Evaluate | Action::Generate => {
+            let task = if action == Action::Evaluate {
+                hyperzoo_core::run::Task::Evaluate
+            } else {
+                hyperzoo_core::run::Task::Generate
+            };
+            match app.task_targets() {
+                Ok(runs) => return vec![Effect::Task(task, runs), Effect::Reload],
+                Err(why) => app.notify(why),
+            }
+        }
         Action::Delete => match app.target_run() {
             Some(r) if matches!(r.phase, Phase::Running | Phase::Queued) => {
                 let msg = format!("run {} is {}: stop it first", r.name, r.phase.label());

@@ -68,6 +68,16 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
     ("export", Action::Export, "export results, loss plot"),
     ("launch", Action::Launch, "launch, resume; generate a zoo"),
     ("stop", Action::Stop, "stop the run, or unqueue it (asks)"),
+    (
+        "evaluate",
+        Action::Evaluate,
+        "evaluate the run(s): probes, reconstruction",
+    ),
+    (
+        "generate",
+        Action::Generate,
+        "generate networks from the run(s)",
+    ),
     ("delete", Action::Delete, "delete the run (asks first)"),
 ];
 

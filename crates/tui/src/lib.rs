@@ -62,6 +62,18 @@ pub trait Launcher: Send {
     fn queued_runs(&self) -> usize {
         0
     }
+    /// Queues an evaluation or a generation of each of the (trained) runs named. Returns a
+    /// line for the status bar saying what was done.
+    fn task(&mut self, task: hyperzoo_core::run::Task, runs: &[String]) -> Result<String, String> {
+        let command = match task {
+            hyperzoo_core::run::Task::Evaluate => "eval",
+            hyperzoo_core::run::Task::Generate => "generate",
+        };
+        Err(format!(
+            "jobs are not available here; run `hyperzoo {command} {}`",
+            runs.join(" ")
+        ))
+    }
 }
 
 /// A launcher that launches nothing: browsing only.

@@ -23,9 +23,9 @@
 //! The work itself is the [`Worker`]'s: the binary's, over the engine, which this crate never
 //! links. The queue owns the threads; [`RunQueue`] is the TUI's [`Launcher`].
 use crate::Launcher;
-use crate::store::STALE_AFTER;
 use hyperzoo_core::experiment::Experiment;
-use hyperzoo_core::run::{RunDir, RunState, Status};
+use hyperzoo_core::run::{JobStatus, RunDir, RunState, Status, Task};
+use hyperzoo_core::workspace::{Holding, RunLock, Workspace};
 use hyperzoo_core::zoo::ZooDef;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How often the status.toml of a waiting run is written again (well under
-/// [`STALE_AFTER`], so that a live queue never looks stale).
+/// [`STALE_AFTER`](crate::store::STALE_AFTER), so that a live queue never looks stale).
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// How the status message of a run whose job has started, but not trained yet, begins.
@@ -55,6 +55,13 @@ pub enum Job {
         /// `<workspace>/runs/<run>/config.toml`.
         config: PathBuf,
     },
+    /// Evaluates a trained run, or generates networks from it (its job.toml tells how far).
+    Task {
+        /// The run's name (its directory under `<workspace>/runs/`).
+        run: String,
+        /// What to do.
+        task: Task,
+    },
     /// Generates (or resumes) a zoo into `<workspace>/zoos/<name>`.
     Zoo {
         /// The zoo's name (from its definition).
@@ -68,7 +75,7 @@ impl Job {
     /// The run's or the zoo's name.
     pub fn name(&self) -> &str {
         match self {
-            Job::Train { run, .. } => run,
+            Job::Train { run, .. } | Job::Task { run, .. } => run,
             Job::Zoo { name, .. } => name,
         }
     }
@@ -240,6 +247,62 @@ impl RunQueue {
         Ok(msg)
     }
 
+    /// Queues `task` (an evaluation or a generation) for each of the runs named, and starts
+    /// what the limit allows; one job per run at a time (a run training, evaluating or queued
+    /// here, or held by another process, is left out). Each run's job.toml says `queued`.
+    pub fn enqueue_task(&self, task: Task, runs: &[String]) -> Result<String, String> {
+        let mut left_out = Vec::new();
+        let mut added = 0;
+        let mut st = self.inner.lock();
+        for name in runs {
+            let dir = self.inner.run_dir(name);
+            let busy = st.running.iter().any(|s| s.entry.name() == name)
+                || st.waiting.iter().any(|e| e.name() == name);
+            if busy {
+                left_out.push(format!("{name} (busy in this process)"));
+                continue;
+            }
+            if let Err(e) = RunLock::acquire(&dir) {
+                left_out.push(format!("{name} ({e})"));
+                continue;
+            }
+            let queued = JobStatus {
+                task,
+                state: RunState::Queued,
+                message: format!("queued in process {}", std::process::id()),
+            };
+            if let Err(e) = RunDir::open(&dir).and_then(|d| d.set_job(&queued)) {
+                left_out.push(format!("{name} ({e})"));
+                continue;
+            }
+            st.waiting.push_back(Entry {
+                job: Job::Task {
+                    run: name.clone(),
+                    task,
+                },
+                zoo: None,
+                before: None,
+                epochs: 0,
+            });
+            added += 1;
+        }
+        Inner::pump(&self.inner, &mut st);
+        Inner::ensure_ticking(&self.inner, &mut st);
+        drop(st);
+        let what = match task {
+            Task::Evaluate => "evaluation",
+            Task::Generate => "generation",
+        };
+        if added == 0 {
+            return Err(format!("no {what} queued: {}", left_out.join(", ")));
+        }
+        let mut msg = format!("{what} of {added} run(s) queued");
+        if !left_out.is_empty() {
+            msg.push_str(&format!("; left out: {}", left_out.join(", ")));
+        }
+        Ok(msg)
+    }
+
     /// Takes `name` out of the queue (its status becomes cancelled), or asks it to stop at its
     /// next step if it runs. Returns what was done; an error if it is neither running nor
     /// queued here.
@@ -291,21 +354,28 @@ impl RunQueue {
             let dir = ws.join("runs").join(name);
             let config = resolved_config(exp, ws);
             let cfg_path = dir.join("config.toml");
-            let mut write_config = false;
-            match std::fs::read_to_string(&cfg_path) {
-                Ok(old) if old != config => {
+            let write_config = match Workspace::new(ws).holding(&dir, exp) {
+                Ok(Holding::Other) => {
                     left_out.push(format!(
                         "{name} ({} holds a run with another configuration: delete it with D or rename the experiment)",
                         dir.display()
                     ));
                     continue;
                 }
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_config = true,
+                Ok(Holding::This { same_text }) => !same_text,
+                Ok(Holding::Nothing) => true,
                 Err(e) => {
-                    left_out.push(format!("{name} (reading {}: {e})", cfg_path.display()));
+                    left_out.push(format!("{name} ({e})"));
                     continue;
                 }
+            };
+            // Trained or evaluated by another process (or another job of this one) now.
+            if dir.is_dir()
+                && !self.inner.holds(name)
+                && let Err(e @ hyperzoo_core::Error::Locked { .. }) = RunLock::acquire(&dir)
+            {
+                left_out.push(format!("{name} ({e})"));
+                continue;
             }
             let before = match read_status(&dir) {
                 Ok(s) => s,
@@ -383,6 +453,10 @@ impl Launcher for RunQueue {
         RunQueue::stop_all(self);
     }
 
+    fn task(&mut self, task: Task, runs: &[String]) -> Result<String, String> {
+        self.enqueue_task(task, runs)
+    }
+
     fn live_runs(&self) -> usize {
         let st = self.inner.lock();
         st.running.len() + st.waiting.len()
@@ -418,6 +492,16 @@ impl Inner {
 
     /// Marks a run taken out of the queue as cancelled.
     fn cancel_waiting(&self, entry: &Entry) -> Result<(), String> {
+        if let Job::Task { run, task } = &entry.job {
+            let job = JobStatus {
+                task: *task,
+                state: RunState::Cancelled,
+                message: "taken out of the queue before it started".into(),
+            };
+            return RunDir::open(&self.run_dir(run))
+                .and_then(|d| d.set_job(&job))
+                .map_err(|e| e.to_string());
+        }
         let Job::Train { run, .. } = &entry.job else {
             return Ok(());
         };
@@ -484,6 +568,9 @@ impl Inner {
     /// After a job's thread ended (`panicked`: by a panic): a run whose job wrote no final
     /// state of its own must not stay `queued` or `running`.
     fn settle(&self, slot: &Slot, panicked: bool) {
+        if let Job::Task { run, task } = &slot.entry.job {
+            return self.settle_task(run, *task, slot, panicked);
+        }
         let Job::Train { run, .. } = &slot.entry.job else {
             return;
         };
@@ -517,6 +604,35 @@ impl Inner {
             ..s
         };
         let _ = self.set_status(run, &status);
+    }
+
+    /// After an evaluation or generation job's thread ended: a job.toml still `queued` or
+    /// `running` (the job panicked, or was stopped before it started) gets its end.
+    fn settle_task(&self, run: &str, task: Task, slot: &Slot, panicked: bool) {
+        let Ok(dir) = RunDir::open(&self.run_dir(run)) else {
+            return;
+        };
+        let Ok(Some(job)) = dir.job() else {
+            return;
+        };
+        if !matches!(job.state, RunState::Queued | RunState::Running) {
+            return;
+        }
+        let (state, message) = if panicked {
+            (
+                RunState::Failed,
+                "its thread panicked (a bug: please report it)".to_string(),
+            )
+        } else if slot.stop.load(Ordering::SeqCst) {
+            (RunState::Cancelled, "stopped".to_string())
+        } else {
+            (RunState::Failed, "ended without a result".to_string())
+        };
+        let _ = dir.set_job(&JobStatus {
+            task,
+            state,
+            message,
+        });
     }
 
     /// Starts the housekeeping thread unless it is alive: every [`TICK`] it starts what can
@@ -558,7 +674,7 @@ impl Inner {
             .chain(st.running.iter().map(|s| &s.entry))
             .filter_map(|e| match &e.job {
                 Job::Train { run, .. } => Some(run),
-                Job::Zoo { .. } => None,
+                Job::Task { .. } | Job::Zoo { .. } => None,
             });
         for run in runs {
             touch(&self.run_dir(run).join("status.toml"));
@@ -641,17 +757,14 @@ fn read_status(dir: &Path) -> Result<Option<Status>, String> {
     }
 }
 
-/// Whether a run directory was written to within [`STALE_AFTER`] (its process is alive).
+/// Whether a run directory was written to within [`STALE_AFTER`](crate::store::STALE_AFTER)
+/// (its process is alive).
 fn fresh(dir: &Path) -> bool {
-    let now = SystemTime::now();
-    ["status.toml", "metrics.jsonl"]
-        .iter()
-        .filter_map(|f| {
-            std::fs::metadata(dir.join(f))
-                .and_then(|m| m.modified())
-                .ok()
-        })
-        .any(|t| now.duration_since(t).unwrap_or_default() <= STALE_AFTER)
+    !hyperzoo_core::workspace::is_stale(
+        RunState::Running,
+        hyperzoo_core::workspace::last_write(dir),
+        SystemTime::now(),
+    ) && hyperzoo_core::workspace::last_write(dir).is_some()
 }
 
 /// Sets a file's modification time to now, if it exists.

@@ -458,6 +458,9 @@ fn perform(
         Effect::Stop(run) => match launcher.stop(&run) {
             Ok(msg) | Err(msg) => app.notify(msg),
         },
+        Effect::Task(task, runs) => match launcher.task(task, &runs) {
+            Ok(msg) | Err(msg) => app.notify(msg),
+        },
         Effect::StopAll => launcher.stop_all(),
         Effect::Delete(run) => {
             if let Err(e) = delete_run(&options.workspace, &run, app) {

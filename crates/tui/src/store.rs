@@ -14,20 +14,19 @@
 //! threads of it) for the Run view.
 use hyperzoo_core::metrics::Metrics;
 use hyperzoo_core::results::{ACCURACIES_FILE, Results, read_accuracies};
-use hyperzoo_core::run::{NOTES_FILE, Notes, RunState, Status};
+use hyperzoo_core::run::{JOB_FILE, JobStatus, NOTES_FILE, Notes, RunState, Status, Task};
 use hyperzoo_core::zoo::ZooDef;
 use hyperzoo_core::zoo::store::{Manifest, NetStatus, Zoo};
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// A `running` or `queued` run whose status.toml and metrics.jsonl are older than this is shown
-/// as stale (its process died without writing a final state). Live processes touch their runs'
-/// status.toml more often than this ([`crate::queue::HEARTBEAT`]); a training also appends to
-/// metrics.jsonl at every step.
-pub const STALE_AFTER: Duration = Duration::from_secs(60);
+/// as stale: the workspace's one rule ([`hyperzoo_core::workspace::is_stale`]). Live processes
+/// touch their runs' status.toml more often than this ([`crate::queue::HEARTBEAT`]).
+pub use hyperzoo_core::workspace::STALE_AFTER;
 
 /// Lines of log.txt kept for the log pane.
 const LOG_LINES: usize = 200;
@@ -134,6 +133,8 @@ pub struct RunInfo {
     pub accuracies: Vec<(String, Vec<f64>)>,
     /// notes.toml: the user's note and tags (empty when there is none).
     pub notes: Notes,
+    /// job.toml: the run's last evaluation or generation job, if any.
+    pub job: Option<JobStatus>,
 }
 
 impl RunInfo {
@@ -150,6 +151,24 @@ impl RunInfo {
             results: None,
             accuracies: Vec::new(),
             notes: Notes::default(),
+            job: None,
+        }
+    }
+
+    /// The run list's status word: the phase, or while an evaluation or generation job is
+    /// queued or running, that job (`eval wait`, `eval`, `gen wait`, `gen`), or its failure.
+    pub fn status_label(&self) -> &'static str {
+        match &self.job {
+            Some(j) => match (j.task, j.state) {
+                (Task::Evaluate, RunState::Queued) => "eval wait",
+                (Task::Evaluate, RunState::Running) => "eval",
+                (Task::Evaluate, RunState::Failed) => "eval fail",
+                (Task::Generate, RunState::Queued) => "gen wait",
+                (Task::Generate, RunState::Running) => "gen",
+                (Task::Generate, RunState::Failed) => "gen fail",
+                _ => self.phase.label(),
+            },
+            None => self.phase.label(),
         }
     }
 
@@ -467,6 +486,15 @@ impl Loader {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => problems.push(format!("{}: {e}", status_path.display())),
         }
+        let job = dir.join(JOB_FILE);
+        match std::fs::read_to_string(&job) {
+            Ok(text) => match toml::from_str::<JobStatus>(&text) {
+                Ok(j) => run.job = Some(j),
+                Err(e) => problems.push(format!("{}: {e}", job.display())),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => problems.push(format!("{}: {e}", job.display())),
+        }
         let config = dir.join("config.toml");
         if config.exists() {
             match self.table(&config) {
@@ -526,8 +554,7 @@ impl Loader {
                     .into_iter()
                     .flatten()
                     .max();
-                let quiet = last.map(|t| now.duration_since(t).unwrap_or_default());
-                if quiet.is_some_and(|q| q > STALE_AFTER) {
+                if hyperzoo_core::workspace::is_stale(state, last, now) {
                     Phase::Stale
                 } else if state == RunState::Queued {
                     Phase::Queued
@@ -982,6 +1009,7 @@ mod tests {
     use super::*;
     use crate::fixture;
     use std::io::Write;
+    use std::time::Duration;
 
     #[test]
     fn torn_last_line_waits_for_the_next_reload() {

@@ -27,7 +27,7 @@ mod sections;
 mod tests;
 
 pub use sections::{
-    AugmentSection, BehaviourKind, ContrastKind, EpochSelection, FcSpec, HEAD_KINDS, HeadSpec,
+    AugmentSection, BehaviourKind, ContrastKind, EpochSelection, EvalSection, FcSpec, HEAD_KINDS, HeadSpec,
     LossSection, MODEL_KINDS, MlpHead, ModelSpec, NoiseKind, NormalizeSection, OneCycle, Optimizer,
     Plateau, QuerySet, ReconTarget, ReconstructionKind, SaneHead, SaneSpec, Schedule,
     TokenEncoding, TrainSection, TransformerSpec, WeightNorm, ZooSection,
@@ -51,6 +51,7 @@ pub const SECTIONS: &[&str] = &[
     "augment",
     "normalize",
     "train",
+    "eval",
     "grid",
 ];
 
@@ -89,6 +90,8 @@ struct RawExperiment {
     normalize: NormalizeSection,
     #[serde(default)]
     train: TrainSection,
+    #[serde(default)]
+    eval: EvalSection,
     #[serde(default)]
     grid: toml::Table,
 }
@@ -133,6 +136,9 @@ pub struct Experiment {
     pub normalize: NormalizeSection,
     /// `[train]`: optimizer, schedule, epochs, batches, evaluation and checkpoints.
     pub train: TrainSection,
+    /// `[eval]`: evaluation after training; written to config.toml only when not the default.
+    #[serde(skip_serializing_if = "EvalSection::is_default")]
+    pub eval: EvalSection,
     /// `[grid]`: the ablation, keys are dotted paths (`loss.gamma`, `seed`); empty for a single
     /// run and for the runs [`Experiment::expand`] returns.
     #[serde(serialize_with = "serialize_grid", skip_serializing_if = "no_axes")]
@@ -241,6 +247,16 @@ impl Experiment {
         toml::to_string(self).unwrap_or_else(|e| panic!("experiment {}: {e}", self.name))
     }
 
+    /// Whether `self` and `other` describe the same run: equal but for `[eval]`, which is
+    /// not part of a run's identity.
+    pub fn same_run(&self, other: &Experiment) -> bool {
+        let strip = |e: &Experiment| Experiment {
+            eval: EvalSection::default(),
+            ..e.clone()
+        };
+        strip(self) == strip(other)
+    }
+
     /// The runs: one per combination of the grid, in the grid's order (keys sorted, the last
     /// varying fastest), each named `name-key=value-...` over the keys with more than one value
     /// and resolved (grid applied, `grid` empty, `name` the run's name). Without a grid: the
@@ -346,6 +362,7 @@ fn parse_text(text: &str) -> std::result::Result<Experiment, Issue> {
         augment: raw.augment,
         normalize: raw.normalize,
         train: raw.train,
+        eval: raw.eval,
         grid,
         origin: Origin::default(),
     })

@@ -948,3 +948,37 @@ impl TrainSection {
         non_negative("train.plateau.threshold", p.threshold)
     }
 }
+
+/// `[eval]`: evaluation of each run when its training ends (`hyperzoo run` and the TUI alike),
+/// as `hyperzoo eval` does it: probes, baselines and reconstruction into the run's
+/// results.toml. Not part of a run's identity: changing it does not make a run directory hold
+/// "another configuration".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// Evaluate each run once its training has finished (also a run finished earlier that has
+    /// no results.toml yet) (false).
+    pub after_train: bool,
+    /// Test images the original and reconstructed networks are scored on (2000).
+    pub images: usize,
+    /// Fit the probes on features standardised with the training split's statistics (false:
+    /// raw features, as the references).
+    pub standardize: bool,
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        Self {
+            after_train: false,
+            images: 2000,
+            standardize: false,
+        }
+    }
+}
+
+impl EvalSection {
+    /// Whether every key has its default (then config.toml leaves the table out).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}

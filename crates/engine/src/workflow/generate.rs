@@ -42,6 +42,24 @@ pub struct GenerateOptions {
     pub finetune_epochs: usize,
 }
 
+impl Default for GenerateOptions {
+    /// `hyperzoo generate`'s defaults (25 networks, the per-dimension KDE, 2000 images, seed
+    /// 42, no fine-tuning); `out` is empty: set it.
+    fn default() -> Self {
+        Self {
+            n: 25,
+            out: PathBuf::new(),
+            sampler: "individual".into(),
+            bandwidth: None,
+            top: None,
+            candidates: None,
+            images: 2000,
+            seed: 42,
+            finetune_epochs: 0,
+        }
+    }
+}
+
 /// What [`generate`] wrote.
 #[derive(Debug, Clone)]
 pub struct Generated {

@@ -10,6 +10,7 @@ use crate::zoo::dataset::load_zoo_data;
 use crate::{Error, Result};
 use burn::prelude::*;
 use hyperzoo_core::experiment::Experiment;
+use hyperzoo_core::results::Results;
 use hyperzoo_core::run::{RunDir, RunState, Status};
 use hyperzoo_core::workspace::{Claim, ZooSource};
 use hyperzoo_core::zoo::ZooDef;
@@ -45,6 +46,9 @@ pub struct ExperimentEnd {
     pub finished: Vec<(String, PathBuf, String)>,
     /// Runs finished before (nothing trained).
     pub skipped: Vec<String>,
+    /// Runs evaluated after training (`[eval] after_train`): name and results (also in their
+    /// results.toml).
+    pub evaluated: Vec<(String, Results)>,
     /// Runs that failed: name and message (recorded in their status.toml).
     pub failed: Vec<(String, String)>,
     /// The stop flag ended the experiment (at the run named).
@@ -75,10 +79,35 @@ pub fn run_experiment(
                 end.cancelled = Some(name.clone());
                 return Ok(end);
             }
-            Ok(RunEnd::Finished { message, .. }) => {
-                end.finished.push((name.clone(), dir, message));
+            Ok(ended @ (RunEnd::Finished { .. } | RunEnd::Skipped)) => {
+                if run_exp.eval.after_train {
+                    // A run finished earlier is evaluated once: when it has no results yet.
+                    let fresh = matches!(ended, RunEnd::Finished { .. });
+                    if fresh || !dir.join("results.toml").exists() {
+                        match evaluate_after(env, run_exp, &dir, cancel, on) {
+                            Ok(r) => end.evaluated.push((name.clone(), r)),
+                            Err(crate::Error::Cancelled) => {
+                                end.cancelled = Some(name.clone());
+                                return Ok(end);
+                            }
+                            Err(err) => {
+                                let msg = format!("evaluation: {err}");
+                                if let Ok(run) = RunDir::open(&dir) {
+                                    let _ = run.log(&format!("failed: {msg}"));
+                                }
+                                on(Note::Warning(format!("{name}: {msg}")));
+                                end.failed.push((name.clone(), msg));
+                            }
+                        }
+                    }
+                }
+                match ended {
+                    RunEnd::Finished { message, .. } => {
+                        end.finished.push((name.clone(), dir, message));
+                    }
+                    _ => end.skipped.push(name.clone()),
+                }
             }
-            Ok(RunEnd::Skipped) => end.skipped.push(name.clone()),
             Err(err) => {
                 let msg = err.to_string();
                 on(Note::Warning(format!("{name}: failed: {msg}")));
@@ -91,6 +120,25 @@ pub fn run_experiment(
         }
     }
     Ok(end)
+}
+
+/// Evaluates a trained run as its `[eval]` table asks (`hyperzoo eval` with those settings).
+fn evaluate_after(
+    env: &Env,
+    e: &Experiment,
+    dir: &Path,
+    cancel: &AtomicBool,
+    on: &mut dyn FnMut(Note<'_>),
+) -> Result<Results> {
+    use super::open::{Access, CheckpointChoice, open_run};
+    let name = dir.display().to_string();
+    let opened = open_run(env, &name, CheckpointChoice::Best, Access::Write)?;
+    let opts = super::evaluate::EvalOptions {
+        images: e.eval.images,
+        standardize: e.eval.standardize,
+        other_zoo: None,
+    };
+    super::evaluate::evaluate(env, &opened, &opts, cancel, on)
 }
 
 /// Trains (or resumes) one run of an experiment (`e` as [`Experiment::expand`] gives it) into

@@ -61,7 +61,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 TableRow::new([
                     mark,
                     Cell::new(Line::from(name)),
-                    Cell::new(run.phase.label()).style(phase_style(run.phase, app)),
+                    Cell::new(run.status_label()).style(phase_style(run.phase, app)),
                     Cell::new(step),
                     Cell::new(epoch),
                     Cell::new(fmt_opt(run.last_loss())),

@@ -136,6 +136,13 @@ fn header<'a>(run: &'a RunInfo, app: &App) -> Vec<Line<'a>> {
     if let Some(eta) = run.eta_seconds() {
         first.push(Span::raw(format!("  ETA {}", fmt_duration(eta))));
     }
+    // The run's evaluation or generation job: its state and stage, or how it ended.
+    if let Some(j) = &run.job {
+        first.push(Span::styled(
+            format!("  {} {}: {}", j.task.name(), j.state.name(), j.message),
+            p.dim(),
+        ));
+    }
     let on = |b: bool| if b { "on" } else { "off" };
     let opts = &app.plot;
     let window = if opts.full_history {
