@@ -247,4 +247,3 @@ fn print_generation(out: &hyperzoo_engine::workflow::generate::Generated) {
         out.accuracies.display()
     );
 }
-

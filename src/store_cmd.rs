@@ -128,8 +128,7 @@ pub fn ls(g: &Global) -> Result<ExitCode> {
             status.as_ref().map_or("-", |s| {
                 // One staleness rule: a `running` run whose process died shows as stale.
                 let last = hyperzoo_core::workspace::last_write(run.dir());
-                if hyperzoo_core::workspace::is_stale(s.state, last, std::time::SystemTime::now())
-                {
+                if hyperzoo_core::workspace::is_stale(s.state, last, std::time::SystemTime::now()) {
                     "stale"
                 } else {
                     s.state.name()

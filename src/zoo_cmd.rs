@@ -1,11 +1,11 @@
 //! `hyperzoo zoo ...`: generation with progress and Ctrl-C handling, info, import, export.
 use crate::cli::{ExportArgs, GenerateArgs, Global, ImportArgs, ImportFormat};
+use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use hyperzoo_core::arch::ArchSpec;
 use hyperzoo_core::zoo::export::ExportFormat;
 use hyperzoo_core::zoo::import::{self, ImportOptions};
 use hyperzoo_core::zoo::store::{NetStatus, Zoo, ZooWriter};
-use crate::progress::Progress;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -235,7 +235,10 @@ pub fn import(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or(src_name)
     });
-    let out = a.out.clone().unwrap_or_else(|| g.env().workspace.zoos().join(&name));
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| g.env().workspace.zoos().join(&name));
     let opts = ImportOptions {
         name,
         arch: a.arch.as_deref().map(resolve_arch).transpose()?,

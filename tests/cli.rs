@@ -293,6 +293,63 @@ fn in_workspace(ws: &std::path::Path, args: &[&std::ffi::OsStr]) -> assert_cmd::
 }
 
 #[test]
+fn a_run_held_by_another_process_is_refused_and_a_dead_holders_lock_is_taken_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("tetris-tiny.toml"), TINY_TETRIS).unwrap();
+    let exp = tmp.path().join("tiny.toml");
+    std::fs::write(&exp, TINY_EXPERIMENT).unwrap();
+    let ws = tmp.path().join("ws");
+    let run = ws.join("runs/tiny");
+    std::fs::create_dir_all(&run).unwrap();
+    // This test process holds the run, as a `hyperzoo run` training it would.
+    let held = hyperzoo_core::workspace::RunLock::acquire(&run).unwrap();
+    in_workspace(&ws, &["run".as_ref(), exp.as_os_str()])
+        .failure()
+        .stderr(
+            predicate::str::contains("in use by").and(predicate::str::contains(format!(
+                "pid {}",
+                std::process::id()
+            ))),
+        );
+    assert!(
+        !run.join("metrics.jsonl").exists(),
+        "the refused process must not train"
+    );
+    drop(held);
+    // A lock file left by a process that died: taken over.
+    std::fs::write(run.join("lock"), "pid = 999999\nhost = \"gone\"\n").unwrap();
+    in_workspace(&ws, &["run".as_ref(), exp.as_os_str()])
+        .success()
+        .stdout(predicate::str::contains("tiny: finished"));
+}
+
+#[test]
+fn eval_after_train_writes_the_probe_tables_with_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("tetris-tiny.toml"), TINY_TETRIS).unwrap();
+    let exp = tmp.path().join("tiny.toml");
+    std::fs::write(&exp, TINY_EXPERIMENT).unwrap();
+    let ws = tmp.path().join("ws");
+    in_workspace(&ws, &["run".as_ref(), exp.as_os_str()]).success();
+    let results = ws.join("runs/tiny/results.toml");
+    assert!(!results.exists());
+    // Asking for evaluation afterwards is not another configuration: the finished run is
+    // evaluated once, without training again.
+    let with_eval = format!("{TINY_EXPERIMENT}\n[eval]\nafter_train = true\nimages = 100\n");
+    std::fs::write(&exp, with_eval).unwrap();
+    in_workspace(&ws, &["run".as_ref(), exp.as_os_str()])
+        .success()
+        .stderr(predicate::str::contains("already finished"))
+        .stdout(predicate::str::contains("probes on the test split"));
+    let r = hyperzoo_core::results::Results::read(&results)
+        .unwrap()
+        .expect("results.toml written after training");
+    assert!(!r.probes.is_empty() && r.reconstruction.is_some());
+    let config = std::fs::read_to_string(ws.join("runs/tiny/config.toml")).unwrap();
+    assert!(config.contains("after_train = true"), "{config}");
+}
+
+#[test]
 fn run_trains_skips_when_finished_and_eval_writes_results() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("tetris-tiny.toml"), TINY_TETRIS).unwrap();

@@ -112,7 +112,6 @@ pub struct JobStatus {
     pub message: String,
 }
 
-
 /// notes.toml: a free-text note and tags the user attaches to a run. The trainer never writes
 /// it, so it can be edited while the run trains.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -216,7 +216,12 @@ pub fn last_write(dir: &Path) -> Option<SystemTime> {
 }
 
 /// A run's status with `state` and `message`, keeping the step, epoch and device it had.
-pub fn status_after(prev: Option<&Status>, state: RunState, epochs: u64, message: String) -> Status {
+pub fn status_after(
+    prev: Option<&Status>,
+    state: RunState,
+    epochs: u64,
+    message: String,
+) -> Status {
     Status {
         state,
         step: prev.map_or(0, |s| s.step),
@@ -328,7 +333,11 @@ mod tests {
     #[test]
     fn a_lock_file_left_by_a_dead_process_is_taken_over() {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::write(tmp.path().join(LOCK_FILE), "pid = 999999\nhost = \"gone\"\n").unwrap();
+        std::fs::write(
+            tmp.path().join(LOCK_FILE),
+            "pid = 999999\nhost = \"gone\"\n",
+        )
+        .unwrap();
         let lock = RunLock::acquire(tmp.path()).expect("nobody holds it");
         let text = std::fs::read_to_string(lock.path()).unwrap();
         assert_eq!(

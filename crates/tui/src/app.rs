@@ -529,7 +529,10 @@ impl App {
                 .iter()
                 .map(|r| format!("{} is {}", r.name, r.phase.label()))
                 .collect();
-            return Err(format!("nothing to do: {} (only finished runs)", names.join(", ")));
+            return Err(format!(
+                "nothing to do: {} (only finished runs)",
+                names.join(", ")
+            ));
         }
         Ok(done.iter().map(|r| r.name.clone()).collect())
     }

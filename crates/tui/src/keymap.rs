@@ -71,7 +71,7 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
     (
         "evaluate",
         Action::Evaluate,
-        "evaluate the run(s): probes, reconstruction",
+        "evaluate: probes, reconstruction",
     ),
     (
         "generate",

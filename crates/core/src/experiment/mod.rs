@@ -27,9 +27,9 @@ mod sections;
 mod tests;
 
 pub use sections::{
-    AugmentSection, BehaviourKind, ContrastKind, EpochSelection, EvalSection, FcSpec, HEAD_KINDS, HeadSpec,
-    LossSection, MODEL_KINDS, MlpHead, ModelSpec, NoiseKind, NormalizeSection, OneCycle, Optimizer,
-    Plateau, QuerySet, ReconTarget, ReconstructionKind, SaneHead, SaneSpec, Schedule,
+    AugmentSection, BehaviourKind, ContrastKind, EpochSelection, EvalSection, FcSpec, HEAD_KINDS,
+    HeadSpec, LossSection, MODEL_KINDS, MlpHead, ModelSpec, NoiseKind, NormalizeSection, OneCycle,
+    Optimizer, Plateau, QuerySet, ReconTarget, ReconstructionKind, SaneHead, SaneSpec, Schedule,
     TokenEncoding, TrainSection, TransformerSpec, WeightNorm, ZooSection,
 };
 

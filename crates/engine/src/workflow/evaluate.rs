@@ -146,10 +146,7 @@ pub fn evaluate(
 
 /// The run's results.toml as it is, if readable. An unreadable one is kept aside (not
 /// overwritten unread) under a name no earlier unreadable file holds, and named in a warning.
-fn read_results_keeping_aside(
-    l: &OpenedRun,
-    on: &mut dyn FnMut(Note<'_>),
-) -> Option<Results> {
+fn read_results_keeping_aside(l: &OpenedRun, on: &mut dyn FnMut(Note<'_>)) -> Option<Results> {
     let results_path = l.run.path("results.toml");
     match Results::read(&results_path) {
         Ok(r) => r,
@@ -161,13 +158,17 @@ fn read_results_keeping_aside(
                 })
                 .find(|p| !p.exists())
                 .expect("an unused name");
-            on(Note::Warning(match std::fs::rename(&results_path, &aside) {
-                Ok(()) => format!(
-                    "{err}; kept as {} (its [generation] table, if any, is not carried over)",
-                    aside.display()
-                ),
-                Err(e) => format!("{err}; it could not be kept aside ({e}) and will be replaced"),
-            }));
+            on(Note::Warning(
+                match std::fs::rename(&results_path, &aside) {
+                    Ok(()) => format!(
+                        "{err}; kept as {} (its [generation] table, if any, is not carried over)",
+                        aside.display()
+                    ),
+                    Err(e) => {
+                        format!("{err}; it could not be kept aside ({e}) and will be replaced")
+                    }
+                },
+            ));
             None
         }
     }
@@ -201,10 +202,7 @@ fn other_zoo_rows(
     if ozoo.manifest.params != own.splits[0].params {
         return Err(fail(format!(
             "zoo {} ({}, {} parameters) does not have the architecture of the run's zoo ({} parameters)",
-            ozoo.manifest.name,
-            ozoo.manifest.arch.name,
-            ozoo.manifest.params,
-            own.splits[0].params
+            ozoo.manifest.name, ozoo.manifest.arch.name, ozoo.manifest.params, own.splits[0].params
         )));
     }
     let mut spec = super::spec::train_spec(e, &ozoo)?;
@@ -334,9 +332,17 @@ pub fn embed(env: &Env, l: &OpenedRun, out: &Path, other_zoo: Option<&str>) -> R
         .first()
         .map(|m| m.hparams.iter().map(|(k, _)| k.clone()).collect())
         .unwrap_or_default();
-    let mut header: Vec<String> = ["row", "id", "split", "epoch", "test_acc", "train_acc", "ggap"]
-        .map(String::from)
-        .to_vec();
+    let mut header: Vec<String> = [
+        "row",
+        "id",
+        "split",
+        "epoch",
+        "test_acc",
+        "train_acc",
+        "ggap",
+    ]
+    .map(String::from)
+    .to_vec();
     header.extend(hp.iter().cloned());
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| fail(format!("writing {}: {e}", csv_path.display()));

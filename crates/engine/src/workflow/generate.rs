@@ -114,7 +114,10 @@ pub fn generate(
         rows.retain(|&i| acc_of(i) >= cut);
     }
     if rows.is_empty() {
-        return Err(fail(format!("no anchor checkpoints left (--top {:?})", a.top)));
+        return Err(fail(format!(
+            "no anchor checkpoints left (--top {:?})",
+            a.top
+        )));
     }
     let anchors: Vec<f32> = rows
         .iter()
@@ -174,9 +177,7 @@ pub fn generate(
         )?)
     };
     let data = match &def {
-        Some(def) => {
-            Some(load_zoo_data(def, &env.data_dir, dev)?)
-        }
+        Some(def) => Some(load_zoo_data(def, &env.data_dir, dev)?),
         None => None,
     };
     if a.finetune_epochs > 0 && data.is_none() {
@@ -296,8 +297,7 @@ pub fn generate(
             .iter()
             .map(|&i| which[i].map(|k| train.model[rows[k]]))
             .collect();
-        let [gen_curve, rand_curve] =
-            finetune_both(
+        let [gen_curve, rand_curve] = finetune_both(
             &l.zoo,
             def,
             d,
@@ -373,13 +373,11 @@ pub fn generate(
         memorisation: Some(memorisation),
     };
     let results_path = l.run.path("results.toml");
-    let mut results = Results::read(&results_path)?.unwrap_or_else(|| {
-        Results {
-            run: l.experiment.name.clone(),
-            zoo: l.zoo.manifest.name.clone(),
-            checkpoint: l.checkpoint.display().to_string(),
-            ..Default::default()
-        }
+    let mut results = Results::read(&results_path)?.unwrap_or_else(|| Results {
+        run: l.experiment.name.clone(),
+        zoo: l.zoo.manifest.name.clone(),
+        checkpoint: l.checkpoint.display().to_string(),
+        ..Default::default()
     });
     results.generation = Some(generation.clone());
     l.run.write("results.toml", results.to_toml().as_bytes())?;

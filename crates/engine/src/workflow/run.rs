@@ -154,7 +154,10 @@ pub fn train_run(
 ) -> Result<RunEnd> {
     let (run, _lock) = match env.workspace.claim_run(dir, e)? {
         Claim::Finished(_) => {
-            on(Note::Info(format!("{}: already finished; skipping", e.name)));
+            on(Note::Info(format!(
+                "{}: already finished; skipping",
+                e.name
+            )));
             return Ok(RunEnd::Skipped);
         }
         Claim::New(run, lock) | Claim::Resume(run, lock) => (run, lock),
@@ -338,14 +341,8 @@ fn zoo_of(
                 def.name,
                 definition.display()
             )));
-            let end = super::zoo::generate_zoo(
-                env,
-                &definition,
-                Some(dir.clone()),
-                (0, 1),
-                cancel,
-                on,
-            )?;
+            let end =
+                super::zoo::generate_zoo(env, &definition, Some(dir.clone()), (0, 1), cancel, on)?;
             if matches!(end, super::zoo::ZooEnd::Cancelled { .. }) {
                 return Err(Error::Cancelled);
             }

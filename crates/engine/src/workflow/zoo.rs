@@ -55,9 +55,8 @@ pub fn generate_zoo(
     let def = ZooDef::load(file)?;
     let out = out.unwrap_or_else(|| env.workspace.zoos().join(&def.name));
     let dev = device::resolve(env.device)?;
-    let data = load_zoo_data(&def, &env.data_dir, &dev.device).context(|| {
-        format!("loading dataset '{}' for {}", def.dataset, file.display())
-    })?;
+    let data = load_zoo_data(&def, &env.data_dir, &dev.device)
+        .context(|| format!("loading dataset '{}' for {}", def.dataset, file.display()))?;
     let versions = HashMap::from([
         (
             "hyperzoo".to_string(),
@@ -111,7 +110,15 @@ pub fn generate_zoo(
         ..Default::default()
     };
     let mut on_event = |ev: crate::zoo::train::Event| on(Note::Zoo(&ev));
-    match generate(&def, &data, &writer, &dev.device, &opts, cancel, &mut on_event) {
+    match generate(
+        &def,
+        &data,
+        &writer,
+        &dev.device,
+        &opts,
+        cancel,
+        &mut on_event,
+    ) {
         Ok(()) => {}
         Err(e) if is_cancelled(&e) => return Ok(ZooEnd::Cancelled { dir: out }),
         Err(e) => return Err(e),

@@ -33,6 +33,24 @@ struct Fake {
 
 impl Worker for Fake {
     fn work(&self, job: &Job, stop: Arc<AtomicBool>) {
+        if let Job::Task { run, task } = job {
+            // As the binary's worker: the run's job.toml says running, then finished.
+            let dir = RunDir::open(&self.workspace.join("runs").join(run)).unwrap();
+            let job = |state| JobStatus {
+                task: *task,
+                state,
+                message: String::new(),
+            };
+            assert_eq!(dir.job().unwrap().unwrap().state, RunState::Queued);
+            dir.set_job(&job(RunState::Running)).unwrap();
+            self.shared
+                .lock()
+                .unwrap()
+                .log
+                .push(format!("{} {run}", task.name()));
+            dir.set_job(&job(RunState::Finished)).unwrap();
+            return;
+        }
         let Job::Train { run, config } = job else {
             panic!("no zoo jobs here");
         };
@@ -396,4 +414,48 @@ fn the_heartbeat_keeps_waiting_runs_fresh() {
     bed.queue.inner.beat(&bed.queue.inner.lock());
     assert_eq!(stale(&bed), Some(Phase::Queued));
     bed.queue.stop_all();
+}
+
+#[test]
+fn evaluations_queue_after_training_one_job_per_run_and_show_in_the_run_list() {
+    let mut bed = Bed::new(1, "1, 2");
+    bed.queue.enqueue(&bed.exp).unwrap();
+    // One job per run: a run training here is left out, a waiting one too.
+    let busy = bed
+        .queue
+        .enqueue_task(Task::Evaluate, &["s-seed=1".into(), "s-seed=2".into()])
+        .unwrap_err();
+    assert!(
+        busy.contains("s-seed=1 (busy") && busy.contains("s-seed=2 (busy"),
+        "{busy}"
+    );
+    bed.release("s-seed=1");
+    bed.release("s-seed=2");
+    until("both runs to finish", || bed.live() == (0, 0));
+    let msg = bed
+        .queue
+        .enqueue_task(Task::Evaluate, &["s-seed=1".into(), "s-seed=2".into()])
+        .unwrap();
+    assert_eq!(msg, "evaluation of 2 run(s) queued");
+    until("both evaluations", || bed.live() == (0, 0));
+    let log = bed.log();
+    assert!(
+        log.contains(&"evaluate s-seed=1".to_string())
+            && log.contains(&"evaluate s-seed=2".to_string()),
+        "{log:?}"
+    );
+    let snap = Snapshot::read(&bed.ws, &bed.exp, SystemTime::now());
+    for run in &snap.runs {
+        let job = run.job.as_ref().expect("job.toml read");
+        assert_eq!((job.task, job.state), (Task::Evaluate, RunState::Finished));
+        assert_eq!(run.status_label(), "finished");
+    }
+    // Held by another process (here: this one, outside the queue): refused, naming it.
+    let held = RunLock::acquire(&bed.ws.join("runs/s-seed=1")).unwrap();
+    let refused = bed
+        .queue
+        .enqueue_task(Task::Generate, &["s-seed=1".into()])
+        .unwrap_err();
+    assert!(refused.contains("in use by pid"), "{refused}");
+    drop(held);
 }
