@@ -179,7 +179,7 @@ pub struct GenerateNetsArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportRunArgs {
-    /// Run directories, or run names in <workspace>/runs/
+    /// Run directories, or run names in <workspace>/runs/ (with --table also experiment files)
     #[arg(required = true)]
     pub runs: Vec<String>,
     /// Output file; its extension chooses: .toml, .csv, .png, .svg
@@ -191,6 +191,13 @@ pub struct ExportRunArgs {
     /// Logarithmic y axis (curves)
     #[arg(long)]
     pub log: bool,
+    /// Write the ablation table of the runs (an experiment file stands for its runs): the keys
+    /// that vary, the final metrics, seeds grouped into mean ± std; --out .toml or .csv
+    #[arg(long)]
+    pub table: bool,
+    /// With --table: one row per run, seeds not grouped
+    #[arg(long)]
+    pub no_group_seeds: bool,
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,48 @@ pub fn check(file: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `hyperzoo export --table`: the ablation table of the runs, to .toml or .csv.
+fn export_table(runs: &[PathBuf], a: &crate::cli::ExportRunArgs) -> Result<ExitCode> {
+    use hyperzoo_report::ablation::{Ablation, read_runs};
+    let ext = a
+        .out
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if ext != "toml" && ext != "csv" {
+        anyhow::bail!(
+            "--out {}: a table is written as .toml or .csv",
+            a.out.display()
+        );
+    }
+    let missing: Vec<String> = runs
+        .iter()
+        .filter(|d| !d.join("config.toml").is_file())
+        .map(|d| d.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "not run yet (no config.toml): {} (`hyperzoo ls` lists the runs)",
+            missing.join(", ")
+        );
+    }
+    let table = Ablation::build(&read_runs(runs)?, !a.no_group_seeds);
+    let text = if ext == "toml" {
+        table.to_toml()
+    } else {
+        table.to_csv()
+    };
+    hyperzoo_core::fsutil::write_atomic(&a.out, text.as_bytes())?;
+    println!(
+        "wrote {} ({} rows, {} varying keys, {} metrics)",
+        a.out.display(),
+        table.rows.len(),
+        table.keys.len(),
+        table.metrics.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn runs_dir(g: &Global) -> PathBuf {
     paths::workspace_dir(g.workspace.clone()).path.join("runs")
 }
@@ -235,18 +277,25 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
 /// table), the metrics series (.csv, one run) or a plot (.png/.svg: loss curves, validation R²,
 /// probe bars, accuracy distributions).
 pub fn export(g: &Global, a: &crate::cli::ExportRunArgs) -> Result<ExitCode> {
-    let runs: Vec<PathBuf> = a
-        .runs
-        .iter()
-        .map(|r| {
-            let p = PathBuf::from(r);
-            if p.join("config.toml").exists() {
-                p
-            } else {
-                runs_dir(g).join(r)
-            }
-        })
-        .collect();
+    let ws = g.env().workspace;
+    let mut runs: Vec<PathBuf> = Vec::new();
+    for r in &a.runs {
+        let p = PathBuf::from(r);
+        // An experiment file stands for its runs (in the workspace).
+        if a.table && p.is_file() && p.extension().is_some_and(|e| e == "toml") {
+            let e = hyperzoo_core::experiment::Experiment::load(&p)?;
+            runs.extend(
+                e.expand()?
+                    .into_iter()
+                    .map(|(name, _)| ws.runs().join(name)),
+            );
+        } else {
+            runs.push(ws.run_dir(r));
+        }
+    }
+    if a.table {
+        return export_table(&runs, a);
+    }
     let ext = a
         .out
         .extension()

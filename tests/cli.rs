@@ -347,6 +347,36 @@ fn eval_after_train_writes_the_probe_tables_with_the_run() {
     assert!(!r.probes.is_empty() && r.reconstruction.is_some());
     let config = std::fs::read_to_string(ws.join("runs/tiny/config.toml")).unwrap();
     assert!(config.contains("after_train = true"), "{config}");
+    // The ablation table of the experiment's runs, as the TUI's Table view shows it.
+    let table = tmp.path().join("table.csv");
+    in_workspace(
+        &ws,
+        &[
+            "export".as_ref(),
+            "--table".as_ref(),
+            exp.as_os_str(),
+            "--out".as_ref(),
+            table.as_os_str(),
+        ],
+    )
+    .success()
+    .stdout(predicate::str::contains("1 rows"));
+    let csv = std::fs::read_to_string(&table).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.starts_with("run,runs,val_loss,") && header.contains("probe.test_acc.hyper"),
+        "{header}"
+    );
+    assert!(
+        csv.lines().nth(1).unwrap().starts_with("tiny,tiny,"),
+        "{csv}"
+    );
+    in_workspace(
+        &ws,
+        &["export", "--table", "tiny", "--out", "t.png"].map(OsStr::new),
+    )
+    .failure()
+    .stderr(predicate::str::contains(".toml or .csv"));
 }
 
 #[test]

@@ -9,12 +9,15 @@
 //! - [`summary`]: one run's "does it work" table ([`summarize_run`], [`Summary`]): the zoo, the
 //!   end of training, probes, reconstruction, generation and memorisation, each number beside
 //!   its baseline, as text or JSON.
+//! - [`ablation`]: the ablation table of several runs ([`Ablation`]): the keys that vary, the
+//!   final metrics, seeds grouped into mean ± std, sorting, the best per column, TOML and CSV.
 //! - [`font`]: the bundled DejaVu Sans, registered with plotters so that text renders on a
 //!   machine without any font package.
 //!
 //! Every function takes run directories (`<workspace>/runs/<name>/`, see docs/experiments.md);
 //! a run is named by its directory's name. Errors name the run or file and say what to do.
 
+pub mod ablation;
 pub mod error;
 pub mod font;
 pub mod plot;
@@ -26,6 +29,7 @@ mod run;
 #[cfg(test)]
 mod testutil;
 
+pub use ablation::Ablation;
 pub use error::{Error, Result};
 pub use plot::{
     ImageFormat, PlotOptions, accuracy_histograms, histograms, loss_curves, probe_bars,

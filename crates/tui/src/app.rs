@@ -27,18 +27,21 @@ pub enum View {
     Zoos,
     /// One run's results.toml.
     Results,
+    /// The ablation table: the runs' varying keys and final metrics, sortable, seeds grouped.
+    Table,
     /// Keys, from the keymap.
     Help,
 }
 
 impl View {
     /// The tabs, in order.
-    pub const TABS: [View; 5] = [
+    pub const TABS: [View; 6] = [
         View::Experiments,
         View::Run,
         View::Compare,
         View::Zoos,
         View::Results,
+        View::Table,
     ];
 
     /// Title.
@@ -49,6 +52,7 @@ impl View {
             View::Compare => "Compare",
             View::Zoos => "Zoos",
             View::Results => "Results",
+            View::Table => "Table",
             View::Help => "Help",
         }
     }
@@ -108,6 +112,14 @@ pub enum Action {
     Launch,
     /// Stop a run (asks first).
     Stop,
+    /// Table view: sort by the next column (or the first).
+    SortNext,
+    /// Table view: sort by the previous column.
+    SortPrev,
+    /// Table view: reverse the sort order.
+    SortReverse,
+    /// Table view: group the runs that differ only by seed into mean ± std, or not.
+    GroupSeeds,
     /// Queue an evaluation of the selected runs, or of the run under the cursor.
     Evaluate,
     /// Queue a generation of networks from the selected runs, or the run under the cursor.
@@ -143,6 +155,9 @@ pub enum Effect {
     Delete(String),
     /// Export the runs of these names (one run, or several compared).
     Export(Vec<String>),
+    /// Write the ablation table as the Table view shows it (sorted, filtered, grouped) to TOML
+    /// and CSV.
+    ExportTable,
     /// Read the workspace again now.
     Reload,
 }
@@ -270,6 +285,30 @@ pub struct App {
     /// Where Back returns to when the view was opened from another than Experiments (the
     /// accuracy page opened from the Zoos view); cleared by any other view change.
     pub back_to: Option<View>,
+    /// The Table view's cursor, sort and grouping.
+    pub table: TableOptions,
+}
+
+/// How the Table view shows the ablation table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableOptions {
+    /// The row under the cursor.
+    pub cursor: usize,
+    /// The column sorted by (an index into [`hyperzoo_report::Ablation::columns`]) and
+    /// whether descending; `None`: the runs' order.
+    pub sort: Option<(usize, bool)>,
+    /// Runs that differ only by seed are one row, mean ± std.
+    pub group_seeds: bool,
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        Self {
+            cursor: 0,
+            sort: None,
+            group_seeds: true,
+        }
+    }
 }
 
 impl App {
@@ -305,6 +344,7 @@ impl App {
             detach: false,
             stopping: false,
             back_to: None,
+            table: TableOptions::default(),
         }
     }
 
@@ -510,6 +550,71 @@ impl App {
             .ok_or("no run to export here")
     }
 
+    /// The runs the Table view tabulates: the selected runs; else the runs of the experiment
+    /// under the experiments cursor (or of the run there); else every run.
+    pub fn table_runs(&self) -> (String, Vec<&RunInfo>) {
+        let snap = &self.snapshot;
+        let selected: Vec<&RunInfo> = self.selected_runs().into_iter().map(|(r, _)| r).collect();
+        if !selected.is_empty() {
+            return (format!("{} selected runs", selected.len()), selected);
+        }
+        let exp = match self.current_row() {
+            Some(Row::Experiment(e)) => snap.experiments.get(e),
+            Some(Row::Run(r)) => snap.experiment_of(&snap.runs[r].name),
+            _ => None,
+        };
+        match exp {
+            Some(e) if !e.runs.is_empty() => (
+                e.rel.clone(),
+                e.runs.iter().filter_map(|&i| snap.runs.get(i)).collect(),
+            ),
+            _ => ("all runs".into(), snap.runs.iter().collect()),
+        }
+    }
+
+    /// The ablation table as the Table view shows it: grouped, filtered and sorted as set.
+    pub fn ablation(&self) -> (String, hyperzoo_report::Ablation) {
+        use hyperzoo_report::ablation::{Ablation, RunRow};
+        let (scope, runs) = self.table_runs();
+        let rows: Vec<RunRow> = runs
+            .iter()
+            .map(|r| RunRow {
+                name: r.name.clone(),
+                config: r.config.clone().unwrap_or_default(),
+                last_epoch: r.metrics.epochs.last().cloned(),
+                results: r.results.clone(),
+            })
+            .collect();
+        let mut t = Ablation::build(&rows, self.table.group_seeds);
+        t.filter(&self.filter);
+        if let Some((c, desc)) = self.table.sort
+            && let Some(&col) = t.columns().get(c)
+        {
+            t.sort(col, desc);
+        }
+        (scope, t)
+    }
+
+    /// Moves the Table view's sort column by `step` (wrapping), ascending for keys and the
+    /// name, best first for metrics.
+    fn sort_step(&mut self, step: isize) {
+        let (_, t) = self.ablation();
+        let cols = t.columns();
+        let n = cols.len() as isize;
+        let next = match self.table.sort {
+            None if step > 0 => 0,
+            None => n - 1,
+            Some((c, _)) => (c as isize + step).rem_euclid(n),
+        } as usize;
+        let desc = matches!(
+            cols.get(next),
+            Some(hyperzoo_report::ablation::Column::Metric(m))
+                if t.metrics[*m].better != hyperzoo_report::ablation::Better::Lower
+        );
+        self.table.sort = Some((next, desc));
+        self.table.cursor = 0;
+    }
+
     /// The runs an evaluation or generation applies to: the selected runs, else the run under
     /// the cursor (or shown); only finished runs have a model to evaluate.
     fn task_targets(&self) -> Result<Vec<String>, String> {
@@ -545,6 +650,12 @@ impl App {
                 _ => None,
             },
             View::Run | View::Results => self.focused_run(),
+            // The first run of the row under the cursor.
+            View::Table => {
+                let (_, t) = self.ablation();
+                let name = t.rows.get(self.table.cursor)?.runs.first()?.clone();
+                self.snapshot.run(&name)
+            }
             _ => None,
         }
     }
@@ -594,6 +705,10 @@ impl App {
                     self.exp_cursor = row;
                     self.show(r);
                 }
+            }
+            View::Table => {
+                let rows = self.ablation().1.rows.len();
+                self.table.cursor = to(self.table.cursor, rows);
             }
             View::Compare | View::Help => {}
         }
@@ -704,7 +819,9 @@ impl App {
                     (None, _) => Err(format!("zoo {} has no definition file here", z.name)),
                 }
             }
-            View::Compare | View::Help => Err("launch from the experiments or zoos view".into()),
+            View::Table | View::Compare | View::Help => {
+                Err("launch from the experiments or zoos view".into())
+            }
         }
     }
 }
@@ -848,6 +965,17 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                 }
             } else if app.view == View::Zoos {
                 app.open_zoo_accuracy();
+            } else if app.view == View::Table {
+                let (_, t) = app.ablation();
+                let first = t.rows.get(app.table.cursor).and_then(|r| r.runs.first());
+                match first.and_then(|n| app.snapshot.runs.iter().position(|r| &r.name == n)) {
+                    Some(r) => {
+                        app.show(r);
+                        app.view = View::Run;
+                        app.back_to = Some(View::Table);
+                    }
+                    None => app.notify("no row here"),
+                }
             }
         }
         Action::Back => {
@@ -864,10 +992,10 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             }
         }
         Action::Filter => {
-            if matches!(app.view, View::Experiments | View::Zoos) {
+            if matches!(app.view, View::Experiments | View::Zoos | View::Table) {
                 app.mode = Mode::Filter;
             } else {
-                app.notify("the filter works in the experiments and zoos views");
+                app.notify("the filter works in the experiments, zoos and table views");
             }
         }
         Action::Select => match app.target_run().map(|r| r.name.clone()) {
@@ -889,6 +1017,15 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::ScrollUp => app.scroll_results(-SCROLL_STEP),
         Action::ScrollDown => app.scroll_results(SCROLL_STEP),
+        Action::Export if app.view == View::Table => {
+            let (_, t) = app.ablation();
+            if t.rows.is_empty() {
+                app.notify("the table is empty: nothing to export");
+            } else {
+                app.notify("exporting the table");
+                return vec![Effect::ExportTable];
+            }
+        }
         Action::Export => match app.export_targets() {
             Ok(runs) => {
                 app.notify(format!("exporting {}", runs.join(", ")));
@@ -913,6 +1050,22 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             }
             None => app.notify("no run to stop here"),
         },
+        Action::SortNext | Action::SortPrev | Action::SortReverse | Action::GroupSeeds
+            if app.view != View::Table =>
+        {
+            app.notify("sorting and grouping are in the table view");
+        }
+        Action::SortNext => app.sort_step(1),
+        Action::SortPrev => app.sort_step(-1),
+        Action::SortReverse => match &mut app.table.sort {
+            Some((_, desc)) => *desc = !*desc,
+            None => app.notify("no column sorted yet: > sorts by the next column"),
+        },
+        Action::GroupSeeds => {
+            app.table.group_seeds = !app.table.group_seeds;
+            app.table.sort = None;
+            app.table.cursor = 0;
+        }
         Action::Evaluate | Action::Generate => {
             let task = if action == Action::Evaluate {
                 hyperzoo_core::run::Task::Evaluate

@@ -129,10 +129,38 @@ pub fn export(workspace: &Path, runs: &[String], now: SystemTime) -> Result<Expo
     Ok(done)
 }
 
+/// Writes the ablation table as the Table view shows it to `<workspace>/exports/` as
+/// `table-<UTC time>.toml` and `.csv` (the formats of `hyperzoo export --table`).
+pub fn export_table(
+    workspace: &Path,
+    table: &hyperzoo_report::Ablation,
+    now: SystemTime,
+) -> Result<Exported, String> {
+    let out = workspace.join("exports");
+    std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
+    let stem = free_stem(&out, &format!("table-{}", utc_stamp(now)));
+    let mut done = Exported {
+        dir: out.clone(),
+        written: Vec::new(),
+        missing: Vec::new(),
+    };
+    for (ext, text) in [("toml", table.to_toml()), ("csv", table.to_csv())] {
+        let path = out.join(format!("{stem}.{ext}"));
+        match hyperzoo_core::fsutil::write_atomic(&path, text.as_bytes()) {
+            Ok(()) => done.written.push(path),
+            Err(e) => done.missing.push(format!("no {ext}: {e}")),
+        }
+    }
+    if done.written.is_empty() {
+        return Err(format!("nothing exported: {}", done.missing.join("; ")));
+    }
+    Ok(done)
+}
+
 /// `stem`, or `stem-2`, `stem-3`, ... the first for which no export file exists in `dir`.
 fn free_stem(dir: &Path, stem: &str) -> String {
     let taken = |s: &str| {
-        ["toml", "png", "svg"]
+        ["toml", "png", "svg", "csv"]
             .iter()
             .any(|e| dir.join(format!("{s}.{e}")).exists())
     };

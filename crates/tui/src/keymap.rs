@@ -32,6 +32,11 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
     ),
     ("zoos", Action::Goto(View::Zoos), "zoos view"),
     ("results", Action::Goto(View::Results), "results of the run"),
+    (
+        "table",
+        Action::Goto(View::Table),
+        "ablation table of the runs",
+    ),
     ("enter", Action::Enter, "open the run under the cursor"),
     ("back", Action::Back, "back; clear the filter"),
     ("filter", Action::Filter, "filter rows by name or tag"),
@@ -66,6 +71,26 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
     ("scroll_up", Action::ScrollUp, "scroll the results up"),
     ("scroll_down", Action::ScrollDown, "scroll the results down"),
     ("export", Action::Export, "export results, loss plot"),
+    (
+        "sort_next",
+        Action::SortNext,
+        "table: sort by the next column",
+    ),
+    (
+        "sort_prev",
+        Action::SortPrev,
+        "table: sort by the previous one",
+    ),
+    (
+        "sort_reverse",
+        Action::SortReverse,
+        "table: reverse the order",
+    ),
+    (
+        "group_seeds",
+        Action::GroupSeeds,
+        "table: seeds as mean+-std, or not",
+    ),
     ("launch", Action::Launch, "launch, resume; generate a zoo"),
     ("stop", Action::Stop, "stop the run, or unqueue it (asks)"),
     (

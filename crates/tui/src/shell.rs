@@ -474,6 +474,12 @@ fn perform(
                 *exporting = start_export(&options.workspace, runs, app);
             }
         }
+        Effect::ExportTable => {
+            match export::export_table(&options.workspace, &app.ablation().1, SystemTime::now()) {
+                Ok(done) => app.notify(done.summary()),
+                Err(e) => app.notify(e),
+            }
+        }
         Effect::Reload => return true,
     }
     false

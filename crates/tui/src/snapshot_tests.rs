@@ -245,3 +245,29 @@ fn braille_markers_without_ascii() {
         "{text}"
     );
 }
+
+/// The fixture workspace with three runs that differ only by seed, selected.
+fn table_app() -> (tempfile::TempDir, App) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, exp) = fixture::workspace(tmp.path());
+    let seeds = fixture::seed_runs(&ws.join("runs"));
+    let snap = Snapshot::read(&ws, &exp, SystemTime::now());
+    let mut app = App::new(snap, theme::builtin("plain").unwrap(), Keymap::default());
+    let names: Vec<&str> = seeds.iter().map(String::as_str).collect();
+    select(&mut app, &names);
+    app.view = View::Table;
+    (tmp, app)
+}
+
+#[test]
+fn table_grouped_by_seed_and_sorted() {
+    let (_tmp, mut app) = table_app();
+    insta::assert_snapshot!("table_grouped", draw(&app));
+    // One row per seed, sorted by the fourth column (run, seed, val loss, val R²: highest
+    // first).
+    update(&mut app, Action::GroupSeeds);
+    for _ in 0..4 {
+        update(&mut app, Action::SortNext);
+    }
+    insta::assert_snapshot!("table_runs_sorted", draw(&app));
+}

@@ -78,6 +78,8 @@ fn view_switching_by_tab_number_help_and_back() {
     press(&mut app, "tab");
     assert_eq!(app.view, View::Run);
     press(&mut app, "shift-tab shift-tab");
+    assert_eq!(app.view, View::Table);
+    press(&mut app, "shift-tab");
     assert_eq!(app.view, View::Results);
     press(&mut app, "4");
     assert_eq!(app.view, View::Zoos);
@@ -498,4 +500,62 @@ fn open_run_shows_its_results_and_keys_go_on_from_its_row() {
     press(&mut app, "esc");
     assert_eq!(app.view, View::Experiments);
     assert_eq!(row_name(&app), "gamma-loss.gamma=0.5");
+}
+
+#[test]
+fn the_table_groups_seeds_sorts_by_any_column_and_opens_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, exp) = fixture::workspace(tmp.path());
+    fixture::seed_runs(&ws.join("runs"));
+    let snap = Snapshot::read(&ws, &exp, SystemTime::now());
+    let mut app = App::new(snap, theme::builtin("plain").unwrap(), Keymap::default());
+    for run in ["seeds-seed=1", "seeds-seed=2", "seeds-seed=3", "quickstart"] {
+        app.focus = Some(run.into());
+        app.view = View::Run;
+        update(&mut app, Action::Select);
+    }
+    press(&mut app, "6");
+    assert_eq!(app.view, View::Table);
+    // The three seeds are one row (grouped by default), the quickstart run another.
+    let (scope, t) = app.ablation();
+    assert_eq!(scope, "4 selected runs");
+    assert_eq!(t.rows.len(), 2);
+    assert!(
+        t.rows
+            .iter()
+            .any(|r| r.runs.len() == 3 && r.name == "seeds")
+    );
+    // m: one row per run; the seed becomes a column.
+    press(&mut app, "m");
+    let (_, t) = app.ablation();
+    assert_eq!(t.rows.len(), 4);
+    assert!(t.keys.contains(&"seed".to_string()));
+    // > steps through the columns: the name (ascending), the keys, then the metrics (best
+    // first); o reverses.
+    press(&mut app, ">");
+    assert_eq!(app.table.sort, Some((0, false)));
+    let cols = app.ablation().1.columns();
+    let val_loss = cols
+        .iter()
+        .position(|c| matches!(c, hyperzoo_report::ablation::Column::Metric(0)))
+        .unwrap();
+    for _ in 0..val_loss {
+        press(&mut app, ">");
+    }
+    // Validation loss: lower is better, so ascending.
+    assert_eq!(app.table.sort, Some((val_loss, false)));
+    let (_, t) = app.ablation();
+    let losses: Vec<f64> = t.rows.iter().map(|r| r.values[0].unwrap().mean).collect();
+    assert!(losses.windows(2).all(|w| w[0] <= w[1]), "{losses:?}");
+    press(&mut app, "o");
+    let (_, t) = app.ablation();
+    let losses: Vec<f64> = t.rows.iter().map(|r| r.values[0].unwrap().mean).collect();
+    assert!(losses.windows(2).all(|w| w[0] >= w[1]), "{losses:?}");
+    // / filters the rows; Enter opens the row's run; e exports the table.
+    app.filter = "seeds".into();
+    assert_eq!(app.ablation().1.rows.len(), 3);
+    assert_eq!(press(&mut app, "e"), vec![Effect::ExportTable]);
+    press(&mut app, "enter");
+    assert_eq!(app.view, View::Run);
+    assert!(app.focus.as_deref().unwrap().starts_with("seeds-seed="));
 }

@@ -17,46 +17,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-/// A config.toml as dotted keys (`loss.gamma`) and their values as written.
-pub fn flatten(table: &toml::Table) -> BTreeMap<String, String> {
-    fn walk(prefix: &str, t: &toml::Table, out: &mut BTreeMap<String, String>) {
-        for (k, v) in t {
-            let key = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}.{k}")
-            };
-            match v {
-                toml::Value::Table(inner) => walk(&key, inner, out),
-                toml::Value::String(s) => {
-                    out.insert(key, s.clone());
-                }
-                other => {
-                    out.insert(key, other.to_string());
-                }
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk("", table, &mut out);
-    out
-}
-
-/// Keys whose values are not the same in every config (a missing key counts as a value);
-/// `name` is left out, it always differs.
-pub fn differing_keys(configs: &[BTreeMap<String, String>]) -> Vec<String> {
-    let keys: BTreeSet<&String> = configs.iter().flat_map(|c| c.keys()).collect();
-    keys.into_iter()
-        .filter(|k| *k != "name")
-        .filter(|k| {
-            let first = configs.first().and_then(|c| c.get(*k));
-            configs.iter().any(|c| c.get(*k) != first)
-        })
-        .cloned()
-        .collect()
-}
+pub use hyperzoo_report::ablation::{Stat, differing_keys, flatten};
 
 /// A run's legend entry: its values of the differing keys, or its name when none differ.
 pub fn legend_label(run: &RunInfo, config: &BTreeMap<String, String>, keys: &[String]) -> String {
@@ -67,55 +30,6 @@ pub fn legend_label(run: &RunInfo, config: &BTreeMap<String, String>, keys: &[St
         .map(|k| format!("{k}={}", config.get(k).map_or("-", |v| v.as_str())))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Mean, sample standard deviation (`None` for a single value) and count of some values.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stat {
-    /// Mean.
-    pub mean: f64,
-    /// Sample standard deviation (n - 1 in the denominator), when there are two values or more.
-    pub std: Option<f64>,
-    /// How many values.
-    pub n: usize,
-}
-
-impl Stat {
-    /// Of the finite values of `values`; `None` when there is none.
-    pub fn of(values: &[f64]) -> Option<Stat> {
-        let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-        let n = v.len();
-        if n == 0 {
-            return None;
-        }
-        let mean = v.iter().sum::<f64>() / n as f64;
-        let std = (n > 1).then(|| {
-            let ss: f64 = v.iter().map(|x| (x - mean) * (x - mean)).sum();
-            (ss / (n - 1) as f64).sqrt()
-        });
-        Some(Stat { mean, std, n })
-    }
-
-    /// `0.844±0.010` (`+-` with `ascii`), `0.844` for a single value; ` (n=2)` appended when
-    /// fewer than `runs` values went in.
-    pub fn text(&self, ascii: bool, runs: usize) -> String {
-        let num = |v: f64| {
-            if v.abs() < 1e4 {
-                format!("{v:.3}")
-            } else {
-                format!("{v:.2e}")
-            }
-        };
-        let mut out = num(self.mean);
-        if let Some(sd) = self.std {
-            out.push_str(if ascii { "+-" } else { "±" });
-            out.push_str(&num(sd));
-        }
-        if self.n < runs {
-            out.push_str(&format!(" (n={})", self.n));
-        }
-        out
-    }
 }
 
 /// A property's probe scores over the seeds, one [`Stat`] per method of [`SeedStats::methods`].

@@ -18,6 +18,7 @@ pub mod experiments;
 pub mod help;
 pub mod results;
 pub mod run;
+pub mod table;
 pub mod zoos;
 
 /// Draws the whole screen.
@@ -36,6 +37,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         View::Compare => compare::render(frame, body, app),
         View::Zoos => zoos::render(frame, body, app),
         View::Results => results::render(frame, body, app),
+        View::Table => table::render(frame, body, app),
         View::Help => help::render(frame, body, app),
     }
     render_status(frame, status, app);
@@ -161,6 +163,14 @@ fn hints(app: &App) -> String {
             (A::ScrollDown, "scroll"),
             (A::Export, "export"),
             (A::Back, "back"),
+        ],
+        View::Table => &[
+            (A::SortNext, "sort"),
+            (A::SortReverse, "reverse"),
+            (A::GroupSeeds, "seeds"),
+            (A::Filter, "filter"),
+            (A::Enter, "open"),
+            (A::Export, "export"),
         ],
         View::Help => &[(A::Back, "back")],
     };

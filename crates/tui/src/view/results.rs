@@ -24,7 +24,7 @@ use ratatui::widgets::Paragraph;
 
 /// The probe methods in the order of the table's columns when present; other methods follow in
 /// file order.
-pub const METHOD_ORDER: [&str; 6] = ["hyper", "hyper-layers", "W", "s(W)", "s(W)-56", "spectral"];
+pub use hyperzoo_report::ablation::METHOD_ORDER;
 
 /// Marks the best score of a probe row (plain ASCII, so it survives the plain theme).
 pub const BEST_MARK: char = '*';
