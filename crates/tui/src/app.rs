@@ -124,6 +124,12 @@ pub enum Action {
     Evaluate,
     /// Queue a generation of networks from the selected runs, or the run under the cursor.
     Generate,
+    /// A new experiment file from the template (asks for its name), opened in `$EDITOR`.
+    NewExperiment,
+    /// A copy of the experiment under the cursor (asks for its name), opened in `$EDITOR`.
+    CopyExperiment,
+    /// Open the experiment file under the cursor in `$EDITOR`; checked on return.
+    Edit,
     /// Delete a run's directory (asks first).
     Delete,
     /// A character typed into the filter.
@@ -145,6 +151,19 @@ pub enum Action {
 pub enum Effect {
     /// Launch (or resume) the experiment or zoo file.
     Launch(PathBuf),
+    /// Ask before launching the experiment file: its runs and their estimated time (the
+    /// shell reads the file and sets [`Pending::Launch`]).
+    PlanLaunch(PathBuf),
+    /// Write a new experiment file named so (from the template, or a copy of `from`), then
+    /// edit it.
+    NewExperiment {
+        /// The name (also of the file).
+        name: String,
+        /// The file copied; `None`: the template.
+        from: Option<PathBuf>,
+    },
+    /// Open the file in `$EDITOR` (the terminal suspended meanwhile), then check it.
+    Edit(PathBuf),
     /// Stop the run of that name, or take it out of the queue.
     Stop(String),
     /// Queue an evaluation or generation job for each of these runs.
@@ -171,6 +190,8 @@ pub enum Pending {
     Unqueue(String),
     /// Delete this run.
     Delete(String),
+    /// Launch this experiment file; the question (its runs and their estimated time).
+    Launch(PathBuf, String),
     /// Quit while runs are live.
     Quit,
 }
@@ -184,6 +205,26 @@ pub enum Mode {
     Filter,
     /// Waiting for `y` (anything else cancels); the quit question takes `k` or `s`.
     Confirm(Pending),
+    /// Typing a line (the name of a new experiment).
+    Input(Input),
+}
+
+/// A line being typed, and what it is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// What the line is for.
+    pub purpose: InputPurpose,
+    /// The text so far.
+    pub text: String,
+}
+
+/// What a typed line is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputPurpose {
+    /// The name of a new experiment from the template.
+    NewExperiment,
+    /// The name of a copy of this experiment file.
+    CopyExperiment(PathBuf),
 }
 
 /// How curves are drawn.
@@ -550,6 +591,23 @@ impl App {
             .ok_or("no run to export here")
     }
 
+    /// The experiment file under the experiments cursor (or of the run there, or shown).
+    pub fn experiment_target(&self) -> Option<PathBuf> {
+        let snap = &self.snapshot;
+        match self.view {
+            View::Experiments => match self.current_row()? {
+                Row::Experiment(e) => Some(snap.experiments[e].path.clone()),
+                Row::Run(r) => snap.experiment_of(&snap.runs[r].name).map(|e| e.path.clone()),
+                Row::Unmatched => None,
+            },
+            View::Run | View::Results => {
+                let run = self.focused_run()?;
+                snap.experiment_of(&run.name).map(|e| e.path.clone())
+            }
+            _ => None,
+        }
+    }
+
     /// The runs the Table view tabulates: the selected runs; else the runs of the experiment
     /// under the experiments cursor (or of the run there); else every run.
     pub fn table_runs(&self) -> (String, Vec<&RunInfo>) {
@@ -851,7 +909,7 @@ pub fn action_for_key(app: &App, key: Key) -> Option<Action> {
             KeyCode::Char('y' | 'Y') if key.mods.is_empty() => Action::Confirm,
             _ => Action::Cancel,
         }),
-        Mode::Filter
+        Mode::Filter | Mode::Input(_)
             if !key
                 .mods
                 .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
@@ -893,6 +951,36 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                     Vec::new()
                 }
             };
+        }
+        Mode::Input(input) => {
+            let mut input = input.clone();
+            match action {
+                Action::FilterChar(c) => input.text.push(c),
+                Action::FilterBackspace => {
+                    input.text.pop();
+                }
+                Action::Enter => {
+                    app.mode = Mode::Normal;
+                    let from = match input.purpose {
+                        InputPurpose::NewExperiment => None,
+                        InputPurpose::CopyExperiment(p) => Some(p),
+                    };
+                    return vec![
+                        Effect::NewExperiment {
+                            name: input.text,
+                            from,
+                        },
+                        Effect::Reload,
+                    ];
+                }
+                Action::Back => {
+                    app.mode = Mode::Normal;
+                    return Vec::new();
+                }
+                _ => {}
+            }
+            app.mode = Mode::Input(input);
+            return Vec::new();
         }
         Mode::Filter => {
             match action {
@@ -1034,8 +1122,32 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             Err(why) => app.notify(why),
         },
         Action::Launch => match app.launch_target() {
-            Ok(path) => return vec![Effect::Launch(path), Effect::Reload],
+            // A zoo generation starts at once; an experiment says what it will do first.
+            Ok(path) if app.view == View::Zoos => return vec![Effect::Launch(path), Effect::Reload],
+            Ok(path) => return vec![Effect::PlanLaunch(path)],
             Err(why) => app.notify(why),
+        },
+        Action::NewExperiment => {
+            app.mode = Mode::Input(Input {
+                purpose: InputPurpose::NewExperiment,
+                text: String::new(),
+            });
+        }
+        Action::CopyExperiment => match app.experiment_target() {
+            Some(path) => {
+                let stem = path
+                    .file_stem()
+                    .map_or(String::new(), |s| s.to_string_lossy().into_owned());
+                app.mode = Mode::Input(Input {
+                    purpose: InputPurpose::CopyExperiment(path),
+                    text: format!("{stem}-copy"),
+                });
+            }
+            None => app.notify("no experiment under the cursor to copy"),
+        },
+        Action::Edit => match app.experiment_target() {
+            Some(path) => return vec![Effect::Edit(path), Effect::Reload],
+            None => app.notify("no experiment under the cursor to edit"),
         },
         Action::Stop => match app.target_run() {
             Some(r) if r.phase == Phase::Running => {
@@ -1100,6 +1212,7 @@ fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
     match pending {
         // Answered by `Detach` or `StopAndQuit`, never by `Confirm`.
         Pending::Quit => Vec::new(),
+        Pending::Launch(path, _) => vec![Effect::Launch(path), Effect::Reload],
         Pending::Stop(name) => {
             app.notify(format!("stopping {name}"));
             vec![Effect::Stop(name), Effect::Reload]
@@ -1123,6 +1236,7 @@ fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
 /// counts (for the quit question).
 pub fn question(p: &Pending, live_runs: usize, queued_runs: usize) -> String {
     match p {
+        Pending::Launch(_, q) => q.clone(),
         Pending::Stop(n) => format!("stop run {n}? (y/N)"),
         Pending::Unqueue(n) => format!("take run {n} out of the queue? (y/N)"),
         Pending::Delete(n) => format!("delete run {n} and all its files? (y/N)"),

@@ -103,6 +103,17 @@ pub const BINDABLE: &[(&str, Action, &str)] = &[
         Action::Generate,
         "generate networks from the run(s)",
     ),
+    (
+        "new_experiment",
+        Action::NewExperiment,
+        "new experiment from the template",
+    ),
+    (
+        "copy_experiment",
+        Action::CopyExperiment,
+        "copy the experiment, then edit it",
+    ),
+    ("edit", Action::Edit, "edit the experiment in $EDITOR"),
     ("delete", Action::Delete, "delete the run (asks first)"),
 ];
 

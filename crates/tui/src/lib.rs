@@ -23,6 +23,7 @@ pub mod bench;
 pub mod error;
 pub mod export;
 pub mod keymap;
+pub mod plan;
 pub mod queue;
 mod shell;
 pub mod store;

@@ -183,6 +183,25 @@ fn event_loop(
                 continue;
             };
             for effect in update(app, action) {
+                // Effects that need the terminal itself (an editor) or a new file.
+                let effect = match effect {
+                    Effect::NewExperiment { name, from } => {
+                        match crate::plan::new_experiment(&options.experiments, &name, from.as_deref())
+                        {
+                            Ok(path) => Effect::Edit(path),
+                            Err(e) => {
+                                app.notify(e);
+                                continue;
+                            }
+                        }
+                    }
+                    other => other,
+                };
+                if let Effect::Edit(path) = &effect {
+                    edit(session, app, path);
+                    last_reload = Instant::now() - RELOAD;
+                    continue;
+                }
                 if perform(effect, app, launcher, options, &mut exporting) {
                     last_reload = Instant::now() - RELOAD;
                 }
@@ -455,6 +474,12 @@ fn perform(
         Effect::Launch(path) => match launcher.launch(&path) {
             Ok(msg) | Err(msg) => app.notify(msg),
         },
+        Effect::PlanLaunch(path) => match crate::plan::launch_question(&path, &app.snapshot) {
+            Ok(q) => app.mode = crate::app::Mode::Confirm(crate::app::Pending::Launch(path, q)),
+            Err(e) => app.notify(e),
+        },
+        // Done by the event loop, which holds the terminal.
+        Effect::NewExperiment { .. } | Effect::Edit(_) => {}
         Effect::Stop(run) => match launcher.stop(&run) {
             Ok(msg) | Err(msg) => app.notify(msg),
         },
@@ -483,6 +508,38 @@ fn perform(
         Effect::Reload => return true,
     }
     false
+}
+
+/// Opens `path` in the user's editor (`$VISUAL`, `$EDITOR`, else `vi`) with the terminal
+/// given back to it, then takes the screen again and checks the file: the status bar shows
+/// `file:line: key = value: ...` when it does not check, the file kept as written.
+fn edit(session: &mut Session, app: &mut App, path: &Path) {
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "vi".into());
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(std::io::stdout(), LeaveAlternateScreen, cursor::Show);
+    // The editor may be a command with arguments (`code -w`): run it through the shell, the
+    // file as its last argument.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(path)
+        .status();
+    let _ = terminal::enable_raw_mode();
+    let _ = execute!(std::io::stdout(), EnterAlternateScreen, cursor::Hide);
+    let _ = session.terminal().clear();
+    match status {
+        Ok(s) if s.success() => match crate::plan::check(path) {
+            Ok(msg) => app.notify(msg),
+            Err(e) => app.notify(format!("kept as written, but: {e}")),
+        },
+        Ok(s) => app.notify(format!("{editor} exited with {s}; {} kept as it is", path.display())),
+        Err(e) => app.notify(format!("could not start the editor '{editor}': {e} (set $EDITOR)")),
+    }
 }
 
 /// Writes an export on a thread; its summary (or error) comes back on the receiver.

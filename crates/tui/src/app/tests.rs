@@ -205,14 +205,21 @@ fn stop_and_delete_act_only_after_confirmation() {
 #[test]
 fn launch_export_and_quit() {
     let (_tmp, mut app) = app();
+    // An experiment says what it will do first (the shell asks the question), y launches.
     let eff = press(&mut app, "r");
+    let [Effect::PlanLaunch(p)] = &eff[..] else {
+        panic!("{eff:?}")
+    };
+    assert!(p.ends_with("ablations/gamma.toml"));
+    app.mode = Mode::Confirm(Pending::Launch(p.clone(), "launch gamma.toml? (y/N)".into()));
+    let eff = press(&mut app, "y");
     assert!(
         matches!(&eff[..], [Effect::Launch(p), Effect::Reload] if p.ends_with("ablations/gamma.toml"))
     );
     // A run row resumes its experiment; an invalid file or an orphan run launches nothing.
     let eff = press(&mut app, "j r");
     assert!(
-        matches!(&eff[..], [Effect::Launch(p), Effect::Reload] if p.ends_with("ablations/gamma.toml"))
+        matches!(&eff[..], [Effect::PlanLaunch(p)] if p.ends_with("ablations/gamma.toml"))
     );
     assert!(press(&mut app, "j j r").is_empty());
     assert!(
@@ -558,4 +565,36 @@ fn the_table_groups_seeds_sorts_by_any_column_and_opens_a_run() {
     press(&mut app, "enter");
     assert_eq!(app.view, View::Run);
     assert!(app.focus.as_deref().unwrap().starts_with("seeds-seed="));
+}
+
+#[test]
+fn new_copy_and_edit_ask_for_a_name_then_hand_the_file_to_the_shell() {
+    let (_tmp, mut app) = app();
+    // n: a name typed, enter: a new experiment from the template, then the editor.
+    press(&mut app, "n");
+    assert!(matches!(&app.mode, Mode::Input(i) if i.purpose == InputPurpose::NewExperiment));
+    let eff = press(&mut app, "m i n e backspace e enter");
+    assert_eq!(
+        eff,
+        vec![
+            Effect::NewExperiment {
+                name: "mine".into(),
+                from: None
+            },
+            Effect::Reload
+        ]
+    );
+    assert_eq!(app.mode, Mode::Normal);
+    // C on the experiment under the cursor: its copy, named `<stem>-copy` unless retyped.
+    let eff = press(&mut app, "C enter");
+    let [Effect::NewExperiment { name, from: Some(from) }, Effect::Reload] = &eff[..] else {
+        panic!("{eff:?}")
+    };
+    assert_eq!(name, "gamma-copy");
+    assert!(from.ends_with("ablations/gamma.toml"));
+    // esc cancels; v edits the file under the cursor.
+    press(&mut app, "n x esc");
+    assert_eq!(app.mode, Mode::Normal);
+    let eff = press(&mut app, "v");
+    assert!(matches!(&eff[..], [Effect::Edit(p), Effect::Reload] if p.ends_with("ablations/gamma.toml")));
 }

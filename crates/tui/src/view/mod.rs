@@ -77,6 +77,18 @@ fn render_status(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled("_", p.dim()),
             Span::styled("   enter keeps, esc clears", p.dim()),
         ]),
+        Mode::Input(input) => Line::from(vec![
+            Span::styled(
+                match &input.purpose {
+                    crate::app::InputPurpose::NewExperiment => "new experiment: ",
+                    crate::app::InputPurpose::CopyExperiment(_) => "copy as: ",
+                },
+                p.header(),
+            ),
+            Span::raw(input.text.clone()),
+            Span::styled("_", p.dim()),
+            Span::styled("   enter creates and opens $EDITOR, esc cancels", p.dim()),
+        ]),
         Mode::Confirm(pending) => Line::styled(
             question(pending, app.live_runs, app.queued_runs),
             Style::new().fg(p.warn),
@@ -131,8 +143,9 @@ fn hints(app: &App) -> String {
     let actions: &[(A, &str)] = match app.view {
         View::Experiments => &[
             (A::Enter, "open"),
-            (A::Select, "select"),
             (A::Launch, "launch"),
+            (A::Edit, "edit"),
+            (A::NewExperiment, "new"),
             (A::Stop, "stop"),
             (A::Filter, "filter"),
         ],
