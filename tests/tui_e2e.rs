@@ -4,7 +4,9 @@
 //! One scenario, as on an SSH box: launch an experiment of two runs with `--max-runs 1` (one
 //! trains, one is queued), then the terminal goes away (SIGHUP to the TUI, then the tmux server
 //! killed): the process keeps both runs going to their end and exits 0. A TUI opened meanwhile
-//! on the same workspace shows them live, then finished, and exports one (`e`).
+//! on the same workspace shows them live, then finished, and exports one (`e`); then it
+//! evaluates both (`E` on the selection), opens their ablation table (`6`), sorts it and
+//! exports it (the CSV checked).
 //!
 //! Skipped, with a notice, where tmux is not installed. Linux/Unix only.
 #![cfg(unix)]
@@ -186,8 +188,13 @@ fn runs_outlive_the_terminal_and_a_reopened_tui_shows_them() {
     tmux.wait_screen("first", "the experiments view", |s| {
         s.contains("tiny.toml") && s.contains("Experiments")
     });
-    // r on the experiment row: one run trains, the other waits.
+    // r on the experiment row asks first (the runs, no estimate on a fresh machine); y: one
+    // run trains, the other waits.
     tmux.keys("first", &["r"]);
+    tmux.wait_screen("first", "the launch question", |s| {
+        s.contains("launch tiny.toml: 2 run(s) to train") && s.contains("(y/N)")
+    });
+    tmux.keys("first", &["y"]);
     let screen = tmux.wait_screen("first", "the launch", |s| {
         s.contains("tiny.toml: 1 started, 1 queued (at most 1 at once)")
     });
@@ -263,6 +270,41 @@ fn runs_outlive_the_terminal_and_a_reopened_tui_shows_them() {
     assert!(
         exports.iter().any(|f| f.ends_with(".png")) && exports.iter().any(|f| f.ends_with(".svg")),
         "{exports:?}"
+    );
+
+    // Both runs selected, E evaluates them as jobs of this TUI's queue; the run list shows
+    // the jobs, results.toml appears in each run.
+    tmux.keys("second", &["Space", "j", "Space", "E"]);
+    tmux.wait_screen("second", "the evaluations queued", |s| {
+        s.contains("evaluation of 2 run(s) queued")
+    });
+    for run in ["tiny-seed=1", "tiny-seed=2"] {
+        wait(&format!("{run} to be evaluated"), || {
+            ws.join("runs").join(run).join("results.toml").exists()
+                && std::fs::read_to_string(ws.join("runs").join(run).join("job.toml"))
+                    .is_ok_and(|j| j.contains("state = \"finished\""))
+        });
+    }
+    // 6: the ablation table of the selection, the two seeds one row (mean ± std); > sorts by
+    // the first column; e writes it as TOML and CSV.
+    tmux.keys("second", &["6"]);
+    tmux.wait_screen("second", "the table of both runs", |s| {
+        s.contains("Table: 2 selected runs") && s.contains("tiny (2 runs)")
+    });
+    tmux.keys("second", &[">", "e"]);
+    tmux.wait_screen("second", "the table export", |s| s.contains("wrote table-"));
+    let csv = std::fs::read_dir(ws.join("exports"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .expect("a table CSV in the exports");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.starts_with("run,runs,val_loss,")
+            && text.contains("probe.test_acc.hyper")
+            && text.contains("tiny,tiny-seed=1;tiny-seed=2,"),
+        "{text}"
     );
     tmux.keys("second", &["q"]);
 }

@@ -597,7 +597,9 @@ impl App {
         match self.view {
             View::Experiments => match self.current_row()? {
                 Row::Experiment(e) => Some(snap.experiments[e].path.clone()),
-                Row::Run(r) => snap.experiment_of(&snap.runs[r].name).map(|e| e.path.clone()),
+                Row::Run(r) => snap
+                    .experiment_of(&snap.runs[r].name)
+                    .map(|e| e.path.clone()),
                 Row::Unmatched => None,
             },
             View::Run | View::Results => {
@@ -1123,7 +1125,9 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         },
         Action::Launch => match app.launch_target() {
             // A zoo generation starts at once; an experiment says what it will do first.
-            Ok(path) if app.view == View::Zoos => return vec![Effect::Launch(path), Effect::Reload],
+            Ok(path) if app.view == View::Zoos => {
+                return vec![Effect::Launch(path), Effect::Reload];
+            }
             Ok(path) => return vec![Effect::PlanLaunch(path)],
             Err(why) => app.notify(why),
         },

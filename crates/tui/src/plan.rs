@@ -152,19 +152,23 @@ pub fn check(path: &Path) -> Result<String, String> {
 pub fn launch_question(path: &Path, snap: &Snapshot) -> Result<String, String> {
     let e = Experiment::load(path).map_err(|e| e.to_string())?;
     let runs = e.expand().map_err(|e| e.to_string())?;
-    let shown = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
+    let shown = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
     let mut finished = 0;
     let mut epochs_left = 0u64;
     for (name, r) in &runs {
-        let done = snap.run(name).and_then(|x| x.status.as_ref()).map_or(0, |s| {
-            if s.state == RunState::Finished {
-                s.epochs
-            } else {
-                s.epoch
-            }
-        });
+        let done = snap
+            .run(name)
+            .and_then(|x| x.status.as_ref())
+            .map_or(0, |s| {
+                if s.state == RunState::Finished {
+                    s.epochs
+                } else {
+                    s.epoch
+                }
+            });
         if snap
             .run(name)
             .and_then(|x| x.status.as_ref())
@@ -187,7 +191,9 @@ pub fn launch_question(path: &Path, snap: &Snapshot) -> Result<String, String> {
             duration(per_epoch * epochs_left as f64),
             duration(per_epoch)
         )),
-        _ if todo > 0 => q.push_str(", no estimate yet (no run of this zoo and model has trained here)"),
+        _ if todo > 0 => {
+            q.push_str(", no estimate yet (no run of this zoo and model has trained here)")
+        }
         _ => {}
     }
     q.push_str("? (y/N)");
@@ -250,7 +256,11 @@ mod tests {
         assert_eq!(p, exp.join("mine.toml"));
         let msg = check(&p).unwrap();
         assert!(msg.contains("experiment mine, 1 run(s)"), "{msg}");
-        assert!(new_experiment(exp, "mine", None).unwrap_err().contains("exists"));
+        assert!(
+            new_experiment(exp, "mine", None)
+                .unwrap_err()
+                .contains("exists")
+        );
         assert!(new_experiment(exp, "../x", None).is_err());
         let c = new_experiment(exp, "mine-copy", Some(&p)).unwrap();
         let text = std::fs::read_to_string(&c).unwrap();
@@ -259,7 +269,10 @@ mod tests {
         // A broken edit is named file:line: key = value.
         std::fs::write(&c, text.replace("lr = 1e-3", "lr = -1")).unwrap();
         let err = check(&c).unwrap_err();
-        assert!(err.contains("mine-copy.toml:") && err.contains("train.lr = -1"), "{err}");
+        assert!(
+            err.contains("mine-copy.toml:") && err.contains("train.lr = -1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -186,8 +186,11 @@ fn event_loop(
                 // Effects that need the terminal itself (an editor) or a new file.
                 let effect = match effect {
                     Effect::NewExperiment { name, from } => {
-                        match crate::plan::new_experiment(&options.experiments, &name, from.as_deref())
-                        {
+                        match crate::plan::new_experiment(
+                            &options.experiments,
+                            &name,
+                            from.as_deref(),
+                        ) {
                             Ok(path) => Effect::Edit(path),
                             Err(e) => {
                                 app.notify(e);
@@ -537,8 +540,13 @@ fn edit(session: &mut Session, app: &mut App, path: &Path) {
             Ok(msg) => app.notify(msg),
             Err(e) => app.notify(format!("kept as written, but: {e}")),
         },
-        Ok(s) => app.notify(format!("{editor} exited with {s}; {} kept as it is", path.display())),
-        Err(e) => app.notify(format!("could not start the editor '{editor}': {e} (set $EDITOR)")),
+        Ok(s) => app.notify(format!(
+            "{editor} exited with {s}; {} kept as it is",
+            path.display()
+        )),
+        Err(e) => app.notify(format!(
+            "could not start the editor '{editor}': {e} (set $EDITOR)"
+        )),
     }
 }
 

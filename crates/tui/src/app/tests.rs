@@ -211,16 +211,17 @@ fn launch_export_and_quit() {
         panic!("{eff:?}")
     };
     assert!(p.ends_with("ablations/gamma.toml"));
-    app.mode = Mode::Confirm(Pending::Launch(p.clone(), "launch gamma.toml? (y/N)".into()));
+    app.mode = Mode::Confirm(Pending::Launch(
+        p.clone(),
+        "launch gamma.toml? (y/N)".into(),
+    ));
     let eff = press(&mut app, "y");
     assert!(
         matches!(&eff[..], [Effect::Launch(p), Effect::Reload] if p.ends_with("ablations/gamma.toml"))
     );
     // A run row resumes its experiment; an invalid file or an orphan run launches nothing.
     let eff = press(&mut app, "j r");
-    assert!(
-        matches!(&eff[..], [Effect::PlanLaunch(p)] if p.ends_with("ablations/gamma.toml"))
-    );
+    assert!(matches!(&eff[..], [Effect::PlanLaunch(p)] if p.ends_with("ablations/gamma.toml")));
     assert!(press(&mut app, "j j r").is_empty());
     assert!(
         app.message
@@ -587,7 +588,14 @@ fn new_copy_and_edit_ask_for_a_name_then_hand_the_file_to_the_shell() {
     assert_eq!(app.mode, Mode::Normal);
     // C on the experiment under the cursor: its copy, named `<stem>-copy` unless retyped.
     let eff = press(&mut app, "C enter");
-    let [Effect::NewExperiment { name, from: Some(from) }, Effect::Reload] = &eff[..] else {
+    let [
+        Effect::NewExperiment {
+            name,
+            from: Some(from),
+        },
+        Effect::Reload,
+    ] = &eff[..]
+    else {
         panic!("{eff:?}")
     };
     assert_eq!(name, "gamma-copy");
@@ -596,5 +604,7 @@ fn new_copy_and_edit_ask_for_a_name_then_hand_the_file_to_the_shell() {
     press(&mut app, "n x esc");
     assert_eq!(app.mode, Mode::Normal);
     let eff = press(&mut app, "v");
-    assert!(matches!(&eff[..], [Effect::Edit(p), Effect::Reload] if p.ends_with("ablations/gamma.toml")));
+    assert!(
+        matches!(&eff[..], [Effect::Edit(p), Effect::Reload] if p.ends_with("ablations/gamma.toml"))
+    );
 }
