@@ -6,20 +6,18 @@
 use crate::cli::{BenchHyperArgs, Global, HyperBenchModel};
 use anyhow::Result;
 use hyperzoo_core::arch::ArchSpec;
-use hyperzoo_core::augment::permute::PoolScope;
+use hyperzoo_core::experiment::{BehaviourKind, Optimizer, Schedule};
 use hyperzoo_core::run::RunDir;
 use hyperzoo_core::zoo::ModelSplit;
 use hyperzoo_core::zoo::store::{Manifest, ModelRow, NetStatus, Record, write_zoo};
 use hyperzoo_engine::device;
 use hyperzoo_engine::hyper::data::Selection;
-use hyperzoo_engine::hyper::loss::{BehaviourKind, TermScaling};
 use hyperzoo_engine::hyper::model::{
     Encoding, HeadConfig, ModelConfig, SaneConfig, TransformerConfig,
 };
-use hyperzoo_engine::hyper::optim::OptimizerChoice;
 use hyperzoo_engine::hyper::train::{
-    AugmentSpec, Contrast, Event, LossSpec, QuerySet, Recon, ScheduleSpec, Target, TrainSpec,
-    prepare, train,
+    AugmentSection, ContrastKind, Event, LossSection, QuerySet, ReconTarget, ReconstructionKind,
+    TrainSection, TrainSpec, prepare, train,
 };
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
@@ -98,8 +96,8 @@ fn spec(a: &BenchHyperArgs, batch: usize) -> TrainSpec {
             },
             None,
             0.1,
-            Recon::Mse,
-            OptimizerChoice::Adam { weight_decay: 0.0 },
+            ReconstructionKind::Mse,
+            (Optimizer::Adam, 0.0),
         ),
         HyperBenchModel::Sane2025 => (
             ModelConfig::Sane(SaneConfig {
@@ -114,8 +112,8 @@ fn spec(a: &BenchHyperArgs, batch: usize) -> TrainSpec {
             HeadConfig::Sane,
             Some((289, 0)),
             0.05,
-            Recon::Masked,
-            OptimizerChoice::AdamW { weight_decay: 3e-9 },
+            ReconstructionKind::Masked,
+            (Optimizer::AdamW, 3e-9),
         ),
     };
     TrainSpec {
@@ -130,37 +128,37 @@ fn spec(a: &BenchHyperArgs, batch: usize) -> TrainSpec {
             max_models: None,
             canonicalize: false,
         },
-        augment: AugmentSpec {
+        augment: AugmentSection {
             permutation: true,
-            canonical: [false, false],
-            permutation_pool: 0,
-            pool_scope: PoolScope::Checkpoint,
-            noise: None,
-            erase: 0.0,
-            erase_scale: (0.02, 0.33),
+            ..AugmentSection::default()
         },
-        loss: LossSpec {
+        loss: LossSection {
             gamma,
             beta: if a.behaviour { 0.1 } else { 1.0 },
-            contrast: Contrast::NtXent,
+            contrast: ContrastKind::Ntxent,
             temperature: 0.1,
-            recon,
+            reconstruction: recon,
             behaviour: BehaviourKind::SoftmaxMse,
             queries: 256,
             query_set: QuerySet::Random,
-            scaling: TermScaling::FirstBatch,
-            target: Target::Clean,
+            normalize_terms: true,
+            target: ReconTarget::Clean,
+            ..LossSection::default()
         },
-        epochs: 1,
-        batch_size: batch,
-        optimizer,
-        lr: 1e-4,
-        schedule: ScheduleSpec::Constant,
-        grad_clip: 0.0,
-        eval_every: 1_000_000,
-        probe_every: 0,
-        checkpoint_every: 1_000_000,
-        keep_last: 1,
+        train: TrainSection {
+            epochs: 1,
+            batch_size: batch,
+            optimizer: optimizer.0,
+            weight_decay: optimizer.1,
+            lr: 1e-4,
+            schedule: Schedule::None,
+            grad_clip: 0.0,
+            eval_every: 1_000_000,
+            probe_every: 0,
+            checkpoint_every: 1_000_000,
+            keep_last: 1,
+            ..TrainSection::default()
+        },
     }
 }
 

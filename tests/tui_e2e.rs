@@ -288,8 +288,12 @@ fn runs_outlive_the_terminal_and_a_reopened_tui_shows_them() {
     // 6: the ablation table of the selection, the two seeds one row (mean ± std); > sorts by
     // the first column; e writes it as TOML and CSV.
     tmux.keys("second", &["6"]);
-    tmux.wait_screen("second", "the table of both runs", |s| {
-        s.contains("Table: 2 selected runs") && s.contains("tiny (2 runs)")
+    // (The results are on screen once the TUI has read them: it reads the workspace twice a
+    // second.)
+    tmux.wait_screen("second", "the table of both runs with their probes", |s| {
+        s.contains("Table: 2 selected runs")
+            && s.contains("tiny (2 runs)")
+            && s.contains("test_acc hyper")
     });
     tmux.keys("second", &[">", "e"]);
     tmux.wait_screen("second", "the table export", |s| s.contains("wrote table-"));

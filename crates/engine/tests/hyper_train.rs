@@ -1,21 +1,18 @@
 //! Training hyper-representations end to end on a small Tetris zoo: the loss goes down, a run
 //! cancelled mid-epoch and resumed ends exactly where an uninterrupted run ends, a diverging
 //! run fails naming the step and the term, SANE with the behavioural loss trains.
-use hyperzoo_core::augment::noise::Noise;
-use hyperzoo_core::augment::permute::PoolScope;
+use hyperzoo_core::experiment::{NoiseKind, OneCycle, Optimizer, Schedule};
 use hyperzoo_core::run::RunDir;
 use hyperzoo_core::zoo::ZooDef;
 use hyperzoo_core::zoo::store::{Zoo, ZooWriter};
 use hyperzoo_engine::hyper::data::{Representation, Selection};
 use hyperzoo_engine::hyper::eval;
-use hyperzoo_engine::hyper::loss::{BehaviourKind, TermScaling};
 use hyperzoo_engine::hyper::model::{
     Encoding, HeadConfig, HyperRep, ModelConfig, SaneConfig, TransformerConfig,
 };
-use hyperzoo_engine::hyper::optim::OptimizerChoice;
 use hyperzoo_engine::hyper::train::{
-    AugmentSpec, Contrast, Event, LossSpec, Outcome, QuerySet, Recon, ScheduleSpec, Target,
-    TrainSpec, load_model, prepare, train,
+    AugmentSection, ContrastKind, Event, LossSection, Outcome, QuerySet, ReconTarget,
+    ReconstructionKind, TrainSection, TrainSpec, load_model, prepare, train,
 };
 use hyperzoo_engine::zoo::dataset::load_zoo_data;
 use hyperzoo_engine::zoo::train::{GenerateOptions, generate};
@@ -94,41 +91,45 @@ fn spec() -> TrainSpec {
             max_models: None,
             canonicalize: false,
         },
-        augment: AugmentSpec {
+        augment: AugmentSection {
             permutation: true,
-            canonical: [false, false],
-            permutation_pool: 0,
-            pool_scope: PoolScope::Checkpoint,
-            noise: Some(Noise::Additive { sigma: 0.05 }),
+            noise: 0.05,
+            noise_kind: NoiseKind::Additive,
             erase: 0.2,
-            erase_scale: (0.02, 0.33),
+            erase_scale: [0.02, 0.33],
+            ..AugmentSection::default()
         },
-        loss: LossSpec {
+        loss: LossSection {
             gamma: 0.3,
             beta: 1.0,
-            contrast: Contrast::NtXent,
+            contrast: ContrastKind::Ntxent,
             temperature: 0.1,
-            recon: Recon::Mse,
-            behaviour: BehaviourKind::SoftmaxMse,
+            reconstruction: ReconstructionKind::Mse,
             queries: 16,
             query_set: QuerySet::Random,
-            scaling: TermScaling::FirstBatch,
-            target: Target::Clean,
+            normalize_terms: true,
+            target: ReconTarget::Clean,
+            ..LossSection::default()
         },
-        epochs: 4,
-        batch_size: 8,
-        optimizer: OptimizerChoice::AdamW { weight_decay: 1e-4 },
-        lr: 3e-3,
-        schedule: ScheduleSpec::OneCycle {
-            pct_start: 0.3,
-            div: 25.0,
-            final_div: 1e4,
+        train: TrainSection {
+            epochs: 4,
+            batch_size: 8,
+            optimizer: Optimizer::AdamW,
+            weight_decay: 1e-4,
+            lr: 3e-3,
+            schedule: Schedule::OneCycle,
+            onecycle: OneCycle {
+                pct_start: 0.3,
+                div_factor: 25.0,
+                final_div_factor: 1e4,
+            },
+            grad_clip: 1.0,
+            eval_every: 1,
+            probe_every: 0,
+            checkpoint_every: 1,
+            keep_last: 2,
+            ..TrainSection::default()
         },
-        grad_clip: 1.0,
-        eval_every: 1,
-        probe_every: 0,
-        checkpoint_every: 1,
-        keep_last: 2,
     }
 }
 
@@ -181,7 +182,7 @@ fn sane_spec(dropout: f64) -> TrainSpec {
     });
     spec.head = Some(HeadConfig::Sane);
     spec.sane_tokens = Some((8, 0));
-    spec.loss.recon = Recon::Masked;
+    spec.loss.reconstruction = ReconstructionKind::Masked;
     spec
 }
 
@@ -241,10 +242,11 @@ fn diverging_run_fails_naming_the_step_and_term() {
     let tmp = tempfile::tempdir().unwrap();
     let zoo = tiny_zoo(&tmp.path().join("zoo"));
     let mut spec = spec();
-    spec.lr = 1e12;
-    spec.grad_clip = 0.0;
-    spec.schedule = ScheduleSpec::Constant;
-    spec.optimizer = OptimizerChoice::Adam { weight_decay: 0.0 };
+    spec.train.lr = 1e12;
+    spec.train.grad_clip = 0.0;
+    spec.train.schedule = Schedule::None;
+    spec.train.optimizer = Optimizer::Adam;
+    spec.train.weight_decay = 0.0;
     let (out, _) = run(&spec, &zoo, &tmp.path().join("r"), None);
     let e = out.unwrap_err().to_string();
     assert!(e.contains("step"), "{e}");
@@ -256,9 +258,10 @@ fn sane_with_behavioural_loss_trains() {
     let zoo = tiny_zoo(&tmp.path().join("zoo"));
     let mut spec = sane_spec(0.0);
     spec.loss.beta = 0.5;
-    spec.augment.noise = Some(Noise::Multiplicative { sigma: 0.1 });
-    spec.epochs = 2;
-    spec.probe_every = 1;
+    spec.augment.noise = 0.1;
+    spec.augment.noise_kind = NoiseKind::Multiplicative;
+    spec.train.epochs = 2;
+    spec.train.probe_every = 1;
     let dir = tmp.path().join("s");
     let (out, losses) = run(&spec, &zoo, &dir, None);
     assert!(matches!(out.unwrap(), Outcome::Finished { .. }));
@@ -330,9 +333,9 @@ fn the_behavioural_term_raises_agreement_over_structure_alone() {
         spec.loss.beta = beta;
         spec.loss.queries = 32;
         spec.loss.query_set = QuerySet::Data;
-        spec.augment.noise = None;
+        spec.augment.noise = 0.0;
         spec.augment.erase = 0.0;
-        spec.epochs = 3;
+        spec.train.epochs = 3;
         let dir = tmp.path().join(format!("beta-{beta}"));
         let prepared = prepare(&spec, &zoo).unwrap();
         let run_dir = RunDir::create(&dir).unwrap();

@@ -25,8 +25,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::TensorData;
 use hyperzoo_core::arch::Activation;
 use hyperzoo_core::augment::erase::{RandomErasing, VectorErasing};
-use hyperzoo_core::augment::noise::Noise;
-use hyperzoo_core::augment::permute::{PermutationGroups, PermutationPool, PoolScope};
+use hyperzoo_core::augment::permute::{PermutationGroups, PermutationPool};
 use hyperzoo_core::run::RunDir;
 use hyperzoo_core::tokens::norm::{LayerLossScales, Standardizer};
 use hyperzoo_core::tokens::sane::SaneTokenizer;
@@ -39,119 +38,15 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The contrastive term.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Contrast {
-    /// NT-Xent (SimCLR).
-    NtXent,
-    /// The 2021 `NT_Xent_pos` as written (drives positive similarity to 0).
-    Positive,
-    /// What the positive-only variant intended: positive similarity towards 1.
-    PositiveAlignment,
-}
+pub use hyperzoo_core::experiment::{
+    AugmentSection, ContrastKind, LossSection, QuerySet, ReconTarget, ReconstructionKind,
+    TrainSection,
+};
 
-/// The reconstruction term.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recon {
-    /// Plain MSE over everything (2021).
-    Mse,
-    /// SANE's masked MSE (padding zeroed in the output, counted in the mean).
-    Masked,
-    /// 2022 layer-wise normalised MSE.
-    Layerwise,
-}
-
-/// Where behavioural query images come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuerySet {
-    /// Training images of the zoo's dataset.
-    Data,
-    /// U[0, 1) images.
-    Random,
-    /// Half and half.
-    Union,
-}
-
-/// What the reconstruction is compared with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// The permuted view before noise and erasing (the evident intention).
-    Clean,
-    /// The augmented view itself, noise and erased zeros included (what the references do,
-    /// reference.md §13.13).
-    Augmented,
-}
-
-/// Loss settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LossSpec {
-    /// Weight of the contrastive term.
-    pub gamma: f64,
-    /// Structure vs behaviour.
-    pub beta: f64,
-    /// Contrastive term.
-    pub contrast: Contrast,
-    /// NT-Xent temperature.
-    pub temperature: f64,
-    /// Reconstruction term.
-    pub recon: Recon,
-    /// Behavioural comparison.
-    pub behaviour: BehaviourKind,
-    /// Query images per step.
-    pub queries: usize,
-    /// Query images' source.
-    pub query_set: QuerySet,
-    /// First-batch scaling of the terms.
-    pub scaling: TermScaling,
-    /// Reconstruction target.
-    pub target: Target,
-}
-
-/// Augmentation settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AugmentSpec {
-    /// Random permutation of hidden units per view.
-    pub permutation: bool,
-    /// Views kept unpermuted.
-    pub canonical: [bool; 2],
-    /// Size of the finite permutation pool (0: a fresh permutation per view).
-    pub permutation_pool: u64,
-    /// One pool per zoo or per checkpoint.
-    pub pool_scope: PoolScope,
-    /// Noise per view.
-    pub noise: Option<Noise>,
-    /// Probability of erasing per view.
-    pub erase: f64,
-    /// Fraction of the vector (window) erased.
-    pub erase_scale: (f64, f64),
-}
-
-/// Learning-rate schedule settings.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ScheduleSpec {
-    /// Constant.
-    Constant,
-    /// OneCycle per step.
-    OneCycle {
-        /// Fraction of steps rising.
-        pct_start: f64,
-        /// Initial = max / div.
-        div: f64,
-        /// Final = initial / final_div.
-        final_div: f64,
-    },
-    /// ReduceLROnPlateau per epoch on the training loss.
-    Plateau {
-        /// Multiplier.
-        factor: f64,
-        /// Patience in epochs.
-        patience: u64,
-        /// Relative threshold.
-        threshold: f64,
-    },
-}
-
-/// Everything a run needs besides the zoo.
+/// Everything a run needs besides the zoo: the experiment's own sections (`[loss]`,
+/// `[augment]`, `[train]`, read as they are) and what follows from the experiment and its zoo
+/// together (the model's shapes, SANE's tokens, the checkpoints used), made by
+/// [`crate::workflow::spec::train_spec`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainSpec {
     /// Run seed.
@@ -166,30 +61,46 @@ pub struct TrainSpec {
     pub normalize: bool,
     /// Checkpoints used.
     pub selection: Selection,
-    /// Augmentations.
-    pub augment: AugmentSpec,
-    /// Losses.
-    pub loss: LossSpec,
+    /// `[augment]`.
+    pub augment: AugmentSection,
+    /// `[loss]`.
+    pub loss: LossSection,
+    /// `[train]`: epochs, batches, optimizer, schedule, evaluation and checkpoints.
+    pub train: TrainSection,
+}
+
+impl TrainSpec {
     /// Epochs.
-    pub epochs: u64,
-    /// Batch size (full batches only).
-    pub batch_size: usize,
-    /// Optimizer.
-    pub optimizer: OptimizerChoice,
-    /// (Peak) learning rate.
-    pub lr: f64,
-    /// Schedule.
-    pub schedule: ScheduleSpec,
-    /// Global gradient-norm clip (0 = off).
-    pub grad_clip: f64,
-    /// Epochs between evaluations.
-    pub eval_every: u64,
-    /// Epochs between linear probes from the embeddings (0 = never).
-    pub probe_every: u64,
-    /// Epochs between checkpoints.
-    pub checkpoint_every: u64,
-    /// Checkpoints kept besides the best.
-    pub keep_last: usize,
+    pub fn epochs(&self) -> u64 {
+        self.train.epochs as u64
+    }
+
+    /// Models per batch (full batches only).
+    pub fn batch_size(&self) -> usize {
+        self.train.batch_size
+    }
+}
+
+/// The behavioural comparison `[loss]` asks for.
+pub fn behaviour_kind(l: &LossSection) -> BehaviourKind {
+    match l.behaviour {
+        hyperzoo_core::experiment::BehaviourKind::SoftmaxMse => BehaviourKind::SoftmaxMse,
+        hyperzoo_core::experiment::BehaviourKind::Kl => BehaviourKind::Distillation {
+            t: l.temperature_kd,
+        },
+    }
+}
+
+/// The optimizer `[train]` asks for.
+pub fn optimizer_choice(t: &TrainSection) -> OptimizerChoice {
+    match t.optimizer {
+        hyperzoo_core::experiment::Optimizer::AdamW => OptimizerChoice::AdamW {
+            weight_decay: t.weight_decay,
+        },
+        hyperzoo_core::experiment::Optimizer::Adam => OptimizerChoice::Adam {
+            weight_decay: t.weight_decay,
+        },
+    }
 }
 
 pub use hyperzoo_core::metrics::{EpochRecord, ProbeRecord, ProbeScore, Record, StepRecord};
@@ -302,21 +213,21 @@ pub fn prepare(spec: &TrainSpec, zoo: &Zoo) -> Result<Prepared> {
         } else {
             None
         },
-        canonical: a.canonical,
+        canonical: a.canonical_views,
         pool: (a.permutation && a.permutation_pool > 0).then_some(PermutationPool {
             size: a.permutation_pool,
-            scope: a.pool_scope,
+            scope: a.permutation_pool_scope,
             seed: spec.seed,
         }),
-        noise: a.noise,
+        noise: a.noise(),
         erase_vector: (a.erase > 0.0 && !sane).then(|| VectorErasing {
             p: a.erase,
-            scale: a.erase_scale,
+            scale: (a.erase_scale[0], a.erase_scale[1]),
             ..VectorErasing::default()
         }),
         erase_window: (a.erase > 0.0 && sane).then(|| RandomErasing {
             p: a.erase,
-            scale: a.erase_scale,
+            scale: (a.erase_scale[0], a.erase_scale[1]),
             ..RandomErasing::default()
         }),
     };
@@ -498,7 +409,7 @@ fn read_state(dir: &Path) -> Result<TrainerState> {
 
 /// Query images for step `step`.
 fn queries(
-    spec: &LossSpec,
+    spec: &LossSection,
     images: Option<&Tensor<4>>,
     input: [usize; 3],
     rng: &mut rand_chacha::ChaCha8Rng,
@@ -543,15 +454,18 @@ pub fn train(
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<Outcome> {
     let train_rows = prepared.splits[0].len();
-    let spe = (train_rows / spec.batch_size) as u64;
+    let spe = (train_rows / spec.batch_size()) as u64;
     if spe == 0 {
         return Err(Error::Shape {
             what: "train.batch_size".into(),
-            found: format!("{} with {train_rows} training checkpoints", spec.batch_size),
+            found: format!(
+                "{} with {train_rows} training checkpoints",
+                spec.batch_size()
+            ),
             expected: "at most the number of training checkpoints (batches are full)".into(),
         });
     }
-    let total = spe * spec.epochs;
+    let total = spe * spec.epochs();
     let ad = device.clone().autodiff();
     let layout = zoo.manifest.arch.layout()?;
     let window = prepared.repr.item_shape(layout.total)[0];
@@ -564,29 +478,22 @@ pub fn train(
         &ad,
     )?;
     let params = model.num_params();
-    let mut optim = optim::build(spec.optimizer);
-    let schedule = match spec.schedule {
-        ScheduleSpec::Constant => Schedule::Constant { lr: spec.lr },
-        ScheduleSpec::OneCycle {
-            pct_start,
-            div,
-            final_div,
-        } => Schedule::OneCycle {
-            max_lr: spec.lr,
+    let mut optim = optim::build(optimizer_choice(&spec.train));
+    let t = &spec.train;
+    let schedule = match t.schedule {
+        hyperzoo_core::experiment::Schedule::None => Schedule::Constant { lr: t.lr },
+        hyperzoo_core::experiment::Schedule::OneCycle => Schedule::OneCycle {
+            max_lr: t.lr,
             total,
-            pct_start,
-            div,
-            final_div,
+            pct_start: t.onecycle.pct_start,
+            div: t.onecycle.div_factor,
+            final_div: t.onecycle.final_div_factor,
         },
-        ScheduleSpec::Plateau {
-            factor,
-            patience,
-            threshold,
-        } => Schedule::Plateau {
-            lr: spec.lr,
-            factor,
-            patience,
-            threshold,
+        hyperzoo_core::experiment::Schedule::Plateau => Schedule::Plateau {
+            lr: t.lr,
+            factor: t.plateau.factor,
+            patience: t.plateau.patience as u64,
+            threshold: t.plateau.threshold,
             best: f64::INFINITY,
             bad_epochs: 0,
         },
@@ -647,10 +554,10 @@ pub fn train(
     let loss_std = Tensor::<1>::from_data(TensorData::new(prepared.loss_std.clone(), [p]), &ad);
     let mut nets: HashMap<Activation, PopulationNet> = HashMap::new();
     let train_data = &prepared.splits[0];
-    let b = spec.batch_size;
+    let b = spec.batch_size();
     let mut last_eval: Option<(f64, f64)> = None;
 
-    while state.epoch < spec.epochs {
+    while state.epoch < spec.epochs() {
         let epoch = state.epoch;
         let mut order: Vec<usize> = (0..train_rows).collect();
         order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
@@ -745,9 +652,13 @@ pub fn train(
         state.batch = 0;
         state.epoch_loss_sum = 0.0;
         state.epoch_loss_n = 0;
-        let last = state.epoch == spec.epochs;
+        let last = state.epoch == spec.epochs();
         let mut improved = false;
-        if last || state.epoch.is_multiple_of(spec.eval_every.max(1)) {
+        if last
+            || state
+                .epoch
+                .is_multiple_of((spec.train.eval_every as u64).max(1))
+        {
             let valid = model.valid();
             let val = &prepared.splits[1];
             let (val_loss, val_r2) = if val.is_empty() {
@@ -772,7 +683,9 @@ pub fn train(
             run.append_metric(&Record::Epoch(rec.clone()))?;
             on_event(&Event::Epoch(rec));
         }
-        if spec.probe_every > 0 && (last || state.epoch.is_multiple_of(spec.probe_every)) {
+        if spec.train.probe_every > 0
+            && (last || state.epoch.is_multiple_of(spec.train.probe_every as u64))
+        {
             let probes = probe_scores(&model.valid(), zoo, prepared, b, device)?;
             let rec = ProbeRecord {
                 step: state.step,
@@ -785,9 +698,13 @@ pub fn train(
         if improved {
             write_checkpoint(run, Some("best"), &model, &optim, &state)?;
         }
-        if last || state.epoch.is_multiple_of(spec.checkpoint_every.max(1)) {
+        if last
+            || state
+                .epoch
+                .is_multiple_of((spec.train.checkpoint_every as u64).max(1))
+        {
             write_checkpoint(run, None, &model, &optim, &state)?;
-            run.prune_checkpoints(spec.keep_last)?;
+            run.prune_checkpoints(spec.train.keep_last)?;
             on_event(&Event::Checkpoint { step: state.step });
         }
     }
@@ -831,7 +748,7 @@ fn step(
     let half = n2 / 2;
     let x = tensor3(batch.x.clone(), batch.shape, ad);
     let target = match (&batch.target, l.target) {
-        (Some(t), Target::Clean) => tensor3(t.clone(), batch.shape, ad),
+        (Some(t), ReconTarget::Clean) => tensor3(t.clone(), batch.shape, ad),
         _ => x.clone(),
     };
     let pos = positions(batch, ad);
@@ -853,21 +770,21 @@ fn step(
             }
         };
         Ok(match l.contrast {
-            Contrast::NtXent => loss::nt_xent(pi, pj, l.temperature),
-            Contrast::Positive => loss::positive_contrast(pi, pj, l.temperature),
-            Contrast::PositiveAlignment => loss::positive_alignment(pi, pj, l.temperature),
+            ContrastKind::Ntxent => loss::nt_xent(pi, pj, l.temperature),
+            ContrastKind::Positive => loss::positive_contrast(pi, pj, l.temperature),
+            ContrastKind::PositiveAlignment => loss::positive_alignment(pi, pj, l.temperature),
         })
     };
     let structure = || -> Result<Tensor<1>> {
-        Ok(match l.recon {
-            Recon::Mse => loss::mse(y.clone(), target.clone()),
-            Recon::Masked => {
+        Ok(match l.reconstruction {
+            ReconstructionKind::Mse => loss::mse(y.clone(), target.clone()),
+            ReconstructionKind::Masked => {
                 let mask = Tensor::<2>::from_data(TensorData::new(batch.mask.clone(), [t, d]), ad)
                     .unsqueeze::<3>()
                     .repeat_dim(0, n2);
                 loss::masked_mse(y.clone(), target.clone(), mask)
             }
-            Recon::Layerwise => loss::layerwise_mse(
+            ReconstructionKind::Layerwise => loss::layerwise_mse(
                 to_flat(y.clone(), &prepared.repr, slots),
                 to_flat(target.clone(), &prepared.repr, slots),
                 loss_std.clone(),
@@ -904,7 +821,7 @@ fn step(
                 rec.clone().select(0, idx.clone()),
                 orig.clone().select(0, idx),
                 q.clone(),
-                l.behaviour,
+                behaviour_kind(l),
             )?
             .mul_scalar(k as f64 / n2 as f64);
             total = Some(match total {
@@ -920,7 +837,7 @@ fn step(
         behaviour,
         l.gamma,
         l.beta,
-        l.scaling,
+        TermScaling::from(l.normalize_terms),
         &mut state.scales,
     )
     .map_err(|e| match e {
@@ -932,7 +849,7 @@ fn step(
     })?;
     let grads = combined.loss.backward();
     let mut grads = GradientsParams::from_grads(grads, &model);
-    let norm = optim::clip_global_norm(&model, &mut grads, spec.grad_clip);
+    let norm = optim::clip_global_norm(&model, &mut grads, spec.train.grad_clip);
     let model = optim.step(lr, model, grads);
     Ok((
         model,

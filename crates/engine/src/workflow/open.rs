@@ -67,7 +67,7 @@ pub struct OpenedRun {
 impl OpenedRun {
     /// Rows per batch when embedding or decoding (at least 64, else the run's batch size).
     pub fn batch(&self) -> usize {
-        self.spec.batch_size.max(64)
+        self.spec.batch_size().max(64)
     }
 }
 

@@ -234,7 +234,7 @@ fn train_claimed(
         state,
         step,
         epoch,
-        epochs: spec.epochs,
+        epochs: spec.epochs(),
         message,
         device: device_name.clone(),
     };
@@ -310,7 +310,7 @@ fn train_claimed(
             run.set_status(&status(
                 RunState::Finished,
                 reached.step,
-                spec.epochs,
+                spec.epochs(),
                 message.clone(),
             ))?;
             run.log(&message)?;

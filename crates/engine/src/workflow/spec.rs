@@ -3,14 +3,10 @@
 use super::fail;
 use crate::Result;
 use crate::hyper::data::Selection;
-use crate::hyper::loss::{BehaviourKind, TermScaling};
 use crate::hyper::model::{
     Encoding, FcConfig, HeadConfig, ModelConfig, SaneConfig, TransformerConfig,
 };
-use crate::hyper::optim::OptimizerChoice;
-use crate::hyper::train::{
-    AugmentSpec, Contrast, LossSpec, QuerySet, Recon, ScheduleSpec, Target, TrainSpec,
-};
+use crate::hyper::train::TrainSpec;
 use hyperzoo_core::experiment::{self as exp, Experiment};
 use hyperzoo_core::tokens::SaneTokenizer;
 use hyperzoo_core::zoo::store::Zoo;
@@ -91,8 +87,6 @@ pub fn train_spec(e: &Experiment, zoo: &Zoo) -> Result<TrainSpec> {
             v.clone()
         }
     };
-    let l = &e.loss;
-    let t = &e.train;
     Ok(TrainSpec {
         seed: e.seed,
         model,
@@ -105,75 +99,8 @@ pub fn train_spec(e: &Experiment, zoo: &Zoo) -> Result<TrainSpec> {
             max_models: e.zoo.max_models,
             canonicalize: e.augment.canonicalize,
         },
-        augment: AugmentSpec {
-            permutation: e.augment.permutation,
-            canonical: e.augment.canonical_views,
-            permutation_pool: e.augment.permutation_pool,
-            pool_scope: e.augment.permutation_pool_scope,
-            noise: e.augment.noise(),
-            erase: e.augment.erase,
-            erase_scale: (e.augment.erase_scale[0], e.augment.erase_scale[1]),
-        },
-        loss: LossSpec {
-            gamma: l.gamma,
-            beta: l.beta,
-            contrast: match l.contrast {
-                exp::ContrastKind::Ntxent => Contrast::NtXent,
-                exp::ContrastKind::Positive => Contrast::Positive,
-                exp::ContrastKind::PositiveAlignment => Contrast::PositiveAlignment,
-            },
-            temperature: l.temperature,
-            recon: match l.reconstruction {
-                exp::ReconstructionKind::Mse => Recon::Mse,
-                exp::ReconstructionKind::Masked => Recon::Masked,
-                exp::ReconstructionKind::Layerwise => Recon::Layerwise,
-            },
-            behaviour: match l.behaviour {
-                exp::BehaviourKind::SoftmaxMse => BehaviourKind::SoftmaxMse,
-                exp::BehaviourKind::Kl => BehaviourKind::Distillation {
-                    t: l.temperature_kd,
-                },
-            },
-            queries: l.queries,
-            query_set: match l.query_set {
-                exp::QuerySet::Data => QuerySet::Data,
-                exp::QuerySet::Random => QuerySet::Random,
-                exp::QuerySet::Union => QuerySet::Union,
-            },
-            scaling: TermScaling::from(l.normalize_terms),
-            target: match l.target {
-                exp::ReconTarget::Clean => Target::Clean,
-                exp::ReconTarget::Augmented => Target::Augmented,
-            },
-        },
-        epochs: t.epochs as u64,
-        batch_size: t.batch_size,
-        optimizer: match t.optimizer {
-            exp::Optimizer::AdamW => OptimizerChoice::AdamW {
-                weight_decay: t.weight_decay,
-            },
-            exp::Optimizer::Adam => OptimizerChoice::Adam {
-                weight_decay: t.weight_decay,
-            },
-        },
-        lr: t.lr,
-        schedule: match t.schedule {
-            exp::Schedule::None => ScheduleSpec::Constant,
-            exp::Schedule::OneCycle => ScheduleSpec::OneCycle {
-                pct_start: t.onecycle.pct_start,
-                div: t.onecycle.div_factor,
-                final_div: t.onecycle.final_div_factor,
-            },
-            exp::Schedule::Plateau => ScheduleSpec::Plateau {
-                factor: t.plateau.factor,
-                patience: t.plateau.patience as u64,
-                threshold: t.plateau.threshold,
-            },
-        },
-        grad_clip: t.grad_clip,
-        eval_every: t.eval_every as u64,
-        probe_every: t.probe_every as u64,
-        checkpoint_every: t.checkpoint_every as u64,
-        keep_last: t.keep_last,
+        augment: e.augment.clone(),
+        loss: e.loss.clone(),
+        train: e.train.clone(),
     })
 }
