@@ -544,12 +544,12 @@ fn read_run(dir: &Path) -> Result<RunRow> {
     let last_epoch = run
         .metrics()?
         .into_iter()
+        .rev()
         .filter_map(|v| serde_json::from_value::<hyperzoo_core::metrics::Record>(v).ok())
-        .filter_map(|r| match r {
+        .find_map(|r| match r {
             hyperzoo_core::metrics::Record::Epoch(e) => Some(e),
             _ => None,
-        })
-        .last();
+        });
     let results = Results::read(&dir.join("results.toml"))?;
     Ok(RunRow {
         name: dir

@@ -5,7 +5,8 @@
 use super::data::{Representation, SplitData, clean};
 use super::model::HyperRep;
 use super::nn::Ctx;
-use super::train::{Prepared, r2, reconstruct};
+use super::tensors::{positions, tensor3};
+use super::train::Prepared;
 use crate::zoo::PopulationNet;
 use crate::zoo::dataset::TensorSet;
 use crate::{Error, Result};
@@ -436,4 +437,84 @@ pub fn baselines(prepared: &Prepared, zoo: &Zoo) -> Result<Vec<(String, [Vec<f64
         out.push((name.to_string(), splits));
     }
     Ok(out)
+}
+
+/// Reconstructions of every row of `data` in flat, normalised layout (`[rows, P]`, on the
+/// CPU), from an evaluation-mode model. SANE sequences longer than the window are covered by
+/// consecutive windows (the last one ending at the sequence's end).
+pub fn reconstruct(
+    model: &HyperRep,
+    data: &SplitData,
+    repr: &Representation,
+    batch: usize,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let p = data.params;
+    let mut out = vec![0f32; data.len() * p];
+    let starts = super::data::window_starts(repr);
+    let ids: Vec<usize> = (0..data.len()).collect();
+    for chunk in ids.chunks(batch.max(1)) {
+        for &start in &starts {
+            let b = clean(data, chunk, repr, start)?;
+            let x = tensor3(b.x.clone(), b.shape, device);
+            let pos = positions(&b, device);
+            let mut ctx = Ctx::eval();
+            let z = model.encode(x, pos.clone(), &mut ctx);
+            let y: Vec<f32> = model
+                .decode(z, pos, &mut ctx)
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| Error::Shape {
+                    what: "reconstruction".into(),
+                    found: format!("{e:?}"),
+                    expected: "f32 data".into(),
+                })?;
+            match repr {
+                Representation::Flat => {
+                    for (k, &i) in chunk.iter().enumerate() {
+                        out[i * p..(i + 1) * p].copy_from_slice(&y[k * p..(k + 1) * p]);
+                    }
+                }
+                Representation::Sane {
+                    tokenizer,
+                    window,
+                    slot_of_param,
+                } => {
+                    let ts = tokenizer.token_size();
+                    let (lo, hi) = (start * ts, (start + window) * ts);
+                    let per = window * ts;
+                    for (k, &i) in chunk.iter().enumerate() {
+                        for (j, &slot) in slot_of_param.iter().enumerate() {
+                            if slot >= lo && slot < hi {
+                                out[i * p + j] = y[k * per + slot - lo];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reconstruction MSE and R² (1 − SSE / SS around the data's own mean) of `recon` against
+/// `data` (both normalised, flat).
+pub fn r2(data: &SplitData, recon: &[f32]) -> (f64, f64) {
+    let p = data.params;
+    let n = data.len();
+    let mut mean = vec![0f64; p];
+    for i in 0..n {
+        for (m, &v) in mean.iter_mut().zip(data.row(i)) {
+            *m += f64::from(v) / n as f64;
+        }
+    }
+    let (mut sse, mut sst) = (0f64, 0f64);
+    for i in 0..n {
+        for (j, &v) in data.row(i).iter().enumerate() {
+            sse += (f64::from(recon[i * p + j]) - f64::from(v)).powi(2);
+            sst += (f64::from(v) - mean[j]).powi(2);
+        }
+    }
+    let mse = sse / (n * p).max(1) as f64;
+    (mse, if sst > 0.0 { 1.0 - sse / sst } else { f64::NAN })
 }

@@ -7,4 +7,5 @@ pub mod loss;
 pub mod model;
 pub mod nn;
 pub mod optim;
+mod tensors;
 pub mod train;

@@ -11,7 +11,13 @@
 //! model, the optimizer state, the schedule, the first-batch loss scales and the position in
 //! the epoch, so a cancelled or killed run resumed from its last checkpoint ends where an
 //! uninterrupted run would.
-use super::data::{Augment, BatchData, Representation, Selection, SplitData, batch_rng, clean};
+//!
+//! Here: the spec ([`TrainSpec`]: the experiment's sections and what the zoo adds) and the
+//! loop ([`train`]); in `prepare` the data ([`prepare`]), in `checkpoint` the checkpoints and
+//! the trainer's state ([`load_model`]), in `step` one optimisation step. Scoring a
+//! reconstruction belongs to evaluation ([`crate::hyper::eval::reconstruct`]).
+use super::data::{Augment, BatchData, Representation, Selection, SplitData, batch_rng};
+use super::eval::{r2, reconstruct};
 use super::loss::{self, BehaviourKind, FirstBatchScales, LayerReduction, TermScaling};
 use super::model::{HeadConfig, HyperRep, ModelConfig};
 use super::nn::Ctx;
@@ -37,6 +43,15 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+mod checkpoint;
+mod prepare;
+mod step;
+
+pub use checkpoint::load_model;
+use checkpoint::{TrainerState, read_state, write_checkpoint};
+pub use prepare::{Prepared, prepare};
+use step::step;
 
 pub use hyperzoo_core::experiment::{
     AugmentSection, ContrastKind, LossSection, QuerySet, ReconTarget, ReconstructionKind,
@@ -134,19 +149,6 @@ pub enum Event {
     },
 }
 
-/// Position and state of the trainer, saved with each checkpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct TrainerState {
-    step: u64,
-    epoch: u64,
-    batch: u64,
-    scales: FirstBatchScales,
-    schedule: Schedule,
-    best_val: Option<f64>,
-    epoch_loss_sum: f64,
-    epoch_loss_n: u64,
-}
-
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -162,281 +164,6 @@ pub enum Outcome {
         /// Step of the checkpoint.
         step: u64,
     },
-}
-
-/// The prepared data of a run: splits (normalised), representation, augmentations.
-pub struct Prepared {
-    /// train, val, test.
-    pub splits: [SplitData; 3],
-    /// Fitted on the training split (identity when normalisation is off).
-    pub standardizer: Option<Standardizer>,
-    /// How rows become inputs.
-    pub repr: Representation,
-    /// Augmentations.
-    pub augment: Augment,
-    /// Activation of every model (for the behavioural loss).
-    pub activations: Vec<Activation>,
-    /// Per-parameter std of the layer-wise loss.
-    pub loss_std: Vec<f32>,
-}
-
-/// Loads and prepares the data of `spec` from `zoo`.
-pub fn prepare(spec: &TrainSpec, zoo: &Zoo) -> Result<Prepared> {
-    let mut splits = super::data::load_splits(zoo, &spec.selection, spec.seed)?;
-    let layout = zoo.manifest.arch.layout()?;
-    let standardizer = if spec.normalize {
-        let s = Standardizer::fit(&layout, &splits[0].weights)?;
-        for split in splits.iter_mut() {
-            split.normalize(&s)?;
-        }
-        Some(s)
-    } else {
-        None
-    };
-    let loss_std = LayerLossScales::fit(&layout, &splits[0].weights)?.per_param_std();
-    let repr = match spec.sane_tokens {
-        None => Representation::Flat,
-        Some((token_size, window)) => {
-            let tok = if token_size == 0 {
-                SaneTokenizer::whole_rows(&layout)?
-            } else {
-                SaneTokenizer::new(&layout, token_size)?
-            };
-            Representation::sane(tok, window)?
-        }
-    };
-    let a = &spec.augment;
-    let sane = matches!(repr, Representation::Sane { .. });
-    let augment = Augment {
-        permutation: if a.permutation {
-            Some(PermutationGroups::new(&zoo.manifest.arch)?)
-        } else {
-            None
-        },
-        canonical: a.canonical_views,
-        pool: (a.permutation && a.permutation_pool > 0).then_some(PermutationPool {
-            size: a.permutation_pool,
-            scope: a.permutation_pool_scope,
-            seed: spec.seed,
-        }),
-        noise: a.noise(),
-        erase_vector: (a.erase > 0.0 && !sane).then(|| VectorErasing {
-            p: a.erase,
-            scale: (a.erase_scale[0], a.erase_scale[1]),
-            ..VectorErasing::default()
-        }),
-        erase_window: (a.erase > 0.0 && sane).then(|| RandomErasing {
-            p: a.erase,
-            scale: (a.erase_scale[0], a.erase_scale[1]),
-            ..RandomErasing::default()
-        }),
-    };
-    let activations = zoo
-        .models
-        .iter()
-        .map(|m| m.activation())
-        .collect::<hyperzoo_core::Result<Vec<_>>>()?;
-    Ok(Prepared {
-        splits,
-        standardizer,
-        repr,
-        augment,
-        activations,
-        loss_std,
-    })
-}
-
-fn tensor3(x: Vec<f32>, shape: [usize; 3], device: &Device) -> Tensor<3> {
-    Tensor::from_data(TensorData::new(x, shape), device)
-}
-
-fn positions(batch: &BatchData, device: &Device) -> Option<Tensor<3, Int>> {
-    batch.pos.as_ref().map(|p| {
-        Tensor::from_data(
-            TensorData::new(p.clone(), [batch.shape[0], batch.shape[1], 3]),
-            device,
-        )
-    })
-}
-
-/// Flat weights `[N, P]` of model outputs/inputs `[N, T, D]` in the run's representation.
-fn to_flat(x: Tensor<3>, repr: &Representation, slots: Option<&Tensor<1, Int>>) -> Tensor<2> {
-    let [n, t, d] = x.dims();
-    match (repr, slots) {
-        (Representation::Flat, _) => x.reshape([n, d]),
-        (_, Some(s)) => x.reshape([n, t * d]).select(1, s.clone()),
-        _ => unreachable!("SANE flat mapping needs the slot index"),
-    }
-}
-
-/// Reconstructions of every row of `data` in flat, normalised layout (`[rows, P]`, on the
-/// CPU), from an evaluation-mode model. SANE sequences longer than the window are covered by
-/// consecutive windows (the last one ending at the sequence's end).
-pub fn reconstruct(
-    model: &HyperRep,
-    data: &SplitData,
-    repr: &Representation,
-    batch: usize,
-    device: &Device,
-) -> Result<Vec<f32>> {
-    let p = data.params;
-    let mut out = vec![0f32; data.len() * p];
-    let starts = super::data::window_starts(repr);
-    let ids: Vec<usize> = (0..data.len()).collect();
-    for chunk in ids.chunks(batch.max(1)) {
-        for &start in &starts {
-            let b = clean(data, chunk, repr, start)?;
-            let x = tensor3(b.x.clone(), b.shape, device);
-            let pos = positions(&b, device);
-            let mut ctx = Ctx::eval();
-            let z = model.encode(x, pos.clone(), &mut ctx);
-            let y: Vec<f32> = model
-                .decode(z, pos, &mut ctx)
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| Error::Shape {
-                    what: "reconstruction".into(),
-                    found: format!("{e:?}"),
-                    expected: "f32 data".into(),
-                })?;
-            match repr {
-                Representation::Flat => {
-                    for (k, &i) in chunk.iter().enumerate() {
-                        out[i * p..(i + 1) * p].copy_from_slice(&y[k * p..(k + 1) * p]);
-                    }
-                }
-                Representation::Sane {
-                    tokenizer,
-                    window,
-                    slot_of_param,
-                } => {
-                    let ts = tokenizer.token_size();
-                    let (lo, hi) = (start * ts, (start + window) * ts);
-                    let per = window * ts;
-                    for (k, &i) in chunk.iter().enumerate() {
-                        for (j, &slot) in slot_of_param.iter().enumerate() {
-                            if slot >= lo && slot < hi {
-                                out[i * p + j] = y[k * per + slot - lo];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Reconstruction MSE and R² (1 − SSE / SS around the data's own mean) of `recon` against
-/// `data` (both normalised, flat).
-pub fn r2(data: &SplitData, recon: &[f32]) -> (f64, f64) {
-    let p = data.params;
-    let n = data.len();
-    let mut mean = vec![0f64; p];
-    for i in 0..n {
-        for (m, &v) in mean.iter_mut().zip(data.row(i)) {
-            *m += f64::from(v) / n as f64;
-        }
-    }
-    let (mut sse, mut sst) = (0f64, 0f64);
-    for i in 0..n {
-        for (j, &v) in data.row(i).iter().enumerate() {
-            sse += (f64::from(recon[i * p + j]) - f64::from(v)).powi(2);
-            sst += (f64::from(v) - mean[j]).powi(2);
-        }
-    }
-    let mse = sse / (n * p).max(1) as f64;
-    (mse, if sst > 0.0 { 1.0 - sse / sst } else { f64::NAN })
-}
-
-fn write_checkpoint(
-    run: &RunDir,
-    name: Option<&str>,
-    model: &HyperRep,
-    optim: &burn::optim::ModuleOptimizer,
-    state: &TrainerState,
-) -> Result<()> {
-    let to = match name {
-        Some(n) => run.dir().join("checkpoints").join(n),
-        None => run.checkpoint_dir(state.step),
-    };
-    let store_err = |what: &str, e: String| {
-        Error::Core(hyperzoo_core::Error::format(
-            run.dir(),
-            format!("writing {what}: {e}"),
-        ))
-    };
-    run.write_checkpoint(&to, |dir| {
-        model
-            .clone()
-            .into_record()
-            .save(dir.join("model.bpk"))
-            .map_err(|e| hyperzoo_core::Error::format(dir, format!("model: {e:?}")))?;
-        optim
-            .save(dir.join("optimizer.bpk"))
-            .map_err(|e| hyperzoo_core::Error::format(dir, format!("optimizer: {e:?}")))?;
-        let json = serde_json::to_vec_pretty(state)
-            .map_err(|e| hyperzoo_core::Error::format(dir, e.to_string()))?;
-        hyperzoo_core::fsutil::write_atomic(&dir.join("state.json"), &json)
-    })
-    .map_err(|e| store_err("checkpoint", e.to_string()))
-}
-
-/// Loads the model of a checkpoint directory into `model`.
-pub fn load_model(model: HyperRep, dir: &Path) -> Result<HyperRep> {
-    let path = dir.join("model.bpk");
-    let record = ModuleRecord::load(&path).map_err(|e| {
-        Error::Core(hyperzoo_core::Error::format(
-            &path,
-            format!("not a readable model checkpoint: {e:?}"),
-        ))
-    })?;
-    model.try_load_record(record).map_err(|e| {
-        Error::Core(hyperzoo_core::Error::format(
-            &path,
-            format!("does not fit the configured model: {e:?}"),
-        ))
-    })
-}
-
-fn read_state(dir: &Path) -> Result<TrainerState> {
-    let path = dir.join("state.json");
-    let text = std::fs::read(&path)
-        .map_err(|e| Error::Core(hyperzoo_core::Error::io("reading", &path, e)))?;
-    serde_json::from_slice(&text)
-        .map_err(|e| Error::Core(hyperzoo_core::Error::format(&path, e.to_string())))
-}
-
-/// Query images for step `step`.
-fn queries(
-    spec: &LossSection,
-    images: Option<&Tensor<4>>,
-    input: [usize; 3],
-    rng: &mut rand_chacha::ChaCha8Rng,
-    device: &Device,
-) -> Result<Tensor<4>> {
-    let data = |q: usize, rng: &mut rand_chacha::ChaCha8Rng| -> Result<Tensor<4>> {
-        let img = images.ok_or_else(|| Error::Shape {
-            what: "loss.query_set = data".into(),
-            found: "no dataset images for this zoo".into(),
-            expected: "a zoo generated by hyperzoo (its definition names the dataset), or query_set = random".into(),
-        })?;
-        let n = img.dims()[0];
-        let idx: Vec<i64> = (0..q)
-            .map(|_| rand::Rng::random_range(rng, 0..n) as i64)
-            .collect();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [q]), &img.device());
-        Ok(img.clone().select(0, idx).to_device(device))
-    };
-    Ok(match spec.query_set {
-        QuerySet::Random => loss::random_queries(spec.queries, input, rng, device),
-        QuerySet::Data => data(spec.queries, rng)?,
-        QuerySet::Union => {
-            let half = data(spec.queries / 2, rng)?;
-            let random = loss::random_queries(spec.queries - spec.queries / 2, input, rng, device);
-            Tensor::cat(vec![random, half], 0)
-        }
-    })
 }
 
 /// Trains `spec` on `zoo` into `run`, resuming from the run's last checkpoint if it has one.
@@ -712,155 +439,6 @@ pub fn train(
         val_loss: last_eval.map(|e| e.0),
         val_r2: last_eval.map(|e| e.1),
     })
-}
-
-type StepTensors<'a> = (
-    &'a Tensor<1>,
-    &'a Tensor<1>,
-    &'a Tensor<1>,
-    Option<&'a Tensor<1, Int>>,
-);
-
-/// Values of one step: total, contrast, structure, behaviour, gradient norm.
-type StepValues = (f64, Option<f64>, Option<f64>, Option<f64>, f64);
-
-/// One optimizer step; returns the updated model and (total, contrast, structure, behaviour,
-/// gradient norm).
-#[allow(clippy::too_many_arguments)]
-fn step(
-    spec: &TrainSpec,
-    prepared: &Prepared,
-    arch: &hyperzoo_core::arch::ArchSpec,
-    model: HyperRep,
-    optim: &mut burn::optim::ModuleOptimizer,
-    state: &mut TrainerState,
-    batch: &BatchData,
-    ids: &[usize],
-    lr: f64,
-    ad: &Device,
-    (mean, std, loss_std, slots): StepTensors<'_>,
-    nets: &mut HashMap<Activation, PopulationNet>,
-    images: Option<&Tensor<4>>,
-    input: [usize; 3],
-) -> Result<(HyperRep, StepValues)> {
-    let l = &spec.loss;
-    let n2 = batch.shape[0];
-    let half = n2 / 2;
-    let x = tensor3(batch.x.clone(), batch.shape, ad);
-    let target = match (&batch.target, l.target) {
-        (Some(t), ReconTarget::Clean) => tensor3(t.clone(), batch.shape, ad),
-        _ => x.clone(),
-    };
-    let pos = positions(batch, ad);
-    let mut ctx = Ctx::train(spec.seed, state.step);
-    let z = model.encode(x, pos.clone(), &mut ctx);
-    let y = model.decode(z.clone(), pos, &mut ctx);
-    let [_, t, d] = batch.shape;
-    let contrast = || -> Result<Tensor<1>> {
-        let zi = z.clone().narrow(0, 0, half);
-        let zj = z.clone().narrow(0, half, half);
-        let (pi, pj) = match (model.project(zi), model.project(zj)) {
-            (Some(a), Some(b)) => (a, b),
-            _ => {
-                return Err(Error::Shape {
-                    what: "loss.gamma > 0".into(),
-                    found: "no projection head".into(),
-                    expected: "a [head] section".into(),
-                });
-            }
-        };
-        Ok(match l.contrast {
-            ContrastKind::Ntxent => loss::nt_xent(pi, pj, l.temperature),
-            ContrastKind::Positive => loss::positive_contrast(pi, pj, l.temperature),
-            ContrastKind::PositiveAlignment => loss::positive_alignment(pi, pj, l.temperature),
-        })
-    };
-    let structure = || -> Result<Tensor<1>> {
-        Ok(match l.reconstruction {
-            ReconstructionKind::Mse => loss::mse(y.clone(), target.clone()),
-            ReconstructionKind::Masked => {
-                let mask = Tensor::<2>::from_data(TensorData::new(batch.mask.clone(), [t, d]), ad)
-                    .unsqueeze::<3>()
-                    .repeat_dim(0, n2);
-                loss::masked_mse(y.clone(), target.clone(), mask)
-            }
-            ReconstructionKind::Layerwise => loss::layerwise_mse(
-                to_flat(y.clone(), &prepared.repr, slots),
-                to_flat(target.clone(), &prepared.repr, slots),
-                loss_std.clone(),
-                &LayerReduction::GlobalMean,
-            ),
-        })
-    };
-    let behaviour = || -> Result<Tensor<1>> {
-        let denorm = |v: Tensor<3>| {
-            to_flat(v, &prepared.repr, slots) * std.clone().unsqueeze() + mean.clone().unsqueeze()
-        };
-        let (rec, orig) = (denorm(y.clone()), denorm(target.clone()));
-        let mut qrng = batch_rng(spec.seed ^ 0x0E1E5, u64::MAX - 1, state.step);
-        let q = queries(l, images, input, &mut qrng, ad)?;
-        // Group the batch's networks by activation: one population forward per activation.
-        let mut groups: HashMap<Activation, Vec<i64>> = HashMap::new();
-        for (r, &i) in ids.iter().chain(ids.iter()).enumerate() {
-            let act = prepared.activations[prepared.splits[0].model[i]];
-            groups.entry(act).or_default().push(r as i64);
-        }
-        let mut total: Option<Tensor<1>> = None;
-        for (act, rows) in groups {
-            let net = match nets.get(&act) {
-                Some(n) => n,
-                None => {
-                    let n = PopulationNet::new(arch.clone(), act)?;
-                    nets.entry(act).or_insert(n)
-                }
-            };
-            let k = rows.len();
-            let idx = Tensor::<1, Int>::from_data(TensorData::new(rows, [k]), ad);
-            let part = loss::behaviour_loss(
-                net,
-                rec.clone().select(0, idx.clone()),
-                orig.clone().select(0, idx),
-                q.clone(),
-                behaviour_kind(l),
-            )?
-            .mul_scalar(k as f64 / n2 as f64);
-            total = Some(match total {
-                Some(s) => s + part,
-                None => part,
-            });
-        }
-        Ok(total.expect("a batch has networks"))
-    };
-    let combined = loss::combine(
-        contrast,
-        structure,
-        behaviour,
-        l.gamma,
-        l.beta,
-        TermScaling::from(l.normalize_terms),
-        &mut state.scales,
-    )
-    .map_err(|e| match e {
-        Error::NonFinite { term, value } => Error::NonFinite {
-            term: format!("step {}: {term}", state.step + 1),
-            value,
-        },
-        other => other,
-    })?;
-    let grads = combined.loss.backward();
-    let mut grads = GradientsParams::from_grads(grads, &model);
-    let norm = optim::clip_global_norm(&model, &mut grads, spec.train.grad_clip);
-    let model = optim.step(lr, model, grads);
-    Ok((
-        model,
-        (
-            combined.total,
-            combined.contrast,
-            combined.structure,
-            combined.behaviour,
-            norm,
-        ),
-    ))
 }
 
 /// Linear probes from the embeddings of the three splits to every property (validation and
