@@ -60,7 +60,7 @@ fn synthetic_zoo(dir: &std::path::Path, arch: &ArchSpec, n: usize) -> Result<()>
         format: hyperzoo_core::zoo::store::FORMAT_VERSION,
         name: "bench".into(),
         description: String::new(),
-        status: "complete".into(),
+        status: hyperzoo_core::zoo::store::ZooStatus::Complete,
         dataset: "random".into(),
         models: n,
         params: p,

@@ -93,14 +93,7 @@ pub fn info(g: &Global, zoo: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
+use hyperzoo_core::results::quantile;
 
 /// A zoo's summary: header, splits, varied hyperparameters, test accuracy per checkpoint epoch.
 pub fn summary(z: &Zoo) -> String {

@@ -23,6 +23,13 @@ pub struct Quantiles {
     pub mean: f64,
 }
 
+/// The `q`-quantile (0 ≤ q ≤ 1) of ascending `sorted` values, linearly interpolated as numpy's
+/// default (`np.quantile`); NaN for an empty slice. The one quantile of hyperzoo: results
+/// tables, `zoo info`, the TUI's distributions and its benchmark all use it.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    crate::probe::features::percentile(sorted, 100.0 * q.clamp(0.0, 1.0))
+}
+
 impl Quantiles {
     /// Of the finite values of `values` (as `hyperzoo eval` computes them); `None` if there is
     /// no finite value.

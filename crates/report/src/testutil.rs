@@ -140,7 +140,7 @@ pub fn write_test_zoo(root: &Path, n: usize) -> PathBuf {
         format: FORMAT_VERSION,
         name: "tiny".into(),
         description: String::new(),
-        status: "complete".into(),
+        status: hyperzoo_core::zoo::store::ZooStatus::Complete,
         dataset: "tetris".into(),
         models: n,
         params,

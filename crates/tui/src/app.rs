@@ -873,8 +873,10 @@ impl App {
                 .and_then(experiment),
             View::Zoos => {
                 let z = self.current_zoo().ok_or("no zoo under the cursor")?;
-                match (&z.definition, z.status.as_str()) {
-                    (_, "complete") => Err(format!("zoo {} is complete", z.name)),
+                match (&z.definition, z.status) {
+                    (_, crate::store::ZooState::Complete) => {
+                        Err(format!("zoo {} is complete", z.name))
+                    }
                     (Some(def), _) => Ok(def.clone()),
                     (None, _) => Err(format!("zoo {} has no definition file here", z.name)),
                 }

@@ -46,15 +46,11 @@ impl FrameStats {
         self.frame_ms.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// The `q`-quantile (0 ≤ q ≤ 1, nearest rank) of the frame times in ms.
+    /// The `q`-quantile (0 ≤ q ≤ 1, linearly interpolated) of the frame times in ms.
     pub fn frame_quantile(&self, q: f64) -> f64 {
         let mut v = self.frame_ms.clone();
         v.sort_by(f64::total_cmp);
-        if v.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((q.clamp(0.0, 1.0) * (v.len() - 1) as f64).round()) as usize;
-        v[i]
+        hyperzoo_core::results::quantile(&v, q)
     }
 
     /// The longest time between two redraws the user could see: the slowest frame plus the

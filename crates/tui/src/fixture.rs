@@ -157,7 +157,7 @@ pub fn zoo(dir: &Path) {
         format: FORMAT_VERSION,
         name,
         description: "four Tetris MLPs".into(),
-        status: "complete".into(),
+        status: hyperzoo_core::zoo::store::ZooStatus::Complete,
         dataset: "tetris".into(),
         models: 4,
         params,

@@ -16,7 +16,7 @@ use hyperzoo_core::metrics::Metrics;
 use hyperzoo_core::results::{ACCURACIES_FILE, Results, read_accuracies};
 use hyperzoo_core::run::{JOB_FILE, JobStatus, NOTES_FILE, Notes, RunState, Status, Task};
 use hyperzoo_core::zoo::ZooDef;
-use hyperzoo_core::zoo::store::{Manifest, NetStatus, Zoo};
+use hyperzoo_core::zoo::store::{Manifest, NetStatus, Zoo, ZooStatus};
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -263,6 +263,41 @@ pub struct AccuracyRow {
     pub mean: f64,
 }
 
+/// What the views show of a zoo's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ZooState {
+    /// A zoo file not generated yet.
+    #[default]
+    Defined,
+    /// Being generated (or stopped, resumable).
+    Generating,
+    /// Generated.
+    Complete,
+    /// Its zoo.toml or definition could not be read.
+    Invalid,
+}
+
+impl ZooState {
+    /// Lower-case name.
+    pub fn label(self) -> &'static str {
+        match self {
+            ZooState::Defined => "defined",
+            ZooState::Generating => "generating",
+            ZooState::Complete => "complete",
+            ZooState::Invalid => "invalid",
+        }
+    }
+}
+
+impl From<ZooStatus> for ZooState {
+    fn from(s: ZooStatus) -> Self {
+        match s {
+            ZooStatus::Generating => ZooState::Generating,
+            ZooStatus::Complete => ZooState::Complete,
+        }
+    }
+}
+
 /// A zoo: generated (`<workspace>/zoos/<name>`) or only defined (a zoo file).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ZooInfo {
@@ -274,8 +309,8 @@ pub struct ZooInfo {
     pub definition: Option<PathBuf>,
     /// The definition's path relative to the experiments directory (empty when none).
     pub definition_rel: String,
-    /// `complete`, `generating`, `defined` (a zoo file not generated yet) or `invalid`.
-    pub status: String,
+    /// Where it stands.
+    pub status: ZooState,
     /// Description.
     pub description: String,
     /// Dataset.
@@ -804,7 +839,7 @@ fn read_zoo(dir: &Path) -> ZooInfo {
         dir: Some(dir.into()),
         definition: None,
         definition_rel: String::new(),
-        status: "invalid".into(),
+        status: ZooState::Invalid,
         description: String::new(),
         dataset: String::new(),
         arch: String::new(),
@@ -828,7 +863,7 @@ fn read_zoo(dir: &Path) -> ZooInfo {
         }
     };
     z.name = m.name.clone();
-    z.status = m.status.clone();
+    z.status = m.status.into();
     z.description = m.description.trim().to_string();
     z.dataset = m.dataset.clone();
     z.arch = m.arch.name.clone();
@@ -836,7 +871,7 @@ fn read_zoo(dir: &Path) -> ZooInfo {
     z.params = m.params;
     z.epochs = m.epochs;
     z.checkpoints = m.checkpoints.clone();
-    if m.status == "complete" {
+    if m.status == ZooStatus::Complete {
         match Zoo::open(dir) {
             Ok(zoo) => z.accuracy = accuracy(&zoo),
             Err(e) => z.error = Some(e.to_string()),
@@ -861,7 +896,7 @@ fn read_definition(path: &Path, rel: String) -> ZooInfo {
         dir: None,
         definition: Some(path.into()),
         definition_rel: rel,
-        status: "defined".into(),
+        status: ZooState::Defined,
         description: String::new(),
         dataset: String::new(),
         arch: String::new(),
@@ -884,7 +919,7 @@ fn read_definition(path: &Path, rel: String) -> ZooInfo {
             z.checkpoints = d.checkpoints;
         }
         Err(e) => {
-            z.status = "invalid".into();
+            z.status = ZooState::Invalid;
             z.error = Some(e.to_string());
         }
     }
@@ -920,15 +955,7 @@ fn accuracy(zoo: &Zoo) -> Vec<AccuracyRow> {
         .collect()
 }
 
-/// Linear-interpolated quantile of sorted values (as `hyperzoo zoo info`).
-pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
+pub(crate) use hyperzoo_core::results::quantile;
 
 /// Zoo files have a top-level `arch` and no `[model]`.
 pub(crate) fn is_zoo_definition(t: &toml::Table) -> bool {
@@ -1141,10 +1168,10 @@ mod tests {
         assert!(snap.experiments.is_empty(), "zoo files are not experiments");
         let names: Vec<&str> = snap.zoos.iter().map(|z| z.name.as_str()).collect();
         assert_eq!(names, ["planned", "tiny"]);
-        assert_eq!(snap.zoos[0].status, "defined");
+        assert_eq!(snap.zoos[0].status, ZooState::Defined);
         assert_eq!(snap.zoos[0].models, 3);
         let tiny = &snap.zoos[1];
-        assert_eq!(tiny.status, "complete");
+        assert_eq!(tiny.status, ZooState::Complete);
         assert_eq!(tiny.accuracy.len(), 2);
         let last = &tiny.accuracy[1];
         assert_eq!((last.epoch, last.ok, last.failed), (2, 3, 1));

@@ -266,7 +266,7 @@ pub fn generate(
             rows.len(),
             a.n
         ),
-        status: "complete".into(),
+        status: hyperzoo_core::zoo::store::ZooStatus::Complete,
         dataset: l.zoo.manifest.dataset.clone(),
         models: keep.len(),
         params: p,

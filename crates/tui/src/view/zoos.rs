@@ -2,7 +2,7 @@
 //! test-accuracy distribution of its networks at each checkpoint epoch (quartiles and a box plot
 //! on [0, 1]).
 use crate::app::App;
-use crate::store::{RunInfo, ZooInfo};
+use crate::store::{RunInfo, ZooInfo, ZooState};
 use crate::view::accuracy::five_numbers;
 use crate::view::block;
 use ratatui::Frame;
@@ -40,15 +40,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Layout::horizontal([Constraint::Percentage(32), Constraint::Percentage(68)]).areas(area);
     let rows = zoos.iter().map(|&i| {
         let z = &app.snapshot.zoos[i];
-        let color = match z.status.as_str() {
-            "complete" => p.good,
-            "generating" => p.accent,
-            "invalid" => p.bad,
-            _ => p.muted,
+        let color = match z.status {
+            ZooState::Complete => p.good,
+            ZooState::Generating => p.accent,
+            ZooState::Invalid => p.bad,
+            ZooState::Defined => p.muted,
         };
         Row::new([
             Cell::new(z.name.clone()),
-            Cell::new(z.status.clone()).style(Style::new().fg(color)),
+            Cell::new(z.status.label()).style(Style::new().fg(color)),
             Cell::new(z.models.to_string()),
         ])
     });
@@ -121,9 +121,9 @@ fn render_detail(frame: &mut Frame, area: Rect, z: &ZooInfo, app: &App) {
         .block(block(z.name.clone(), app));
     frame.render_widget(facts, top);
     if z.accuracy.is_empty() {
-        let why = match z.status.as_str() {
-            "defined" => "not generated yet: r generates it",
-            "generating" => "the distribution appears when the generation completes",
+        let why = match z.status {
+            ZooState::Defined => "not generated yet: r generates it",
+            ZooState::Generating => "the distribution appears when the generation completes",
             _ => "no accuracy recorded",
         };
         let msg = Paragraph::new(Line::styled(why, p.dim())).block(block("test accuracy", app));

@@ -200,7 +200,7 @@ pub(crate) fn manifest(
         format: super::store::FORMAT_VERSION,
         name: opts.name.clone(),
         description: String::new(),
-        status: "complete".into(),
+        status: crate::zoo::store::ZooStatus::Complete,
         dataset,
         models: 0,
         params: arch.param_count()?,
