@@ -282,23 +282,20 @@ pub struct App {
     /// Rows whose name (or, for runs, one of whose tags) does not contain this
     /// (case-insensitive) are hidden.
     pub filter: String,
-    /// Cursor in the experiments table.
-    pub exp_cursor: usize,
-    /// Cursor in the zoo list.
-    pub zoo_cursor: usize,
+    /// The Experiments view's state (its cursor).
+    pub experiments: crate::view::experiments::State,
+    /// The Zoos view's state (its cursor).
+    pub zoos: crate::view::zoos::State,
     /// The run the Run and Results views show.
     pub focus: Option<String>,
     /// Runs selected for comparison, with their colour slot (kept while selected).
     pub selected: Vec<(String, usize)>,
     /// Curve options.
     pub plot: PlotOptions,
-    /// The property whose probe curve the Run view shows (see [`App::probe_property`]).
-    pub probe: Option<String>,
-    /// Lines the Results view is scrolled down by (back to 0 when another run is shown).
-    pub results_scroll: usize,
-    /// The Results view shows the accuracy distributions of accuracies.csv rather than the
-    /// results.toml tables ([`Action::ToggleAccuracy`]).
-    pub results_accuracy: bool,
+    /// The Run view's state (the property of its probe curve).
+    pub run_view: crate::view::run::State,
+    /// The Results view's state (scroll, tables or accuracy distributions).
+    pub results: crate::view::results::State,
     /// Resident memory of this process in bytes, which runs launched here share (set by the
     /// shell at each reload; `None` when unknown).
     pub memory: Option<u64>,
@@ -326,30 +323,8 @@ pub struct App {
     /// Where Back returns to when the view was opened from another than Experiments (the
     /// accuracy page opened from the Zoos view); cleared by any other view change.
     pub back_to: Option<View>,
-    /// The Table view's cursor, sort and grouping.
-    pub table: TableOptions,
-}
-
-/// How the Table view shows the ablation table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableOptions {
-    /// The row under the cursor.
-    pub cursor: usize,
-    /// The column sorted by (an index into [`hyperzoo_report::Ablation::columns`]) and
-    /// whether descending; `None`: the runs' order.
-    pub sort: Option<(usize, bool)>,
-    /// Runs that differ only by seed are one row, mean ± std.
-    pub group_seeds: bool,
-}
-
-impl Default for TableOptions {
-    fn default() -> Self {
-        Self {
-            cursor: 0,
-            sort: None,
-            group_seeds: true,
-        }
-    }
+    /// The Table view's state (cursor, sort and grouping).
+    pub table: crate::view::table::State,
 }
 
 impl App {
@@ -365,14 +340,13 @@ impl App {
             mode: Mode::Normal,
             snapshot,
             filter: String::new(),
-            exp_cursor: 0,
-            zoo_cursor: 0,
+            experiments: Default::default(),
+            zoos: Default::default(),
             focus: None,
             selected: Vec::new(),
             plot,
-            probe: None,
-            results_scroll: 0,
-            results_accuracy: false,
+            run_view: Default::default(),
+            results: Default::default(),
             memory: None,
             screen_height: 0,
             palette: Palette::new(&theme),
@@ -385,23 +359,23 @@ impl App {
             detach: false,
             stopping: false,
             back_to: None,
-            table: TableOptions::default(),
+            table: Default::default(),
         }
     }
 
     /// Replaces the snapshot, keeping the cursors on the same rows where they still exist.
     pub fn set_snapshot(&mut self, snapshot: Snapshot) {
-        let row_key = self.row_key(self.exp_cursor);
+        let row_key = self.row_key(self.experiments.cursor);
         let zoo = self
             .zoo_rows()
-            .get(self.zoo_cursor)
+            .get(self.zoos.cursor)
             .map(|&i| self.snapshot.zoos[i].name.clone());
         self.snapshot = snapshot;
         if let Some(key) = row_key
             && let Some(i) =
                 (0..self.rows().len()).find(|&i| self.row_key(i).as_ref() == Some(&key))
         {
-            self.exp_cursor = i;
+            self.experiments.cursor = i;
         }
         if let Some(name) = zoo
             && let Some(i) = self
@@ -409,7 +383,7 @@ impl App {
                 .iter()
                 .position(|&z| self.snapshot.zoos[z].name == name)
         {
-            self.zoo_cursor = i;
+            self.zoos.cursor = i;
         }
         self.clamp();
     }
@@ -463,7 +437,7 @@ impl App {
     /// The zoo under the Zoos view's cursor.
     pub fn current_zoo(&self) -> Option<&ZooInfo> {
         self.zoo_rows()
-            .get(self.zoo_cursor)
+            .get(self.zoos.cursor)
             .map(|&i| &self.snapshot.zoos[i])
     }
 
@@ -478,8 +452,8 @@ impl App {
             Some(r) => {
                 self.show(r);
                 self.view = View::Results;
-                self.results_accuracy = true;
-                self.results_scroll = 0;
+                self.results.accuracy = true;
+                self.results.scroll = 0;
                 self.back_to = Some(View::Zoos);
             }
             None if self.snapshot.runs_on_zoo(z).is_empty() => {
@@ -504,18 +478,18 @@ impl App {
             self.mode = Mode::Normal;
         }
         if let Some(i) = self.rows().iter().position(|row| *row == Row::Run(r)) {
-            self.exp_cursor = i;
+            self.experiments.cursor = i;
         }
         self.show(r);
         self.view = View::Results;
-        self.results_accuracy = false;
+        self.results.accuracy = false;
         self.back_to = None;
         Ok(())
     }
 
     /// The row under the experiments cursor.
     pub fn current_row(&self) -> Option<Row> {
-        self.rows().get(self.exp_cursor).copied()
+        self.rows().get(self.experiments.cursor).copied()
     }
 
     /// The run the Run and Results views show: the focused one, else the one under the
@@ -537,7 +511,7 @@ impl App {
     /// when its metrics have no probe record.
     pub fn probe_property<'a>(&'a self, run: &'a RunInfo) -> Option<&'a str> {
         let props = run.metrics.probe_properties();
-        let chosen = self.probe.as_deref().filter(|p| props.contains(p));
+        let chosen = self.run_view.probe.as_deref().filter(|p| props.contains(p));
         chosen
             .or_else(|| props.iter().copied().find(|&p| p == "test_acc"))
             .or_else(|| props.first().copied())
@@ -568,8 +542,14 @@ impl App {
     }
 
     fn clamp(&mut self) {
-        self.exp_cursor = self.exp_cursor.min(self.rows().len().saturating_sub(1));
-        self.zoo_cursor = self.zoo_cursor.min(self.zoo_rows().len().saturating_sub(1));
+        self.experiments.cursor = self
+            .experiments
+            .cursor
+            .min(self.rows().len().saturating_sub(1));
+        self.zoos.cursor = self
+            .zoos
+            .cursor
+            .min(self.zoo_rows().len().saturating_sub(1));
     }
 
     /// The runs an export covers: the selected ones in the Compare view, else the target run.
@@ -742,8 +722,10 @@ impl App {
             }
         };
         match self.view {
-            View::Experiments => self.exp_cursor = to(self.exp_cursor, self.rows().len()),
-            View::Zoos => self.zoo_cursor = to(self.zoo_cursor, self.zoo_rows().len()),
+            View::Experiments => {
+                self.experiments.cursor = to(self.experiments.cursor, self.rows().len())
+            }
+            View::Zoos => self.zoos.cursor = to(self.zoos.cursor, self.zoo_rows().len()),
             // Up and down step through the runs, in the experiments table's order.
             View::Run | View::Results => {
                 let rows = self.rows();
@@ -762,7 +744,7 @@ impl App {
                     .unwrap_or(0);
                 let row = runs[to(at, runs.len())];
                 if let Row::Run(r) = rows[row] {
-                    self.exp_cursor = row;
+                    self.experiments.cursor = row;
                     self.show(r);
                 }
             }
@@ -779,7 +761,7 @@ impl App {
         let name = &self.snapshot.runs[r].name;
         if self.focus.as_ref() != Some(name) {
             self.focus = Some(name.clone());
-            self.results_scroll = 0;
+            self.results.scroll = 0;
         }
     }
 
@@ -836,7 +818,7 @@ impl App {
             return;
         };
         let at = props.iter().position(|&p| p == current).unwrap_or(0);
-        self.probe = Some(props[(at + 1) % props.len()].to_string());
+        self.run_view.probe = Some(props[(at + 1) % props.len()].to_string());
     }
 
     /// Scrolls the Results view by `lines` (negative: up), stopping where its content ends.
@@ -845,7 +827,7 @@ impl App {
             return;
         }
         let max = crate::view::results::max_scroll(self);
-        self.results_scroll = self.results_scroll.saturating_add_signed(lines).min(max);
+        self.results.scroll = self.results.scroll.saturating_add_signed(lines).min(max);
     }
 
     fn launch_target(&self) -> Result<PathBuf, String> {
@@ -1078,7 +1060,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                 app.filter.clear();
             } else {
                 if app.view == View::Results {
-                    app.results_accuracy = false;
+                    app.results.accuracy = false;
                 }
                 app.view = app.back_to.take().unwrap_or(View::Experiments);
             }
@@ -1101,8 +1083,8 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         Action::NextProbe => app.next_probe(),
         Action::ToggleAccuracy => {
             if app.view == View::Results {
-                app.results_accuracy = !app.results_accuracy;
-                app.results_scroll = 0;
+                app.results.accuracy = !app.results.accuracy;
+                app.results.scroll = 0;
             } else {
                 app.notify("the accuracy distributions are in the results view");
             }

@@ -44,7 +44,7 @@ fn experiments() {
     let (_tmp, mut app) = app();
     select(&mut app, &["gamma-loss.gamma=0.1", "quickstart"]);
     app.view = View::Experiments;
-    app.exp_cursor = 2;
+    app.experiments.cursor = 2;
     insta::assert_snapshot!("experiments", draw(&app));
 }
 
@@ -55,7 +55,7 @@ fn experiments_filter_and_confirmation() {
     app.mode = Mode::Filter;
     insta::assert_snapshot!("experiments_filter", draw(&app));
     app.mode = Mode::Confirm(Pending::Stop("gamma-loss.gamma=0.1".into()));
-    app.exp_cursor = 1;
+    app.experiments.cursor = 1;
     insta::assert_snapshot!("experiments_confirm_stop", draw(&app));
 }
 
@@ -128,9 +128,9 @@ fn compare_seeds() {
 fn zoos() {
     let (_tmp, mut app) = app();
     app.view = View::Zoos;
-    app.zoo_cursor = 1;
+    app.zoos.cursor = 1;
     insta::assert_snapshot!("zoos", draw(&app));
-    app.zoo_cursor = 0;
+    app.zoos.cursor = 0;
     insta::assert_snapshot!("zoos_definition", draw(&app));
 }
 
@@ -145,11 +145,11 @@ fn results() {
     for _ in 0..3 {
         update(&mut app, Action::ScrollDown);
     }
-    assert_eq!(app.results_scroll, view::results::max_scroll(&app));
+    assert_eq!(app.results.scroll, view::results::max_scroll(&app));
     insta::assert_snapshot!("results_scrolled", draw(&app));
     update(&mut app, Action::ScrollUp);
     assert_eq!(
-        app.results_scroll,
+        app.results.scroll,
         view::results::max_scroll(&app).saturating_sub(5)
     );
     app.focus = Some("orphan".into());
@@ -200,13 +200,13 @@ fn results_accuracy_distributions() {
     app.focus = Some("quickstart".into());
     app.view = View::Results;
     update(&mut app, Action::ToggleAccuracy);
-    assert!(app.results_accuracy);
+    assert!(app.results.accuracy);
     insta::assert_snapshot!("results_accuracy", draw(&app));
     // A run without accuracies.csv says where the file comes from.
     app.focus = Some("gamma-loss.gamma=0.5".into());
     insta::assert_snapshot!("results_accuracy_missing", draw(&app));
     update(&mut app, Action::ToggleAccuracy);
-    assert!(!app.results_accuracy);
+    assert!(!app.results.accuracy);
 }
 
 #[test]

@@ -38,7 +38,7 @@ fn rows_list_experiments_then_their_runs() {
     let names: Vec<String> = (0..app.rows().len())
         .map(|i| {
             let mut a = app.clone();
-            a.exp_cursor = i;
+            a.experiments.cursor = i;
             row_name(&a)
         })
         .collect();
@@ -61,7 +61,7 @@ fn rows_list_experiments_then_their_runs() {
 fn navigation_moves_and_clamps() {
     let (_tmp, mut app) = app();
     press(&mut app, "k");
-    assert_eq!(app.exp_cursor, 0);
+    assert_eq!(app.experiments.cursor, 0);
     press(&mut app, "j down j");
     assert_eq!(row_name(&app), "broken.toml");
     press(&mut app, "G");
@@ -69,7 +69,7 @@ fn navigation_moves_and_clamps() {
     press(&mut app, "j");
     assert_eq!(row_name(&app), "orphan");
     press(&mut app, "g");
-    assert_eq!(app.exp_cursor, 0);
+    assert_eq!(app.experiments.cursor, 0);
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn filter_typed_after_slash_hides_rows_and_esc_clears_it() {
     press(&mut app, "esc / 0 . 5");
     let mut names = Vec::new();
     for i in 0..app.rows().len() {
-        app.exp_cursor = i;
+        app.experiments.cursor = i;
         names.push(row_name(&app));
     }
     assert_eq!(names, ["ablations/gamma.toml", "gamma-loss.gamma=0.5"]);
@@ -389,21 +389,21 @@ fn results_scroll_stops_at_the_end_and_resets_for_another_run() {
     press(&mut app, "G k k enter 5");
     assert_eq!(app.focus.as_deref(), Some("quickstart"));
     press(&mut app, "pagedown");
-    assert_eq!(app.results_scroll, 5);
+    assert_eq!(app.results.scroll, 5);
     for _ in 0..10 {
         press(&mut app, "pagedown");
     }
     let max = crate::view::results::max_scroll(&app);
     assert!(max > 5);
-    assert_eq!(app.results_scroll, max);
+    assert_eq!(app.results.scroll, max);
     press(&mut app, "pageup");
-    assert_eq!(app.results_scroll, max - 5);
+    assert_eq!(app.results.scroll, max - 5);
     // Another run starts at the top; scrolling elsewhere does nothing.
     press(&mut app, "j");
-    assert_eq!(app.results_scroll, 0);
+    assert_eq!(app.results.scroll, 0);
     assert_eq!(crate::view::results::max_scroll(&app), 0);
     press(&mut app, "pagedown 2 pagedown");
-    assert_eq!(app.results_scroll, 0);
+    assert_eq!(app.results.scroll, 0);
 }
 
 #[test]
@@ -431,13 +431,13 @@ fn enter_on_a_zoo_opens_the_accuracy_page_of_a_run_on_it() {
     );
     press(&mut app, "j enter");
     assert_eq!(app.view, View::Results);
-    assert!(app.results_accuracy);
+    assert!(app.results.accuracy);
     assert_eq!(app.focused_run().unwrap().name, "quickstart");
     // Back returns to the Zoos view, and the Results view shows its tables next time.
     let mut back = app.clone();
     press(&mut back, "esc");
     assert_eq!(back.view, View::Zoos);
-    assert!(!back.results_accuracy);
+    assert!(!back.results.accuracy);
     press(&mut back, "esc");
     assert_eq!(back.view, View::Experiments);
     // Without accuracies.csv the link is refused with the command that writes it.
@@ -499,12 +499,12 @@ fn open_run_shows_its_results_and_keys_go_on_from_its_row() {
     // Back to its row in the experiments table.
     app.screen_height = 20;
     assert!(update(&mut app, Action::ScrollDown).is_empty());
-    assert_eq!(app.results_scroll, 5);
+    assert_eq!(app.results.scroll, 5);
     press(&mut app, "a");
-    assert!(app.results_accuracy);
+    assert!(app.results.accuracy);
     press(&mut app, "a k");
     assert_eq!(app.focus.as_deref(), Some("gamma-loss.gamma=0.5"));
-    assert_eq!(app.results_scroll, 0);
+    assert_eq!(app.results.scroll, 0);
     press(&mut app, "esc");
     assert_eq!(app.view, View::Experiments);
     assert_eq!(row_name(&app), "gamma-loss.gamma=0.5");

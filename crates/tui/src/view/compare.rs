@@ -349,6 +349,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(table, diff);
 }
 
+/// The keys the status bar offers in this view.
+pub const HINTS: &[(crate::app::Action, &str)] = &[
+    (crate::app::Action::ToggleSmoothing, "smooth"),
+    (crate::app::Action::ToggleLogScale, "log"),
+    (crate::app::Action::ZoomIn, "zoom"),
+    (crate::app::Action::Export, "export"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,13 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row as TableRow, Table, TableState};
 
+/// What the Experiments view keeps between frames.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// The row under the cursor.
+    pub cursor: usize,
+}
+
 /// Draws the view.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let p = &app.palette;
@@ -93,7 +100,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     .block(block(title, app))
     .row_highlight_style(p.highlight())
     .highlight_symbol(">");
-    let mut state = TableState::default().with_selected((!empty).then_some(app.exp_cursor));
+    let mut state = TableState::default().with_selected((!empty).then_some(app.experiments.cursor));
     frame.render_stateful_widget(table, area, &mut state);
     if empty {
         let msg = if app.filter.is_empty() {
@@ -105,3 +112,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         frame.render_widget(Line::styled(msg, p.dim()), inner);
     }
 }
+
+/// The keys the status bar offers in this view.
+pub const HINTS: &[(crate::app::Action, &str)] = &[
+    (crate::app::Action::Enter, "open"),
+    (crate::app::Action::Launch, "launch"),
+    (crate::app::Action::Edit, "edit"),
+    (crate::app::Action::NewExperiment, "new"),
+    (crate::app::Action::Stop, "stop"),
+    (crate::app::Action::Filter, "filter"),
+];

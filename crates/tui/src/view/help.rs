@@ -39,3 +39,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         notes,
     );
 }
+
+/// The keys the status bar offers in this view.
+pub const HINTS: &[(crate::app::Action, &str)] = &[(crate::app::Action::Back, "back")];

@@ -140,52 +140,15 @@ fn detail(app: &App) -> String {
 /// Key hints for the current view, from the keymap.
 fn hints(app: &App) -> String {
     use crate::app::Action as A;
+    // Each view says which of its keys to show.
     let actions: &[(A, &str)] = match app.view {
-        View::Experiments => &[
-            (A::Enter, "open"),
-            (A::Launch, "launch"),
-            (A::Edit, "edit"),
-            (A::NewExperiment, "new"),
-            (A::Stop, "stop"),
-            (A::Filter, "filter"),
-        ],
-        View::Run => &[
-            (A::ToggleSmoothing, "smooth"),
-            (A::ToggleLogScale, "log"),
-            (A::ToggleWindow, "window"),
-            (A::ZoomIn, "zoom"),
-            (A::NextProbe, "probe"),
-            (A::Export, "export"),
-        ],
-        View::Compare => &[
-            (A::ToggleSmoothing, "smooth"),
-            (A::ToggleLogScale, "log"),
-            (A::ZoomIn, "zoom"),
-            (A::Export, "export"),
-        ],
-        View::Zoos => &[
-            (A::Enter, "accuracy"),
-            (A::Launch, "generate"),
-            (A::Filter, "filter"),
-        ],
-        View::Results if app.results_accuracy => {
-            &[(A::ToggleAccuracy, "tables"), (A::Back, "back")]
-        }
-        View::Results => &[
-            (A::ToggleAccuracy, "accuracy"),
-            (A::ScrollDown, "scroll"),
-            (A::Export, "export"),
-            (A::Back, "back"),
-        ],
-        View::Table => &[
-            (A::SortNext, "sort"),
-            (A::SortReverse, "reverse"),
-            (A::GroupSeeds, "seeds"),
-            (A::Filter, "filter"),
-            (A::Enter, "open"),
-            (A::Export, "export"),
-        ],
-        View::Help => &[(A::Back, "back")],
+        View::Experiments => experiments::HINTS,
+        View::Run => run::HINTS,
+        View::Compare => compare::HINTS,
+        View::Zoos => zoos::HINTS,
+        View::Results => results::hints(app),
+        View::Table => table::HINTS,
+        View::Help => help::HINTS,
     };
     let mut parts: Vec<String> = actions
         .iter()
@@ -198,7 +161,7 @@ fn hints(app: &App) -> String {
             A::ScrollDown => results::max_scroll(app) > 0,
             // The accuracy page is offered where the run has an accuracies.csv.
             A::ToggleAccuracy => {
-                app.results_accuracy || app.focused_run().is_some_and(|r| !r.accuracies.is_empty())
+                app.results.accuracy || app.focused_run().is_some_and(|r| !r.accuracies.is_empty())
             }
             _ => true,
         })

@@ -22,6 +22,16 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+/// What the Results view keeps between frames.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// Lines scrolled down by (back to 0 when another run is shown).
+    pub scroll: usize,
+    /// The accuracy distributions of accuracies.csv instead of the results.toml tables
+    /// ([`crate::app::Action::ToggleAccuracy`]).
+    pub accuracy: bool,
+}
+
 /// The probe methods in the order of the table's columns when present; other methods follow in
 /// file order.
 pub use hyperzoo_report::ablation::METHOD_ORDER;
@@ -113,7 +123,7 @@ pub fn probe_table(results: &Results) -> ProbeTable {
 /// Largest useful [`App::results_scroll`] for the shown run at the terminal height of the last
 /// draw: the Results view shows `height - 4` lines (tab bar, status bar, borders).
 pub fn max_scroll(app: &App) -> usize {
-    if app.results_accuracy {
+    if app.results.accuracy {
         return 0; // the accuracy page fits its area
     }
     let Some(results) = app.focused_run().and_then(|r| r.results.as_ref()) else {
@@ -586,7 +596,7 @@ pub fn lines(results: &Results, app: &App) -> Vec<Line<'static>> {
 
 /// Draws the view.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    if app.results_accuracy {
+    if app.results.accuracy {
         return crate::view::accuracy::render(frame, area, app);
     }
     let p = &app.palette;
@@ -604,7 +614,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     let lines = lines(results, app);
     let visible = area.height.saturating_sub(2) as usize;
-    let scroll = app.results_scroll.min(lines.len().saturating_sub(visible));
+    let scroll = app.results.scroll.min(lines.len().saturating_sub(visible));
     let mut title = format!("Results: {name}");
     if lines.len() > visible {
         let key = app.keymap.keys_text(Action::ScrollDown);
@@ -621,6 +631,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .scroll((scroll.min(u16::MAX as usize) as u16, 0))
         .block(block(title, app));
     frame.render_widget(para, area);
+}
+
+/// The keys the status bar offers in this view: the tables', or the accuracy page's.
+pub fn hints(app: &App) -> &'static [(crate::app::Action, &'static str)] {
+    if app.results.accuracy {
+        &[
+            (crate::app::Action::ToggleAccuracy, "tables"),
+            (crate::app::Action::Back, "back"),
+        ]
+    } else {
+        &[
+            (crate::app::Action::ToggleAccuracy, "accuracy"),
+            (crate::app::Action::ScrollDown, "scroll"),
+            (crate::app::Action::Export, "export"),
+            (crate::app::Action::Back, "back"),
+        ]
+    }
 }
 
 #[cfg(test)]

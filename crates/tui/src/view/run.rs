@@ -13,6 +13,13 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+/// What the Run view keeps between frames.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// The property whose probe curve is shown (see [`App::probe_property`]); `None`: the first.
+    pub probe: Option<String>,
+}
+
 /// Draws the view.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(run) = app.focused_run() else {
@@ -196,3 +203,13 @@ fn header<'a>(run: &'a RunInfo, app: &App) -> Vec<Line<'a>> {
     }
     lines
 }
+
+/// The keys the status bar offers in this view.
+pub const HINTS: &[(crate::app::Action, &str)] = &[
+    (crate::app::Action::ToggleSmoothing, "smooth"),
+    (crate::app::Action::ToggleLogScale, "log"),
+    (crate::app::Action::ToggleWindow, "window"),
+    (crate::app::Action::ZoomIn, "zoom"),
+    (crate::app::Action::NextProbe, "probe"),
+    (crate::app::Action::Export, "export"),
+];

@@ -14,6 +14,28 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Row, Table, TableState};
 
+/// What the Table view keeps between frames: its cursor, sort and grouping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    /// The row under the cursor.
+    pub cursor: usize,
+    /// The column sorted by (an index into [`hyperzoo_report::Ablation::columns`]) and
+    /// whether descending; `None`: the runs' order.
+    pub sort: Option<(usize, bool)>,
+    /// Runs that differ only by seed are one row, mean ± std.
+    pub group_seeds: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            cursor: 0,
+            sort: None,
+            group_seeds: true,
+        }
+    }
+}
+
 /// Widest a key or metric column gets.
 const MAX_COL: usize = 18;
 
@@ -162,3 +184,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut state = TableState::default().with_selected(Some(app.table.cursor));
     frame.render_stateful_widget(table, area, &mut state);
 }
+
+/// The keys the status bar offers in this view.
+pub const HINTS: &[(crate::app::Action, &str)] = &[
+    (crate::app::Action::SortNext, "sort"),
+    (crate::app::Action::SortReverse, "reverse"),
+    (crate::app::Action::GroupSeeds, "seeds"),
+    (crate::app::Action::Filter, "filter"),
+    (crate::app::Action::Enter, "open"),
+    (crate::app::Action::Export, "export"),
+];

@@ -11,6 +11,13 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
+/// What the Zoos view keeps between frames.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// The zoo under the cursor.
+    pub cursor: usize,
+}
+
 /// Width of the box plots.
 const BOX_WIDTH: usize = 21;
 
@@ -69,7 +76,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     .row_highlight_style(p.highlight())
     .highlight_symbol(">");
     let mut state =
-        TableState::default().with_selected((!zoos.is_empty()).then_some(app.zoo_cursor));
+        TableState::default().with_selected((!zoos.is_empty()).then_some(app.zoos.cursor));
     frame.render_stateful_widget(table, list, &mut state);
     match app.current_zoo() {
         Some(z) => render_detail(frame, detail, z, app),
@@ -208,6 +215,13 @@ fn render_runs(frame: &mut Frame, area: Rect, runs: &[usize], z: &ZooInfo, app: 
         .block(block(title, app));
     frame.render_widget(table, area);
 }
+
+/// The keys the status bar offers in this view.
+pub const HINTS: &[(crate::app::Action, &str)] = &[
+    (crate::app::Action::Enter, "accuracy"),
+    (crate::app::Action::Launch, "generate"),
+    (crate::app::Action::Filter, "filter"),
+];
 
 #[cfg(test)]
 mod tests {
