@@ -92,7 +92,7 @@ fn run_with_probe_curve() {
     app.view = View::Run;
     insta::assert_snapshot!("run_probes", draw(&app));
     update(&mut app, Action::NextProbe);
-    assert_eq!(app.probe.as_deref(), Some("epoch"));
+    assert_eq!(app.run_view.probe.as_deref(), Some("epoch"));
     insta::assert_snapshot!("run_probes_next", draw(&app));
 }
 

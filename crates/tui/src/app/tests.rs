@@ -366,7 +366,7 @@ fn probe_curve_cycles_through_the_run_properties() {
     assert_eq!(app.focus.as_deref(), Some("gamma-loss.gamma=0.1"));
     press(&mut app, "p");
     assert!(app.message.as_deref().unwrap().contains("no probe records"));
-    assert_eq!(app.probe, None);
+    assert_eq!(app.run_view.probe, None);
     // quickstart: test_acc first, then epoch, then back.
     press(&mut app, "j j");
     let run = app.focused_run().unwrap().clone();
@@ -378,7 +378,7 @@ fn probe_curve_cycles_through_the_run_properties() {
     assert_eq!(app.probe_property(&run), Some("test_acc"));
     // Outside the run view the key only says where it works.
     press(&mut app, "5 p");
-    assert_eq!(app.probe.as_deref(), Some("test_acc"));
+    assert_eq!(app.run_view.probe.as_deref(), Some("test_acc"));
     assert!(app.message.is_some());
 }
 
