@@ -6,7 +6,6 @@ use crate::cli::{BenchTuiArgs, Global, TuiArgs};
 use anyhow::{Result, bail};
 use hyperzoo_core::device::DeviceSpec;
 use hyperzoo_core::paths;
-use hyperzoo_core::run::{JobStatus, RunDir, RunState, Task};
 use hyperzoo_tui::queue::{Job, RunQueue, Worker};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -43,55 +42,10 @@ impl Worker for EngineWorker {
             Job::Zoo { file, .. } => {
                 let _ = generate_zoo(&env, file, None, (0, 1), &stop, &mut workflow::ignore);
             }
-            Job::Task { run, task } => task_job(&env, run, *task, &stop),
+            Job::Task { run, task } => {
+                let _ = hyperzoo_engine::workflow::task::run_task(&env, run, *task, &stop);
+            }
         }
-    }
-}
-
-/// An evaluation or generation job of the TUI's queue: the library's workflow, its stage and
-/// end written to the run's job.toml (the run list shows it).
-fn task_job(env: &hyperzoo_engine::workflow::Env, run: &str, task: Task, stop: &AtomicBool) {
-    use hyperzoo_engine::workflow::open::{Access, CheckpointChoice, open_run};
-    use hyperzoo_engine::workflow::{Note, evaluate, generate};
-    let Ok(dir) = RunDir::open(&env.workspace.run_dir(run)) else {
-        return;
-    };
-    let set = |state: RunState, message: String| {
-        let _ = dir.set_job(&JobStatus {
-            task,
-            state,
-            message,
-        });
-    };
-    set(RunState::Running, "loading the run".into());
-    let mut on = |n: Note<'_>| {
-        if let Note::Info(s) = n {
-            set(RunState::Running, s);
-        }
-    };
-    let done = open_run(env, run, CheckpointChoice::Best, Access::Write).and_then(|l| match task {
-        Task::Evaluate => {
-            let e = &l.experiment.eval;
-            let opts = evaluate::EvalOptions {
-                images: e.images,
-                standardize: e.standardize,
-                other_zoo: None,
-            };
-            evaluate::evaluate(env, &l, &opts, stop, &mut on).map(|_| "wrote results.toml".into())
-        }
-        Task::Generate => {
-            let opts = generate::GenerateOptions {
-                out: env.workspace.zoos().join(format!("{run}-generated")),
-                ..Default::default()
-            };
-            generate::generate(env, &l, &opts, stop, &mut on)
-                .map(|g| format!("{} networks -> {}", g.generation.networks, g.generation.zoo))
-        }
-    });
-    match done {
-        Ok(msg) => set(RunState::Finished, msg),
-        Err(hyperzoo_engine::Error::Cancelled) => set(RunState::Cancelled, "stopped".into()),
-        Err(e) => set(RunState::Failed, e.to_string()),
     }
 }
 

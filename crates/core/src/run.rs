@@ -86,7 +86,8 @@ pub const JOB_FILE: &str = "job.toml";
 pub enum Task {
     /// `hyperzoo eval` with the run's `[eval]` settings.
     Evaluate,
-    /// `hyperzoo generate` with the defaults into `<workspace>/zoos/<run>-generated`.
+    /// `hyperzoo generate` with the defaults into `<workspace>/zoos/<run>-generated` (or the
+    /// first free `-N` after it).
     Generate,
 }
 

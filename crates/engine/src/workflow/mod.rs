@@ -15,6 +15,7 @@
 //!   (results.toml), and embeddings for notebooks.
 //! - [`generate`]: new networks sampled from the embedding space, fine-tuned beside random
 //!   initialisation, audited for memorisation.
+//! - [`task`]: an evaluation or generation job on a trained run, recorded in its job.toml.
 use crate::Error;
 use hyperzoo_core::device::DeviceSpec;
 use hyperzoo_core::experiment::Experiment;
@@ -26,6 +27,7 @@ pub mod generate;
 pub mod open;
 pub mod run;
 pub mod spec;
+pub mod task;
 pub mod zoo;
 
 /// Where a workflow finds things and where it computes.
