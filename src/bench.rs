@@ -1,110 +1,79 @@
-//! `hyperzoo bench zoo`: population-training throughput, to set beside
-//! `benches/zoo_baseline.py` (the same networks trained one at a time in PyTorch) on the same
-//! machine with the same thread count. Reports network-epochs/s, the FLOP rate, and the
-//! machine's measured matmul peak.
-use crate::cli::{BenchArgs, Global};
+//! `hyperzoo bench zoo` and `hyperzoo bench hyper`: the engine's benchmarks
+//! ([`hyperzoo_engine::bench`]) printed, to set beside `benches/zoo_baseline.py` and
+//! `benches/hyper_baseline.py` on the same machine with the same thread count.
+use crate::cli::{BenchArgs, BenchHyperArgs, Global, HyperBenchModel};
 use anyhow::Result;
-use hyperzoo_core::arch::{ArchSpec, ParamKind};
-use hyperzoo_core::zoo::ZooDef;
-use hyperzoo_core::zoo::store::ZooWriter;
-use hyperzoo_engine::burn::prelude::*;
-use hyperzoo_engine::burn::tensor::{Distribution, TensorData};
+use hyperzoo_engine::bench::{self, HyperBench, HyperModel, ZooBench};
 use hyperzoo_engine::device;
-use hyperzoo_engine::zoo::dataset::{TensorSet, ZooData};
-use hyperzoo_engine::zoo::train::{GenerateOptions, generate};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::time::Instant;
-
-/// Training FLOPs per image of one network: forward multiply-adds x 2, backward ~2x forward.
-pub fn train_flops_per_image(spec: &ArchSpec) -> Result<f64> {
-    let layout = spec.layout()?;
-    let macs: usize = layout
-        .params
-        .iter()
-        .map(|p| match p.kind {
-            ParamKind::Conv { .. } => p.weight_len() * p.out_shape[1] * p.out_shape[2],
-            ParamKind::Linear => p.weight_len(),
-        })
-        .sum();
-    Ok(2.0 * macs as f64 * 3.0)
-}
-
-fn random_set(n: usize, input: [usize; 3], device: &Device) -> TensorSet {
-    let [c, h, w] = input;
-    let labels: Vec<i64> = (0..n as i64).map(|i| (i * 7919) % 10).collect();
-    TensorSet {
-        x: Tensor::random([n, c, h, w], Distribution::Normal(0.0, 1.0), device),
-        y: Tensor::from_data(TensorData::new(labels, [n]), device),
-    }
-}
-
-fn matmul_peak(device: &Device) -> f64 {
-    let n: usize = 1024;
-    let a = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), device);
-    let b = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), device);
-    let _ = a.clone().matmul(b.clone()).sum().into_scalar::<f32>();
-    let reps: usize = 10;
-    let start = Instant::now();
-    for _ in 0..reps {
-        let _ = a.clone().matmul(b.clone()).sum().into_scalar::<f32>();
-    }
-    2.0 * (n * n * n * reps) as f64 / start.elapsed().as_secs_f64()
-}
 
 /// `hyperzoo bench zoo`.
 pub fn zoo(g: &Global, a: &BenchArgs) -> Result<ExitCode> {
     let dev = device::resolve(g.device)?;
-    let text = format!(
-        "name = \"bench\"\narch = \"cnn_s\"\ndataset = \"mnist\"\nepochs = {e}\ncheckpoints = [{e}]\n\
-         [models]\nmax_population = {n}\n[hparams]\nactivation = \"tanh\"\ninit = \"kaiming_uniform\"\n\
-         optimizer = \"adam\"\nlr = 3e-4\nweight_decay = 0.0\ndropout = 0.0\nbatch_size = {b}\n\
-         [grid]\nseed = {{ from = 1, to = {n} }}\n",
-        e = a.epochs,
-        n = a.models,
-        b = a.batch
-    );
-    let def = ZooDef::parse(std::path::Path::new("<bench>"), &text)?;
-    // Random images and labels stand in for MNIST: the speed does not depend on them.
-    let input = def.arch.input;
-    let data = ZooData {
-        train: random_set(a.images, input, &dev.device),
-        train_eval: random_set(10, input, &dev.device),
-        val: random_set(10, input, &dev.device),
-        test: random_set(10, input, &dev.device),
-        classes: 10,
-    };
-    let tmp = tempfile::tempdir()?;
-    let writer =
-        ZooWriter::create_or_resume(&tmp.path().join("zoo"), &def, Default::default(), "bench")?;
-    let start = Instant::now();
-    generate(
-        &def,
-        &data,
-        &writer,
+    let r = bench::zoo(
         &dev.device,
-        &GenerateOptions::default(),
-        &AtomicBool::new(false),
-        &mut |_| {},
+        &ZooBench {
+            models: a.models,
+            images: a.images,
+            batch: a.batch,
+            epochs: a.epochs,
+        },
     )?;
-    let secs = start.elapsed().as_secs_f64();
-    let rate = (a.models * a.epochs) as f64 / secs;
-    let flops = train_flops_per_image(&def.arch)? * (a.models * a.epochs * a.images) as f64 / secs;
-    let peak = matmul_peak(&dev.device);
     println!(
-        "hyperzoo population: {} networks x {} epochs x {} images, batch {}, on {dev}: {secs:.2} s, \
-         {rate:.3} network-epochs/s, {:.0} network-images/s",
+        "hyperzoo population: {} networks x {} epochs x {} images, batch {}, on {dev}: {:.2} s, \
+         {:.3} network-epochs/s, {:.0} network-images/s",
         a.models,
         a.epochs,
         a.images,
         a.batch,
-        rate * a.images as f64
+        r.secs,
+        r.network_epochs_per_s,
+        r.network_images_per_s
     );
     println!(
         "training FLOP rate {:.2} GFLOP/s ({:.1}% of the measured 1024x1024 matmul peak {:.1} GFLOP/s)",
-        flops / 1e9,
-        100.0 * flops / peak,
-        peak / 1e9
+        r.flops_per_s / 1e9,
+        100.0 * r.flops_per_s / r.matmul_peak,
+        r.matmul_peak / 1e9
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hyperzoo bench hyper`.
+pub fn hyper(g: &Global, a: &BenchHyperArgs) -> Result<ExitCode> {
+    let dev = device::resolve(g.device)?;
+    let model = match a.model {
+        HyperBenchModel::R21Mnist => HyperModel::R21Mnist,
+        HyperBenchModel::Sane2025 => HyperModel::Sane2025,
+    };
+    let batch = a.batch.unwrap_or(model.default_batch());
+    let r = bench::hyper(
+        &dev.device,
+        &HyperBench {
+            model,
+            batch,
+            steps: a.steps,
+            warmup: a.warmup,
+            behaviour: a.behaviour,
+        },
+    )?;
+    let name = model.name();
+    println!(
+        "hyperzoo {name}{}: {} parameters, batch {batch}, device {dev}, libtorch threads = cores = {}: {:.3} s/step (median of {}), {:.1} samples/s; views built in {:.1} ms per batch on the producer thread",
+        if a.behaviour { " +behaviour" } else { "" },
+        r.params,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        r.s_per_step,
+        r.steps,
+        batch as f64 / r.s_per_step,
+        r.data_ms
+    );
+    println!(
+        "{{\"impl\": \"hyperzoo\", \"model\": \"{name}\", \"behaviour\": {}, \"batch\": {batch}, \"params\": {}, \"s_per_step\": {:.5}, \"samples_per_s\": {:.2}}}",
+        a.behaviour,
+        r.params,
+        r.s_per_step,
+        batch as f64 / r.s_per_step
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -17,7 +17,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Data(DataCommand::Fetch(args)) => data_fetch(&cli.global, args),
         Command::Data(DataCommand::List) => data_list(&cli.global),
         Command::Bench(BenchCommand::Zoo(args)) => crate::bench::zoo(&cli.global, args),
-        Command::Bench(BenchCommand::Hyper(args)) => crate::bench_hyper::hyper(&cli.global, args),
+        Command::Bench(BenchCommand::Hyper(args)) => crate::bench::hyper(&cli.global, args),
         Command::Bench(BenchCommand::Tui(args)) => crate::tui_cmd::bench(&cli.global, args),
         Command::Zoo(ZooCommand::Generate(args)) => crate::zoo_cmd::generate(&cli.global, args),
         Command::Zoo(ZooCommand::Info { zoo }) => crate::zoo_cmd::info(&cli.global, zoo),

@@ -1,7 +1,6 @@
 //! The `hyperzoo` binary: command-line wiring only. The work lives in the crates:
 //! `hyperzoo-core` (paths, datasets, specs) and `hyperzoo-engine` (burn).
 mod bench;
-mod bench_hyper;
 mod cli;
 mod commands;
 mod eval_cmd;

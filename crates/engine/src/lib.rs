@@ -15,6 +15,7 @@
 #[cfg(not(any(feature = "tch", feature = "flex")))]
 compile_error!("hyperzoo-engine needs a backend: enable the `tch` (default) or `flex` feature");
 
+pub mod bench;
 pub mod data;
 pub mod device;
 pub mod hyper;

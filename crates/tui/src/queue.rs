@@ -133,18 +133,7 @@ impl Entry {
 
     /// The run's status with `state`, keeping the step and epoch it had before.
     fn status(&self, state: RunState, message: String) -> Status {
-        Status {
-            state,
-            step: self.before.as_ref().map_or(0, |s| s.step),
-            epoch: self.before.as_ref().map_or(0, |s| s.epoch),
-            epochs: self.epochs,
-            message,
-            device: self
-                .before
-                .as_ref()
-                .map(|s| s.device.clone())
-                .unwrap_or_default(),
-        }
+        hyperzoo_core::workspace::status_after(self.before.as_ref(), state, self.epochs, message)
     }
 }
 

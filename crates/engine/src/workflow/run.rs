@@ -167,14 +167,15 @@ pub fn train_run(
     if let Err(err) = &outcome {
         let msg = err.to_string();
         let prev = run.status().ok().flatten();
-        let _ = run.set_status(&Status {
-            state: RunState::Failed,
-            step: reached.step.max(prev.as_ref().map_or(0, |s| s.step)),
-            epoch: reached.epoch.max(prev.as_ref().map_or(0, |s| s.epoch)),
-            epochs: e.train.epochs as u64,
-            message: msg.clone(),
-            device: prev.map(|s| s.device).unwrap_or_default(),
-        });
+        let mut failed = hyperzoo_core::workspace::status_after(
+            prev.as_ref(),
+            RunState::Failed,
+            e.train.epochs as u64,
+            msg.clone(),
+        );
+        failed.step = failed.step.max(reached.step);
+        failed.epoch = failed.epoch.max(reached.epoch);
+        let _ = run.set_status(&failed);
         let _ = run.log(&format!("failed: {msg}"));
     }
     outcome
