@@ -271,3 +271,31 @@ fn table_grouped_by_seed_and_sorted() {
     }
     insta::assert_snapshot!("table_runs_sorted", draw(&app));
 }
+
+/// An evaluation job on the quickstart run, at its stage: the run list says `eval`, the Run
+/// view the stage (job.toml, as the library's task writes it).
+#[test]
+fn evaluation_job_progress_in_the_run_list_and_run_view() {
+    use hyperzoo_core::run::{JobStatus, RunDir, RunState, Task};
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, exp) = fixture::workspace(tmp.path());
+    RunDir::open(&ws.join("runs/quickstart"))
+        .unwrap()
+        .set_job(&JobStatus {
+            task: Task::Evaluate,
+            state: RunState::Running,
+            message: "probes: the baselines".into(),
+        })
+        .unwrap();
+    let snap = Snapshot::read(&ws, &exp, SystemTime::now());
+    let mut app = App::new(snap, theme::builtin("plain").unwrap(), Keymap::default());
+    insta::assert_snapshot!("experiments_eval_job", draw(&app));
+    app.focus = Some("quickstart".into());
+    app.view = View::Run;
+    app.memory = Some(123 * 1024 * 1024);
+    let screen = draw(&app).to_string();
+    assert!(
+        screen.contains("evaluate running: probes:"),
+        "{screen}"
+    );
+}
