@@ -12,7 +12,7 @@ mod tui_cmd;
 mod zoo_cmd;
 
 use clap::Parser;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// `eprintln!` whose write errors (a closed pipe) are ignored: a closed stderr must not stop
@@ -37,21 +37,71 @@ macro_rules! tell {
     };
 }
 
-/// The process's stop flag, set by Ctrl-C (the handler is installed on first use): long jobs
-/// of the command line stop at their next step and keep their work. (The TUI gives each of its
-/// jobs a flag of its own.)
+/// The signal that stopped the command line's long job, if one did (0: none).
+static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
+
+/// The process's stop flag, set by SIGINT (Ctrl-C), SIGTERM (a scheduler's time limit or
+/// preemption) or SIGHUP (the terminal gone): long jobs of the command line stop at their next
+/// step and keep their work (a checkpoint, every finished epoch). The handlers are installed
+/// on first use; the signals are read on a thread of their own, which says what it does. (The
+/// TUI gives each of its jobs a flag of its own and handles SIGHUP itself.)
 pub fn cancel_flag() -> Arc<AtomicBool> {
     static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
-        let f = flag.clone();
-        let _ = ctrlc::set_handler(move || {
-            eprintln!("\ninterrupt: stopping after this step; finished work is kept (run the same command to resume)");
-            f.store(true, Ordering::SeqCst);
-        });
+        #[cfg(unix)]
+        {
+            use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+            if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+            {
+                let f = flag.clone();
+                std::thread::spawn(move || {
+                    for sig in signals.forever() {
+                        STOPPED_BY.store(sig, Ordering::SeqCst);
+                        // A closed terminal (SIGHUP) must not stop the stopping.
+                        let _ = std::io::Write::write_fmt(
+                            &mut std::io::stderr(),
+                            format_args!(
+                                "\n{}: stopping after this step; finished work is kept (run the same command to resume)\n",
+                                signal_name(sig)
+                            ),
+                        );
+                        f.store(true, Ordering::SeqCst);
+                    }
+                });
+            }
+        }
         flag
     })
     .clone()
+}
+
+/// The name of a signal that stops a job (`SIGTERM`).
+pub fn signal_name(sig: i32) -> &'static str {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        match sig {
+            SIGINT => return "SIGINT (interrupt)",
+            SIGTERM => return "SIGTERM",
+            SIGHUP => return "SIGHUP (hang-up)",
+            _ => {}
+        }
+    }
+    let _ = sig;
+    "a signal"
+}
+
+/// The exit status of a job stopped by a signal: 128 + the signal (130 for Ctrl-C, 143 for
+/// SIGTERM, 129 for SIGHUP), and the signal's name; 130 when none is known.
+pub fn stopped_exit() -> (std::process::ExitCode, &'static str) {
+    match STOPPED_BY.load(Ordering::SeqCst) {
+        0 => (std::process::ExitCode::from(130), "interrupt"),
+        sig => (
+            std::process::ExitCode::from((128 + sig) as u8),
+            signal_name(sig),
+        ),
+    }
 }
 
 /// Commands that only print (listings, checks, summaries) end quietly when their output pipe

@@ -24,8 +24,20 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<ExitCode> {
         crate::eval_cmd::print_summary(results);
     }
     if let Some(name) = &end.cancelled {
-        crate::say!("{name}: interrupted; its checkpoint is kept, run the same command to resume");
-        return Ok(ExitCode::from(130));
+        let (code, signal) = crate::stopped_exit();
+        // status.toml names what stopped the run (a scheduler's SIGTERM, say).
+        if let Ok(run) = hyperzoo_core::run::RunDir::open(&runs_dir.join(name))
+            && let Ok(Some(mut s)) = run.status()
+            && s.state == hyperzoo_core::run::RunState::Cancelled
+        {
+            s.message = format!("stopped by {signal}; resumable");
+            let _ = run.set_status(&s);
+            let _ = run.log(&s.message);
+        }
+        crate::say!(
+            "{name}: stopped by {signal}; its checkpoint is kept, run the same command to resume"
+        );
+        return Ok(code);
     }
     if end.failed.is_empty() {
         Ok(ExitCode::SUCCESS)

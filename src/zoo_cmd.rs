@@ -68,11 +68,12 @@ pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
             );
         }
         ZooEnd::Cancelled { dir } => {
+            let (code, signal) = crate::stopped_exit();
             crate::say!(
-                "interrupted: {} keeps every finished epoch; run the same command to resume",
+                "stopped by {signal}: {} keeps every finished epoch; run the same command to resume",
                 dir.display()
             );
-            return Ok(ExitCode::from(130));
+            return Ok(code);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -764,6 +764,79 @@ fn a_killed_run_resumes_with_no_corrupt_file() {
     );
 }
 
+/// SIGTERM (a Slurm time limit or preemption) stops a run as Ctrl-C does: the step ends, a
+/// checkpoint is written, status.toml says `cancelled` and names the signal, the exit status is
+/// 143; the same command resumes it. Files follow the umask (022 here: 0644), not 0600.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_a_run_with_a_checkpoint_and_files_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("tetris-tiny.toml"), TINY_TETRIS).unwrap();
+    let exp = tmp.path().join("tiny.toml");
+    let long = TINY_EXPERIMENT.replace(
+        "epochs = 2\nbatch_size = 8",
+        "epochs = 400\nbatch_size = 8\ncheckpoint_every = 100",
+    );
+    std::fs::write(&exp, long).unwrap();
+    let ws = tmp.path().join("ws");
+    let bin = assert_cmd::cargo::cargo_bin("hyperzoo");
+    // Under umask 022 (exec keeps the shell's pid: the signal reaches hyperzoo itself).
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"umask 022; exec "$0" --device cpu --workspace "$1" run "$2""#)
+        .arg(&bin)
+        .arg(&ws)
+        .arg(&exp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = ws.join("runs/tiny");
+    let start = std::time::Instant::now();
+    // Once it trains (some steps recorded), SIGTERM.
+    loop {
+        let steps = std::fs::read_to_string(run.join("metrics.jsonl"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        assert!(start.elapsed().as_secs() < 120, "the run never trained");
+        if steps >= 5 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+    let status = std::fs::read_to_string(run.join("status.toml")).unwrap();
+    assert!(
+        status.contains("state = \"cancelled\"") && status.contains("stopped by SIGTERM"),
+        "{status}"
+    );
+    let ckpts = std::fs::read_dir(run.join("checkpoints")).unwrap().count();
+    assert!(ckpts >= 1, "a checkpoint at the stop");
+    // Every file hyperzoo wrote follows the umask: 0644, not 0600.
+    let zoo = ws.join("zoos/tetris-tiny");
+    for f in [
+        run.join("config.toml"),
+        run.join("status.toml"),
+        run.join("metrics.jsonl"),
+        zoo.join("zoo.toml"),
+        zoo.join("models.csv"),
+        zoo.join("properties.csv"),
+        zoo.join("weights/epoch_0002.safetensors"),
+    ] {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{} is {mode:o}", f.display());
+    }
+}
+
 /// A listing whose reader has gone (`hyperzoo check grid.toml | head`) ends by SIGPIPE as Unix
 /// tools do, not with a panic about a broken pipe.
 #[cfg(unix)]

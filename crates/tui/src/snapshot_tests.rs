@@ -294,8 +294,5 @@ fn evaluation_job_progress_in_the_run_list_and_run_view() {
     app.view = View::Run;
     app.memory = Some(123 * 1024 * 1024);
     let screen = draw(&app).to_string();
-    assert!(
-        screen.contains("evaluate running: probes:"),
-        "{screen}"
-    );
+    assert!(screen.contains("evaluate running: probes:"), "{screen}");
 }
