@@ -26,7 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Eval(args) => crate::eval_cmd::eval(&cli.global, args),
         Command::Embed(args) => crate::eval_cmd::embed(&cli.global, args),
         Command::Generate(args) => crate::eval_cmd::generate(&cli.global, args),
-        Command::Check { file } => crate::store_cmd::check(file),
+        Command::Check { file } => crate::store_cmd::check(&cli.global, file),
         Command::Ls => crate::store_cmd::ls(&cli.global),
         Command::Export(args) => crate::store_cmd::export(&cli.global, args),
         Command::Show { run } => crate::store_cmd::show(&cli.global, run),

@@ -132,6 +132,21 @@ fn restore_sigpipe_for(command: &cli::Command) {
     let _ = prints_only;
 }
 
+/// An error and its causes on one line, each cause once: the library's messages already end
+/// with their cause ("reading X: Is a directory (os error 21)"), which anyhow's chain would
+/// repeat.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
+}
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     if let Some(command) = &cli.command {
@@ -140,7 +155,7 @@ fn main() -> std::process::ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             std::process::ExitCode::FAILURE
         }
     }

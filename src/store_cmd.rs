@@ -9,31 +9,68 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// `hyperzoo check <experiment.toml>`: validates the file and prints its runs.
-pub fn check(file: &Path) -> Result<ExitCode> {
+pub fn check(g: &Global, file: &Path) -> Result<ExitCode> {
+    use hyperzoo_core::workspace::ZooSource;
     let e = Experiment::load(file)?;
     let runs = e.expand()?;
+    // Where the zoo is, or that it will be generated first; a zoo path that holds no zoo is
+    // an error here rather than a failed run later.
+    let ws = g.env().workspace;
+    let zoo = match ws.zoo_of(&e)? {
+        ZooSource::Ready(dir) => format!("zoo {} (generated)", dir.display()),
+        ZooSource::Generate { definition, dir } => format!(
+            "zoo {} not generated yet: `hyperzoo run` generates it from {} first",
+            dir.display(),
+            definition.display()
+        ),
+    };
     println!(
-        "{}: ok; model {}, {} run(s)",
+        "{}: ok; model {}, {} run(s); {zoo}",
         file.display(),
         e.model.kind(),
         runs.len()
     );
     for (name, r) in &runs {
         println!(
-            "  {name}: zoo {}, epochs {:?}, {} training epochs, batch {}, lr {}, seed {}",
-            r.zoo
-                .path
-                .as_deref()
-                .or(r.zoo.definition.as_deref())
-                .unwrap_or("-"),
-            r.zoo.epochs,
+            "  {name}: zoo epochs {}, {} training epochs, batch {}, lr {}, seed {}",
+            epochs_text(&r.zoo.epochs),
             r.train.epochs,
             r.train.batch_size,
-            r.train.lr,
+            number(r.train.lr),
             r.seed
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `zoo.epochs` as written in an experiment: `last`, `all` or `[5, 10, 15]`.
+fn epochs_text(e: &hyperzoo_core::experiment::EpochSelection) -> String {
+    use hyperzoo_core::experiment::EpochSelection;
+    match e {
+        EpochSelection::Last => "last".into(),
+        EpochSelection::All => "all".into(),
+        EpochSelection::List(v) => format!("{v:?}"),
+    }
+}
+
+/// A number as a person reads it: `0.001`, `3e-9`, `1.5`, `250000` (never `0.000000`).
+pub(crate) fn number(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return v.to_string();
+    }
+    let a = v.abs();
+    if (1e-3..1e6).contains(&a) {
+        // Up to 6 significant digits, trailing zeros dropped.
+        let digits = (5 - a.log10().floor() as i32).clamp(0, 9) as usize;
+        let t = format!("{v:.digits$}");
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t
+        }
+    } else {
+        format!("{v:e}")
+    }
 }
 
 /// `hyperzoo export --table`: the ablation table of the runs, to .toml or .csv.
@@ -239,12 +276,12 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
         "samples_per_s",
     ] {
         if let Some(v) = last_metric(&metrics, "step", key) {
-            println!("  last step {key}: {v:.6}");
+            println!("  last step {key}: {}", number(v));
         }
     }
     for key in ["train_loss", "val_loss", "val_r2"] {
         if let Some(v) = last_metric(&metrics, "epoch", key) {
-            println!("  last evaluation {key}: {v:.6}");
+            println!("  last evaluation {key}: {}", number(v));
         }
     }
     let results = run.path("results.toml");
@@ -332,4 +369,20 @@ pub fn export(g: &Global, a: &crate::cli::ExportRunArgs) -> Result<ExitCode> {
     }
     println!("wrote {}", a.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbers_read_as_people_write_them() {
+        let n = super::number;
+        assert_eq!(n(4e-9), "4e-9");
+        assert_eq!(n(0.001), "0.001");
+        assert_eq!(n(3e-4), "3e-4");
+        assert_eq!(n(0.123456789), "0.123457");
+        assert_eq!(n(1.5), "1.5");
+        assert_eq!(n(2520.0), "2520");
+        assert_eq!(n(0.0), "0");
+        assert_eq!(n(-0.25), "-0.25");
+    }
 }

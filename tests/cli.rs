@@ -837,6 +837,39 @@ fn sigterm_stops_a_run_with_a_checkpoint_and_files_follow_the_umask() {
     }
 }
 
+/// `check` says where an experiment's zoo is, that it will be generated first, or that its
+/// path holds no zoo (an error naming the file, line and key, before any run is made).
+#[test]
+fn check_says_where_the_zoo_is_and_refuses_a_missing_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("tetris-tiny.toml"), TINY_TETRIS).unwrap();
+    let exp = tmp.path().join("tiny.toml");
+    std::fs::write(&exp, TINY_EXPERIMENT).unwrap();
+    let ws = tmp.path().join("ws");
+    in_workspace(&ws, &["check".as_ref(), exp.as_os_str()])
+        .success()
+        .stdout(
+            predicate::str::contains("not generated yet")
+                .and(predicate::str::contains("zoo epochs all")),
+        );
+    let missing = tmp.path().join("missing.toml");
+    std::fs::write(
+        &missing,
+        TINY_EXPERIMENT.replace(
+            "definition = \"tetris-tiny.toml\"",
+            "path = \"no-such-zoo\"",
+        ),
+    )
+    .unwrap();
+    in_workspace(&ws, &["check".as_ref(), missing.as_os_str()])
+        .failure()
+        .stderr(
+            predicate::str::contains("missing.toml:4: zoo.path = ")
+                .and(predicate::str::contains("no zoo.toml")),
+        );
+    assert!(!ws.join("runs").exists(), "check makes no run");
+}
+
 /// A listing whose reader has gone (`hyperzoo check grid.toml | head`) ends by SIGPIPE as Unix
 /// tools do, not with a panic about a broken pipe.
 #[cfg(unix)]
