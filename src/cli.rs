@@ -111,6 +111,14 @@ pub enum Command {
     /// Train the runs of an experiment file (one per grid combination), headless, into
     /// <workspace>/runs/<run>/; resumes interrupted runs, skips finished ones.
     Run(RunArgs),
+    /// Print a shell completion script: `hyperzoo completions bash > ~/.local/share/bash-completion/completions/hyperzoo`.
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `hyperzoo man > hyperzoo.1; man ./hyperzoo.1`.
+    Man,
 }
 
 #[derive(Debug, Default, Args)]

@@ -37,6 +37,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Note { run, text } => crate::store_cmd::note(&cli.global, run, text),
         Command::Zoo(ZooCommand::Import(args)) => crate::zoo_cmd::import(&cli.global, args),
         Command::Zoo(ZooCommand::Export(args)) => crate::zoo_cmd::export(&cli.global, args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = crate::cli::Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "hyperzoo", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(crate::cli::Cli::command()).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

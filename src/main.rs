@@ -118,6 +118,8 @@ fn restore_sigpipe_for(command: &cli::Command) {
             | Command::Show { .. }
             | Command::Summary { .. }
             | Command::Doctor
+            | Command::Completions { .. }
+            | Command::Man
             | Command::Data(DataCommand::List)
             | Command::Zoo(ZooCommand::Info { .. })
     );

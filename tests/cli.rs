@@ -870,6 +870,26 @@ fn check_says_where_the_zoo_is_and_refuses_a_missing_one() {
     assert!(!ws.join("runs").exists(), "check makes no run");
 }
 
+/// Shell completions and the man page come from the same argument definitions.
+#[test]
+fn completions_and_man_page() {
+    for (shell, marker) in [
+        ("bash", "_hyperzoo()"),
+        ("zsh", "#compdef hyperzoo"),
+        ("fish", "complete -c hyperzoo"),
+    ] {
+        hyperzoo()
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(marker).and(predicate::str::contains("summary")));
+    }
+    hyperzoo().arg("man").assert().success().stdout(
+        predicate::str::contains(".TH hyperzoo 1").and(predicate::str::contains("completions")),
+    );
+    hyperzoo().args(["completions", "cmd"]).assert().code(2);
+}
+
 /// A listing whose reader has gone (`hyperzoo check grid.toml | head`) ends by SIGPIPE as Unix
 /// tools do, not with a panic about a broken pipe.
 #[cfg(unix)]
