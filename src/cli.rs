@@ -274,6 +274,10 @@ pub enum ZooCommand {
     Info {
         /// Zoo directory, or the name of a zoo in <workspace>/zoos/
         zoo: String,
+        /// Also read every weight (non-finite values in networks recorded as ok); the headers
+        /// and lengths of the weight files are always checked
+        #[arg(long)]
+        verify: bool,
     },
     /// Import a published zoo as a hyperzoo zoo: `modelzoos` (the Model Zoos layout of
     /// Schürholt et al.: params.json, result.json, checkpoint_*/checkpoints) or `unterthiner`

@@ -20,7 +20,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(BenchCommand::Hyper(args)) => crate::bench::hyper(&cli.global, args),
         Command::Bench(BenchCommand::Tui(args)) => crate::tui_cmd::bench(&cli.global, args),
         Command::Zoo(ZooCommand::Generate(args)) => crate::zoo_cmd::generate(&cli.global, args),
-        Command::Zoo(ZooCommand::Info { zoo }) => crate::zoo_cmd::info(&cli.global, zoo),
+        Command::Zoo(ZooCommand::Info { zoo, verify }) => {
+            crate::zoo_cmd::info(&cli.global, zoo, *verify)
+        }
         Command::Zoo(ZooCommand::Merge { zoo, shards }) => crate::zoo_cmd::merge(zoo, shards),
         Command::Run(args) => crate::run_cmd::run(&cli.global, args),
         Command::Eval(args) => crate::eval_cmd::eval(&cli.global, args),

@@ -84,14 +84,35 @@ fn locate(g: &Global, zoo: &str) -> PathBuf {
 }
 
 /// `hyperzoo zoo info`.
-pub fn info(g: &Global, zoo: &str) -> Result<ExitCode> {
+pub fn info(g: &Global, zoo: &str, verify: bool) -> Result<ExitCode> {
     let dir = locate(g, zoo);
     if !dir.join("zoo.toml").exists() {
         bail!("no zoo at '{zoo}' (looked for {}/zoo.toml)", dir.display());
     }
     let z = Zoo::open(&dir)?;
     println!("{}", summary(&z));
-    Ok(ExitCode::SUCCESS)
+    let damaged = z.verify_weights(verify);
+    if damaged.is_empty() {
+        println!(
+            "  weights: {} file(s) sound ({})",
+            z.manifest.checkpoints.len(),
+            if verify {
+                "headers, lengths and every value read"
+            } else {
+                "headers and lengths; --verify reads every value"
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for d in &damaged {
+        crate::say!("damaged: {d}");
+    }
+    crate::say!(
+        "{} of {} weight file(s) damaged: regenerate the zoo (`hyperzoo zoo generate`) or copy them again",
+        damaged.len(),
+        z.manifest.checkpoints.len()
+    );
+    Ok(ExitCode::FAILURE)
 }
 
 use hyperzoo_core::results::quantile;

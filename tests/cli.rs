@@ -247,6 +247,26 @@ fn sharded_generation_merges_to_the_unsharded_zoo() {
         .success()
         .stdout(predicate::str::is_match(r"\n\s+3\s+6\s+0\s+0\s+0\.(3[5-9]|[4-9]\d)\d\d").unwrap());
     hyperzoo()
+        .args(["zoo", "info", "--verify"])
+        .arg(&shared)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("every value read"));
+    // A truncated weight file is named, and the exit status says so.
+    let w = shared.join("weights/epoch_0002.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() - 100]).unwrap();
+    hyperzoo()
+        .args(["zoo", "info"])
+        .arg(&shared)
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("epoch_0002.safetensors: truncated or damaged")
+                .and(predicate::str::contains("1 of")),
+        );
+    std::fs::write(&w, &bytes).unwrap();
+    hyperzoo()
         .args(["zoo", "generate"])
         .arg(&def)
         .args(["--shard", "2/2"])

@@ -109,4 +109,81 @@ impl Zoo {
         }
         Ok(data.clone())
     }
+
+    /// Checks every checkpoint's weight file without reading its values: that it is there,
+    /// its safetensors header reads, its `weights` tensor is f32 of shape `[models, params]`,
+    /// and the file is as long as the header says (a truncated or damaged file is named). With
+    /// `values`, reads every value too ([`Zoo::weights`]: no non-finite weight in a network
+    /// recorded as ok). One message per damaged file; none when all are sound.
+    pub fn verify_weights(&self, values: bool) -> Vec<String> {
+        let (n, p) = (self.manifest.models, self.manifest.params);
+        self.manifest
+            .checkpoints
+            .iter()
+            .filter_map(|&epoch| {
+                let path = self.dir.join("weights").join(weights_name(epoch));
+                let checked = check_weight_header(&path, n, p).and_then(|()| {
+                    if values {
+                        self.weights(epoch).map(|_| ())
+                    } else {
+                        Ok(())
+                    }
+                });
+                checked.err().map(|e| e.to_string())
+            })
+            .collect()
+    }
+}
+
+/// Reads a weight file's header only (8 bytes of length, then the JSON header) and checks it
+/// against `[n, p]` f32 and the file's length.
+fn check_weight_header(path: &Path, n: usize, p: usize) -> Result<()> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    let len = f
+        .metadata()
+        .map_err(|e| Error::io("reading", path, e))?
+        .len();
+    let bad = |why: String| Error::format(path, why);
+    let mut size = [0u8; 8];
+    f.read_exact(&mut size)
+        .map_err(|_| bad(format!("truncated: {len} bytes, not even a header")))?;
+    let header_len = u64::from_le_bytes(size);
+    if header_len > len.saturating_sub(8) || header_len > 100_000_000 {
+        return Err(bad(format!(
+            "damaged or truncated: its header claims {header_len} bytes of a {len}-byte file"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    f.read_exact(&mut header)
+        .map_err(|e| Error::io("reading", path, e))?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("damaged header ({e})")))?;
+    let w = meta
+        .get("weights")
+        .ok_or_else(|| bad("no tensor 'weights' in the header".into()))?;
+    let dtype = w.get("dtype").and_then(|d| d.as_str()).unwrap_or("?");
+    let shape: Vec<u64> = w
+        .get("shape")
+        .and_then(|s| s.as_array())
+        .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+        .unwrap_or_default();
+    if dtype != "F32" || shape != [n as u64, p as u64] {
+        return Err(bad(format!(
+            "weights {dtype} {shape:?}, expected F32 [{n}, {p}] (models, params)"
+        )));
+    }
+    let end = w
+        .get("data_offsets")
+        .and_then(|o| o.as_array())
+        .and_then(|o| o.get(1))
+        .and_then(|e| e.as_u64())
+        .ok_or_else(|| bad("damaged header (no data offsets)".into()))?;
+    let want = 8 + header_len + end;
+    if len != want || end != (n * p * 4) as u64 {
+        return Err(bad(format!(
+            "truncated or damaged: {len} bytes, expected {want} ({n} x {p} f32 weights)"
+        )));
+    }
+    Ok(())
 }
