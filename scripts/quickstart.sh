@@ -20,7 +20,7 @@ hz() { cargo run --release --quiet --bin hyperzoo -- "$@"; }
 hz doctor
 run=quickstart-sane
 # The workspace directory as hyperzoo resolves it (--workspace / $HYPERZOO_WORKSPACE / default).
-ws=$(hz doctor | sed -n 's/^workspace  *//p' | sed 's/ (.*//')
+ws=$(hz doctor --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["workspace"])')
 hz run experiments/quickstart.toml "$@"
 hz eval "$run" --images 1000
 generated="$ws/zoos/$run-generated"

@@ -48,7 +48,11 @@ pub enum Command {
     Tui(TuiArgs),
     /// Check the installation: versions, device, datasets, workspace. Non-zero exit when
     /// something required is missing, with the command that fixes it.
-    Doctor,
+    Doctor {
+        /// Print the same as JSON (stable field names, docs/json.md)
+        #[arg(long)]
+        json: bool,
+    },
     /// Datasets: fetch and verify.
     #[command(subcommand)]
     Data(DataCommand),
@@ -62,13 +66,23 @@ pub enum Command {
     Check {
         /// Experiment file (TOML)
         file: PathBuf,
+        /// Print the same as JSON (stable field names, docs/json.md)
+        #[arg(long)]
+        json: bool,
     },
     /// List the runs of the workspace: state, progress, last validation metrics.
-    Ls,
+    Ls {
+        /// Print the same as JSON (stable field names, docs/json.md)
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one run: status, checkpoints, last metrics, results.
     Show {
         /// Run directory, or a run name in <workspace>/runs/
         run: String,
+        /// Print the same as JSON (stable field names, docs/json.md)
+        #[arg(long)]
+        json: bool,
     },
     /// Does it work? One table of a run: the zoo (median accuracy vs chance), the final
     /// validation R², probes of the hyper-representation vs the W and s(W) baselines,
@@ -278,6 +292,9 @@ pub enum ZooCommand {
         /// and lengths of the weight files are always checked
         #[arg(long)]
         verify: bool,
+        /// Print the manifest, the splits and the accuracy per epoch as JSON (docs/json.md)
+        #[arg(long)]
+        json: bool,
     },
     /// Import a published zoo as a hyperzoo zoo: `modelzoos` (the Model Zoos layout of
     /// Schürholt et al.: params.json, result.json, checkpoint_*/checkpoints) or `unterthiner`
@@ -361,7 +378,11 @@ pub enum DataCommand {
     /// Fetch datasets into the data directory and verify their sha256.
     Fetch(FetchArgs),
     /// List known datasets and whether each is present and verified.
-    List,
+    List {
+        /// Print the same as JSON (stable field names, docs/json.md)
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -13,25 +13,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     };
     match command {
         Command::Tui(args) => crate::tui_cmd::tui(&cli.global, args),
-        Command::Doctor => doctor(&cli.global),
+        Command::Doctor { json } => doctor(&cli.global, *json),
         Command::Data(DataCommand::Fetch(args)) => data_fetch(&cli.global, args),
-        Command::Data(DataCommand::List) => data_list(&cli.global),
+        Command::Data(DataCommand::List { json }) => data_list(&cli.global, *json),
         Command::Bench(BenchCommand::Zoo(args)) => crate::bench::zoo(&cli.global, args),
         Command::Bench(BenchCommand::Hyper(args)) => crate::bench::hyper(&cli.global, args),
         Command::Bench(BenchCommand::Tui(args)) => crate::tui_cmd::bench(&cli.global, args),
         Command::Zoo(ZooCommand::Generate(args)) => crate::zoo_cmd::generate(&cli.global, args),
-        Command::Zoo(ZooCommand::Info { zoo, verify }) => {
-            crate::zoo_cmd::info(&cli.global, zoo, *verify)
+        Command::Zoo(ZooCommand::Info { zoo, verify, json }) => {
+            crate::zoo_cmd::info(&cli.global, zoo, *verify, *json)
         }
         Command::Zoo(ZooCommand::Merge { zoo, shards }) => crate::zoo_cmd::merge(zoo, shards),
         Command::Run(args) => crate::run_cmd::run(&cli.global, args),
         Command::Eval(args) => crate::eval_cmd::eval(&cli.global, args),
         Command::Embed(args) => crate::eval_cmd::embed(&cli.global, args),
         Command::Generate(args) => crate::eval_cmd::generate(&cli.global, args),
-        Command::Check { file } => crate::store_cmd::check(&cli.global, file),
-        Command::Ls => crate::store_cmd::ls(&cli.global),
+        Command::Check { file, json } => crate::store_cmd::check(&cli.global, file, *json),
+        Command::Ls { json } => crate::store_cmd::ls(&cli.global, *json),
         Command::Export(args) => crate::store_cmd::export(&cli.global, args),
-        Command::Show { run } => crate::store_cmd::show(&cli.global, run),
+        Command::Show { run, json } => crate::store_cmd::show(&cli.global, run, *json),
         Command::Summary { run, json } => crate::summary_cmd::summary(&cli.global, run, *json),
         Command::Tag { run, tags, remove } => {
             crate::store_cmd::tag(&cli.global, run, tags, *remove)
@@ -126,8 +126,43 @@ fn status_line(ds: &DatasetInfo, st: &DatasetStatus) -> String {
     }
 }
 
-fn data_list(g: &Global) -> Result<ExitCode> {
+/// A dataset's state in one word (`verified`, `missing`, `incomplete`, `corrupt`), for JSON.
+fn state_word(st: &DatasetStatus, ds: &DatasetInfo) -> &'static str {
+    match st {
+        DatasetStatus::Verified => "verified",
+        DatasetStatus::Missing(files) if files.len() == ds.files.len() => "missing",
+        DatasetStatus::Missing(_) => "incomplete",
+        DatasetStatus::Corrupt { .. } => "corrupt",
+    }
+}
+
+/// The data directory's datasets as JSON values.
+fn datasets_json(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    CATALOG
+        .iter()
+        .map(|ds| {
+            let st = data::verify(dir, ds);
+            serde_json::json!({
+                "name": ds.name,
+                "title": ds.title,
+                "state": state_word(&st, ds),
+                "detail": status_line(ds, &st),
+            })
+        })
+        .collect()
+}
+
+fn data_list(g: &Global, json: bool) -> Result<ExitCode> {
     let dir = paths::data_dir(g.data_dir.clone());
+    if json {
+        let v = serde_json::json!({
+            "data_dir": dir.path,
+            "origin": dir.origin.to_string(),
+            "datasets": datasets_json(&dir.path),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("data dir: {} ({})", dir.path.display(), dir.origin);
     for ds in CATALOG {
         let st = data::verify(&dir.path, ds);
@@ -141,60 +176,76 @@ fn data_list(g: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn doctor(g: &Global) -> Result<ExitCode> {
+fn doctor(g: &Global, json: bool) -> Result<ExitCode> {
     let mut problems: Vec<String> = Vec::new();
-    println!("hyperzoo {}", env!("CARGO_PKG_VERSION"));
-    println!("  burn        {}", device::BURN_VERSION);
-    println!("  backend     {}", device::backend_name());
+    let mut lines: Vec<String> = Vec::new();
+    lines.push(format!("hyperzoo {}", env!("CARGO_PKG_VERSION")));
+    lines.push(format!("  burn        {}", device::BURN_VERSION));
+    lines.push(format!("  backend     {}", device::backend_name()));
     let linked = match (cfg!(feature = "tch"), device::LIBTORCH_CUDA_LINKED) {
         (false, _) => "",
         (true, true) => " (CUDA-linked)",
         (true, false) => " (CPU-only view; LIBTORCH_MODE=cuda scripts/setup-libtorch.sh for GPUs)",
     };
-    println!("  libtorch    {}{linked}", device::LIBTORCH_VERSION);
+    lines.push(format!(
+        "  libtorch    {}{linked}",
+        device::LIBTORCH_VERSION
+    ));
     let gpus = device::cuda_device_count();
-    println!(
+    lines.push(format!(
         "  CUDA        {}",
         if gpus > 0 {
             format!("available ({gpus} device(s))")
         } else {
             "not available".into()
         }
-    );
-    match device::resolve(g.device) {
+    ));
+    let (resolved, device_error) = match device::resolve(g.device) {
         Ok(d) => match smoke_test(&d) {
-            Ok(()) => println!("  device      {} -> {d} (tensor check ok)", g.device),
+            Ok(()) => {
+                lines.push(format!(
+                    "  device      {} -> {d} (tensor check ok)",
+                    g.device
+                ));
+                (Some(d.to_string()), None)
+            }
             Err(e) => {
-                println!("  device      {} -> {d}: FAILED {e}", g.device);
+                lines.push(format!("  device      {} -> {d}: FAILED {e}", g.device));
                 problems.push(format!("tensor check on {d} failed: {e}"));
+                (Some(d.to_string()), Some(e.to_string()))
             }
         },
         Err(e) => {
-            println!("  device      {}: {e}", g.device);
+            lines.push(format!("  device      {}: {e}", g.device));
             problems.push(e.to_string());
+            (None, Some(e.to_string()))
         }
-    }
+    };
 
     let dir = paths::data_dir(g.data_dir.clone());
-    println!("data dir      {} ({})", dir.path.display(), dir.origin);
+    lines.push(format!(
+        "data dir      {} ({})",
+        dir.path.display(),
+        dir.origin
+    ));
     for ds in CATALOG {
         let st = data::verify(&dir.path, ds);
-        println!("  {:<14}{}", ds.name, status_line(ds, &st));
+        lines.push(format!("  {:<14}{}", ds.name, status_line(ds, &st)));
         if st != DatasetStatus::Verified {
             problems.push(format!("dataset {}: {}", ds.name, status_line(ds, &st)));
         }
     }
 
     let ws = paths::workspace_dir(g.workspace.clone());
-    let ws_state = if ws.path.is_dir() {
+    let (ws_word, ws_state) = if ws.path.is_dir() {
         match tempfile::tempfile_in(&ws.path) {
-            Ok(_) => "exists, writable".to_string(),
+            Ok(_) => ("writable", "exists, writable".to_string()),
             Err(e) => {
                 problems.push(format!(
                     "workspace {} is not writable: {e}",
                     ws.path.display()
                 ));
-                format!("NOT WRITABLE: {e}")
+                ("not_writable", format!("NOT WRITABLE: {e}"))
             }
         }
     } else if ws.path.exists() {
@@ -202,26 +253,52 @@ fn doctor(g: &Global) -> Result<ExitCode> {
             "workspace {} exists but is not a directory",
             ws.path.display()
         ));
-        "NOT A DIRECTORY".into()
+        ("not_a_directory", "NOT A DIRECTORY".into())
     } else {
-        "will be created by the first run".into()
+        ("absent", "will be created by the first run".into())
     };
-    println!(
+    lines.push(format!(
         "workspace     {} ({}; {ws_state})",
         ws.path.display(),
         ws.origin
-    );
-
-    if problems.is_empty() {
-        println!("status        ok");
-        Ok(ExitCode::SUCCESS)
+    ));
+    if json {
+        let v = serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "burn": device::BURN_VERSION,
+            "backend": device::backend_name(),
+            "libtorch": device::LIBTORCH_VERSION,
+            "libtorch_cuda_linked": device::LIBTORCH_CUDA_LINKED,
+            "cuda_devices": gpus,
+            "device": { "asked": g.device.to_string(), "resolved": resolved, "error": device_error },
+            "data_dir": dir.path,
+            "data_dir_origin": dir.origin.to_string(),
+            "datasets": datasets_json(&dir.path),
+            "workspace": ws.path,
+            "workspace_origin": ws.origin.to_string(),
+            "workspace_state": ws_word,
+            "problems": problems,
+            "ok": problems.is_empty(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("status        {} problem(s):", problems.len());
-        for p in &problems {
-            println!("  - {p}");
+        for l in &lines {
+            println!("{l}");
         }
-        Ok(ExitCode::FAILURE)
+        if problems.is_empty() {
+            println!("status        ok");
+        } else {
+            println!("status        {} problem(s):", problems.len());
+            for p in &problems {
+                println!("  - {p}");
+            }
+        }
     }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// A small matmul on the device, read back and checked, so the doctor proves libtorch loads

@@ -114,13 +114,13 @@ fn restore_sigpipe_for(command: &cli::Command) {
     let prints_only = matches!(
         command,
         Command::Check { .. }
-            | Command::Ls
+            | Command::Ls { .. }
             | Command::Show { .. }
             | Command::Summary { .. }
-            | Command::Doctor
+            | Command::Doctor { .. }
             | Command::Completions { .. }
             | Command::Man
-            | Command::Data(DataCommand::List)
+            | Command::Data(DataCommand::List { .. })
             | Command::Zoo(ZooCommand::Info { .. })
     );
     #[cfg(unix)]

@@ -9,14 +9,39 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// `hyperzoo check <experiment.toml>`: validates the file and prints its runs.
-pub fn check(g: &Global, file: &Path) -> Result<ExitCode> {
+pub fn check(g: &Global, file: &Path, json: bool) -> Result<ExitCode> {
     use hyperzoo_core::workspace::ZooSource;
     let e = Experiment::load(file)?;
     let runs = e.expand()?;
     // Where the zoo is, or that it will be generated first; a zoo path that holds no zoo is
     // an error here rather than a failed run later.
     let ws = g.env().workspace;
-    let zoo = match ws.zoo_of(&e)? {
+    let source = ws.zoo_of(&e)?;
+    if json {
+        let (zoo_state, zoo_dir, definition) = match &source {
+            ZooSource::Ready(dir) => ("generated", dir.clone(), None),
+            ZooSource::Generate { definition, dir } => {
+                ("to_generate", dir.clone(), Some(definition.clone()))
+            }
+        };
+        let v = serde_json::json!({
+            "file": file,
+            "name": e.name,
+            "model": e.model.kind(),
+            "zoo": { "state": zoo_state, "dir": zoo_dir, "definition": definition },
+            "runs": runs.iter().map(|(name, r)| serde_json::json!({
+                "name": name,
+                "zoo_epochs": r.zoo.epochs,
+                "epochs": r.train.epochs,
+                "batch_size": r.train.batch_size,
+                "lr": r.train.lr,
+                "seed": r.seed,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let zoo = match source {
         ZooSource::Ready(dir) => format!("zoo {} (generated)", dir.display()),
         ZooSource::Generate { definition, dir } => format!(
             "zoo {} not generated yet: `hyperzoo run` generates it from {} first",
@@ -71,6 +96,30 @@ pub(crate) fn number(v: f64) -> String {
     } else {
         format!("{v:e}")
     }
+}
+
+/// `hyperzoo show --json`: the run's status, notes, checkpoints, last step and evaluation
+/// records and results.toml, as one object.
+fn show_json(run: &RunDir, name: &str, dir: &Path) -> Result<ExitCode> {
+    let metrics = run.metrics()?;
+    let last = |kind: &str| metrics.iter().rev().find(|m| m["kind"] == kind).cloned();
+    let status = run.status()?;
+    let notes = run.notes()?;
+    let results = hyperzoo_core::results::Results::read(&run.path("results.toml"))?;
+    let v = serde_json::json!({
+        "run": name,
+        "dir": dir,
+        "state": status.as_ref().map(|s| shown_state(run, s)),
+        "status": status,
+        "tags": notes.tags,
+        "note": notes.note,
+        "checkpoints": run.checkpoints()?,
+        "last_step": last("step"),
+        "last_evaluation": last("epoch"),
+        "results": results,
+    });
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `hyperzoo export --table`: the ablation table of the runs, to .toml or .csv.
@@ -175,8 +224,33 @@ fn last_metric(metrics: &[serde_json::Value], kind: &str, key: &str) -> Option<f
         .find_map(|m| m[key].as_f64())
 }
 
-/// `hyperzoo ls`: every run of the workspace, one line each.
-pub fn ls(g: &Global) -> Result<ExitCode> {
+/// A run's state as `ls` and `show` say it: status.toml's, or `stale` when a `running` run's
+/// process has written nothing for a minute (the workspace's one rule).
+fn shown_state(run: &RunDir, s: &hyperzoo_core::run::Status) -> &'static str {
+    let last = hyperzoo_core::workspace::last_write(run.dir());
+    if hyperzoo_core::workspace::is_stale(s.state, last, std::time::SystemTime::now()) {
+        "stale"
+    } else {
+        s.state.name()
+    }
+}
+
+/// One line of `hyperzoo ls` (`--json`: one object of the array, these field names).
+#[derive(serde::Serialize)]
+struct LsRow {
+    run: String,
+    state: Option<&'static str>,
+    step: Option<u64>,
+    epoch: Option<u64>,
+    epochs: Option<u64>,
+    val_loss: Option<f64>,
+    val_r2: Option<f64>,
+    results: bool,
+    tags: Option<Vec<String>>,
+}
+
+/// `hyperzoo ls`: every run of the workspace, one line each (`--json`: an array).
+pub fn ls(g: &Global, json: bool) -> Result<ExitCode> {
     let dir = runs_dir(g);
     let mut names: Vec<String> = match std::fs::read_dir(&dir) {
         Ok(e) => e
@@ -187,52 +261,58 @@ pub fn ls(g: &Global) -> Result<ExitCode> {
         Err(_) => Vec::new(),
     };
     names.sort();
-    println!(
-        "{:<40} {:<10} {:>9} {:>11} {:>9} {:>8} {:<7} tags",
-        "run", "state", "step", "epoch", "val loss", "val R²", "results"
-    );
+    let mut rows = Vec::new();
     for name in names {
         let run = RunDir::open(&dir.join(&name))?;
         let status = run.status().ok().flatten();
         let metrics = run.metrics().unwrap_or_default();
-        let fmt = |v: Option<f64>, d: usize| v.map_or("-".to_string(), |x| format!("{x:.d$}"));
-        // A bad notes.toml does not hide the run: its tags show as `?`.
-        let tags = match run.notes() {
-            Ok(n) => n.tags.join(","),
-            Err(_) => "?".into(),
-        };
+        rows.push(LsRow {
+            state: status.as_ref().map(|s| shown_state(&run, s)),
+            step: status.as_ref().map(|s| s.step),
+            epoch: status.as_ref().map(|s| s.epoch),
+            epochs: status.as_ref().map(|s| s.epochs),
+            val_loss: last_metric(&metrics, "epoch", "val_loss"),
+            val_r2: last_metric(&metrics, "epoch", "val_r2"),
+            results: run.path("results.toml").exists(),
+            // A bad notes.toml does not hide the run: its tags show as `?` (null in JSON).
+            tags: run.notes().ok().map(|n| n.tags),
+            run: name,
+        });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<40} {:<10} {:>9} {:>11} {:>9} {:>8} {:<7} tags",
+        "run", "state", "step", "epoch", "val loss", "val R²", "results"
+    );
+    let fmt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.4}"));
+    for r in rows {
         println!(
             "{:<40} {:<10} {:>9} {:>11} {:>9} {:>8} {:<7} {}",
-            name,
-            status.as_ref().map_or("-", |s| {
-                // One staleness rule: a `running` run whose process died shows as stale.
-                let last = hyperzoo_core::workspace::last_write(run.dir());
-                if hyperzoo_core::workspace::is_stale(s.state, last, std::time::SystemTime::now()) {
-                    "stale"
-                } else {
-                    s.state.name()
-                }
-            }),
-            status.as_ref().map_or("-".into(), |s| s.step.to_string()),
-            status
-                .as_ref()
-                .map_or("-".into(), |s| format!("{}/{}", s.epoch, s.epochs)),
-            fmt(last_metric(&metrics, "epoch", "val_loss"), 4),
-            fmt(last_metric(&metrics, "epoch", "val_r2"), 4),
-            if run.path("results.toml").exists() {
-                "yes"
-            } else {
-                "no"
+            r.run,
+            r.state.unwrap_or("-"),
+            r.step.map_or("-".into(), |s| s.to_string()),
+            match (r.epoch, r.epochs) {
+                (Some(e), Some(n)) => format!("{e}/{n}"),
+                _ => "-".into(),
             },
-            tags
+            fmt(r.val_loss),
+            fmt(r.val_r2),
+            if r.results { "yes" } else { "no" },
+            r.tags.map_or("?".into(), |t| t.join(","))
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `hyperzoo show <run>`: status, checkpoints, last metrics and results of one run.
-pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
+pub fn show(g: &Global, name: &str, json: bool) -> Result<ExitCode> {
     let (run, dir) = open_run(g, name)?;
+    if json {
+        return show_json(&run, name, &dir);
+    }
     println!("run {} ({})", name, dir.display());
     let notes = run.notes()?;
     if !notes.tags.is_empty() {
@@ -246,14 +326,9 @@ pub fn show(g: &Global, name: &str) -> Result<ExitCode> {
     if let Some(s) = run.status()? {
         println!(
             "  state {}, step {}, epoch {}/{}{}",
-            if hyperzoo_core::workspace::is_stale(
-                s.state,
-                hyperzoo_core::workspace::last_write(run.dir()),
-                std::time::SystemTime::now()
-            ) {
-                "stale (its process has written nothing for a minute)"
-            } else {
-                s.state.name()
+            match shown_state(&run, &s) {
+                "stale" => "stale (its process has written nothing for a minute)",
+                state => state,
             },
             s.step,
             s.epoch,

@@ -84,14 +84,25 @@ fn locate(g: &Global, zoo: &str) -> PathBuf {
 }
 
 /// `hyperzoo zoo info`.
-pub fn info(g: &Global, zoo: &str, verify: bool) -> Result<ExitCode> {
+pub fn info(g: &Global, zoo: &str, verify: bool, json: bool) -> Result<ExitCode> {
     let dir = locate(g, zoo);
     if !dir.join("zoo.toml").exists() {
         bail!("no zoo at '{zoo}' (looked for {}/zoo.toml)", dir.display());
     }
     let z = Zoo::open(&dir)?;
-    println!("{}", summary(&z));
     let damaged = z.verify_weights(verify);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&info_json(&z, &damaged))?
+        );
+        return Ok(if damaged.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    println!("{}", summary(&z));
     if damaged.is_empty() {
         println!(
             "  weights: {} file(s) sound ({})",
@@ -116,6 +127,46 @@ pub fn info(g: &Global, zoo: &str, verify: bool) -> Result<ExitCode> {
 }
 
 use hyperzoo_core::results::quantile;
+
+/// `zoo info --json`: the manifest's facts, the splits, and per checkpoint epoch the networks
+/// ok and diverged and the test accuracy quantiles; damaged weight files.
+fn info_json(z: &Zoo, damaged: &[String]) -> serde_json::Value {
+    use hyperzoo_core::zoo::store::NetStatus;
+    let m = &z.manifest;
+    let count = |split: &str| z.models.iter().filter(|r| r.split.name() == split).count();
+    let epochs: Vec<serde_json::Value> = m
+        .checkpoints
+        .iter()
+        .map(|&e| {
+            let recs: Vec<_> = z.records.iter().filter(|r| r.epoch == e).collect();
+            let mut acc: Vec<f64> = recs
+                .iter()
+                .filter(|r| r.status == NetStatus::Ok && r.test_acc.is_finite())
+                .map(|r| r.test_acc)
+                .collect();
+            acc.sort_by(f64::total_cmp);
+            serde_json::json!({
+                "epoch": e,
+                "ok": recs.iter().filter(|r| r.status == NetStatus::Ok).count(),
+                "diverged": recs.iter().filter(|r| r.status != NetStatus::Ok).count(),
+                "test_acc": hyperzoo_core::results::Quantiles::of(&acc),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "name": m.name,
+        "dir": z.dir,
+        "status": m.status.name(),
+        "arch": m.arch.name,
+        "params": m.params,
+        "dataset": m.dataset,
+        "models": m.models,
+        "splits": { "train": count("train"), "val": count("val"), "test": count("test") },
+        "checkpoints": m.checkpoints,
+        "epochs": epochs,
+        "damaged_weights": damaged,
+    })
+}
 
 /// A zoo's summary: header, splits, varied hyperparameters, test accuracy per checkpoint epoch.
 pub fn summary(z: &Zoo) -> String {

@@ -910,6 +910,61 @@ fn completions_and_man_page() {
     hyperzoo().args(["completions", "cmd"]).assert().code(2);
 }
 
+/// `--json` on the listing commands: one JSON document each, with the field names of
+/// docs/json.md.
+#[test]
+fn listings_speak_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("tetris-tiny.toml"), TINY_TETRIS).unwrap();
+    let exp = tmp.path().join("tiny.toml");
+    std::fs::write(&exp, TINY_EXPERIMENT).unwrap();
+    let ws = tmp.path().join("ws");
+    in_workspace(&ws, &["run".as_ref(), exp.as_os_str()]).success();
+    let json = |args: &[&std::ffi::OsStr]| -> serde_json::Value {
+        let out = in_workspace(&ws, args).get_output().stdout.clone();
+        serde_json::from_slice(&out)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out)))
+    };
+    let ls = json(&["ls", "--json"].map(OsStr::new));
+    assert_eq!(ls[0]["run"], "tiny");
+    assert_eq!(ls[0]["state"], "finished");
+    assert_eq!(ls[0]["epochs"], 2);
+    assert!(ls[0]["val_r2"].is_number() && ls[0]["results"] == false);
+    let show = json(&["show", "tiny", "--json"].map(OsStr::new));
+    assert_eq!(show["state"], "finished");
+    assert!(
+        show["checkpoints"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    );
+    assert_eq!(show["last_evaluation"]["kind"], "epoch");
+    let check = json(&["check".as_ref(), exp.as_os_str(), "--json".as_ref()]);
+    assert_eq!(check["zoo"]["state"], "generated");
+    assert_eq!(check["runs"][0]["zoo_epochs"], "all");
+    let info = json(&["zoo", "info", "tetris-tiny", "--json"].map(OsStr::new));
+    assert_eq!(info["models"], 20);
+    assert_eq!(info["splits"]["train"], 12);
+    assert!(info["epochs"][1]["test_acc"]["median"].is_number());
+    let data = json(&["data", "list", "--json"].map(OsStr::new));
+    assert!(
+        data["datasets"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|x| x["name"] == "mnist"))
+    );
+    let doctor = hyperzoo()
+        .args(["--device", "cpu", "--workspace"])
+        .arg(&ws)
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    let doctor: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    assert_eq!(doctor["workspace_state"], "writable");
+    assert_eq!(
+        doctor["ok"],
+        doctor["problems"].as_array().unwrap().is_empty()
+    );
+}
+
 /// A listing whose reader has gone (`hyperzoo check grid.toml | head`) ends by SIGPIPE as Unix
 /// tools do, not with a panic about a broken pipe.
 #[cfg(unix)]
