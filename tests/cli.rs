@@ -802,7 +802,7 @@ fn sigterm_stops_a_run_with_a_checkpoint_and_files_follow_the_umask() {
     let ws = tmp.path().join("ws");
     let bin = assert_cmd::cargo::cargo_bin("hyperzoo");
     // Under umask 022 (exec keeps the shell's pid: the signal reaches hyperzoo itself).
-    let mut child = std::process::Command::new("sh")
+    let child = std::process::Command::new("sh")
         .arg("-c")
         .arg(r#"umask 022; exec "$0" --device cpu --workspace "$1" run "$2""#)
         .arg(&bin)
