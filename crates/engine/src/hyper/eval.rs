@@ -275,7 +275,12 @@ pub fn probe_all(
     out
 }
 
+/// Images run through the networks at once when scoring them (bounds the activations' memory).
+const EVAL_IMAGES: usize = 500;
+
 /// Accuracy of each network (rows of `weights`, raw flat) on `images`, and its predictions.
+/// Networks go 64 at a time and images [`EVAL_IMAGES`] at a time, so memory stays bounded
+/// whatever the zoo and the image count.
 pub fn accuracies(
     zoo: &Zoo,
     weights: &[f32],
@@ -309,20 +314,33 @@ pub fn accuracies(
                 .flat_map(|&i| weights[i * p..(i + 1) * p].iter().copied())
                 .collect();
             let w = Tensor::<2>::from_data(TensorData::new(w, [chunk.len(), p]), device);
-            let logits = net.forward(w, crate::zoo::Input::Shared(images.x.clone()), None)?;
-            let pred: Vec<i64> = logits
-                .argmax(2)
-                .into_data()
-                .convert::<i64>()
-                .try_to_vec()
-                .map_err(|e| Error::Shape {
-                    what: "predictions".into(),
-                    found: format!("{e:?}"),
-                    expected: "i64".into(),
-                })?;
+            // Images in chunks too: the activations of 64 networks on every image at once
+            // outgrew memory (10,000 MNIST images: ~14 GB for CNN-s); a chunk of
+            // EVAL_IMAGES keeps them under a gigabyte.
             let b = labels.len();
+            let mut pred = vec![Vec::with_capacity(b); chunk.len()];
+            let mut from = 0;
+            while from < b {
+                let m = EVAL_IMAGES.min(b - from);
+                let x = images.x.clone().narrow(0, from, m);
+                let logits = net.forward(w.clone(), crate::zoo::Input::Shared(x), None)?;
+                let part: Vec<i64> = logits
+                    .argmax(2)
+                    .into_data()
+                    .convert::<i64>()
+                    .try_to_vec()
+                    .map_err(|e| Error::Shape {
+                        what: "predictions".into(),
+                        found: format!("{e:?}"),
+                        expected: "i64".into(),
+                    })?;
+                for (k, pr) in pred.iter_mut().enumerate() {
+                    pr.extend_from_slice(&part[k * m..(k + 1) * m]);
+                }
+                from += m;
+            }
             for (k, &i) in chunk.iter().enumerate() {
-                let pr = pred[k * b..(k + 1) * b].to_vec();
+                let pr = std::mem::take(&mut pred[k]);
                 acc[i] = pr.iter().zip(&labels).filter(|(a, b)| a == b).count() as f64 / b as f64;
                 preds[i] = pr;
             }
