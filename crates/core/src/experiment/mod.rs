@@ -21,7 +21,7 @@
 //! parser rewrites them to serde's external enum form before deserializing (see `doc.rs`),
 //! because serde's internally tagged enums lose the position of errors inside them.
 
-mod doc;
+pub(crate) mod doc;
 mod sections;
 #[cfg(test)]
 mod tests;

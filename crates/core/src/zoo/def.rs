@@ -309,7 +309,10 @@ impl ZooDef {
     /// Parses and validates zoo TOML; errors name the file, the key and the value.
     pub fn parse(path: &Path, text: &str) -> Result<ZooDef> {
         let file = path.display().to_string();
-        let raw: RawZoo = toml::from_str(text).map_err(|e| Error::format(path, e.to_string()))?;
+        // Syntax errors and serde's (a missing or unknown key, a wrong type) in the
+        // experiment files' style: `file:line: key = value: what is accepted`.
+        let doc = crate::experiment::doc::Doc::parse(text).map_err(|i| i.into_error(path))?;
+        let raw: RawZoo = doc.deserialize().map_err(|i| i.into_error(path))?;
         let invalid = |key: &str, value: String, expected: &str| Error::InvalidValue {
             what: format!("{file}: {key}"),
             value,
@@ -683,5 +686,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing dropout"), "{e}");
+    }
+
+    #[test]
+    fn syntax_missing_and_unknown_keys_read_as_in_experiment_files() {
+        let err = |text: &str| {
+            ZooDef::parse(Path::new("z.toml"), text)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(err(""), "z.toml:1: name: missing; this key is required");
+        assert!(err("name = \"x\"\narch = \n").starts_with("z.toml:2: invalid TOML"));
+        let e = err("name = \"x\"\narch = \"cnn_s\"\ndataset = \"mnist\"\nepochs = \"five\"\n");
+        assert!(
+            e.starts_with("z.toml:4: epochs = \"five\": invalid type"),
+            "{e}"
+        );
+        let e = err("name = \"x\"\narch = \"cnn_s\"\ndataset = \"mnist\"\nepochs = 2\nfoo = 1\n");
+        assert!(
+            e.starts_with("z.toml:5: foo = 1: unknown field `foo`"),
+            "{e}"
+        );
     }
 }
