@@ -313,8 +313,14 @@ impl ZooDef {
         // experiment files' style: `file:line: key = value: what is accepted`.
         let doc = crate::experiment::doc::Doc::parse(text).map_err(|i| i.into_error(path))?;
         let raw: RawZoo = doc.deserialize().map_err(|i| i.into_error(path))?;
-        let invalid = |key: &str, value: String, expected: &str| Error::InvalidValue {
-            what: format!("{file}: {key}"),
+        // Checks after parsing, in the same style, at the key's line (else its table's).
+        let invalid = |key: &str, value: String, expected: &str| Error::InvalidKey {
+            file: path.to_path_buf(),
+            line: doc
+                .line_of_key(key)
+                .or_else(|| key.split_once('.').and_then(|(t, _)| doc.line_of_key(t)))
+                .unwrap_or(1),
+            key: key.into(),
             value,
             expected: expected.into(),
         };
@@ -469,7 +475,18 @@ impl ZooDef {
                 ));
             }
         }
-        let grid = Grid::from_table(&file, &raw.grid)?;
+        let grid = Grid::from_table(&file, &raw.grid).map_err(|e| match e {
+            // In the style of the other keys, at the key's line.
+            Error::InvalidValue {
+                what,
+                value,
+                expected,
+            } => {
+                let key = what.rsplit_once(": ").map_or(what.as_str(), |(_, k)| k);
+                invalid(key, value, &expected)
+            }
+            other => other,
+        })?;
         let mut networks = Vec::with_capacity(grid.len());
         for point in grid.expand() {
             let mut table = raw.hparams.clone();
