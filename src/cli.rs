@@ -220,6 +220,10 @@ pub struct ExportRunArgs {
     /// With --table: one row per run, seeds not grouped
     #[arg(long)]
     pub no_group_seeds: bool,
+    /// `tensorboard`: --out is a directory; each run's metrics and config become TensorBoard
+    /// event files in <out>/<run>/ (`tensorboard --logdir <out>`)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -408,6 +408,20 @@ pub fn export(g: &Global, a: &crate::cli::ExportRunArgs) -> Result<ExitCode> {
     if a.table {
         return export_table(&runs, a);
     }
+    match a.format.as_deref() {
+        Some("tensorboard") => {
+            for run in &runs {
+                let path = hyperzoo_report::tensorboard::write_events(run, &a.out)?;
+                println!("wrote {}", path.display());
+            }
+            println!("view with: tensorboard --logdir {}", a.out.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(other) => anyhow::bail!(
+            "--format {other}: expected tensorboard (other formats follow --out's extension)"
+        ),
+        None => {}
+    }
     let ext = a
         .out
         .extension()

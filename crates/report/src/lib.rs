@@ -11,6 +11,7 @@
 //!   its baseline, as text or JSON.
 //! - [`ablation`]: the ablation table of several runs ([`Ablation`]): the keys that vary, the
 //!   final metrics, seeds grouped into mean ± std, sorting, the best per column, TOML and CSV.
+//! - [`tensorboard`]: a run's metrics and config as TensorBoard event files.
 //! - [`font`]: the bundled DejaVu Sans, registered with plotters so that text renders on a
 //!   machine without any font package.
 //!
@@ -24,6 +25,7 @@ pub mod plot;
 pub mod results;
 pub mod series;
 pub mod summary;
+pub mod tensorboard;
 
 mod run;
 #[cfg(test)]
