@@ -963,6 +963,33 @@ fn listings_speak_json() {
         doctor["ok"],
         doctor["problems"].as_array().unwrap().is_empty()
     );
+    // TensorBoard event files, one directory per run (read back in report::tensorboard's
+    // tests).
+    let tb = tmp.path().join("tb");
+    in_workspace(
+        &ws,
+        &[
+            "export".as_ref(),
+            "tiny".as_ref(),
+            "--format".as_ref(),
+            "tensorboard".as_ref(),
+            "--out".as_ref(),
+            tb.as_os_str(),
+        ],
+    )
+    .success()
+    .stdout(predicate::str::contains("tensorboard --logdir"));
+    let events: Vec<_> = std::fs::read_dir(tb.join("tiny"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(
+        events.len() == 1
+            && events[0]
+                .file_name()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents.")
+    );
 }
 
 /// A listing whose reader has gone (`hyperzoo check grid.toml | head`) ends by SIGPIPE as Unix
