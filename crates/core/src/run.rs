@@ -86,8 +86,8 @@ pub const JOB_FILE: &str = "job.toml";
 pub enum Task {
     /// `hyperzoo eval` with the run's `[eval]` settings.
     Evaluate,
-    /// `hyperzoo generate` with the defaults into `<workspace>/zoos/<run>-generated` (or the
-    /// first free `-N` after it).
+    /// `hyperzoo generate` into `<workspace>/zoos/<run>-generated` (or the first free `-N`
+    /// after it): its defaults, or for SANE the quickstart's sampler settings.
     Generate,
 }
 

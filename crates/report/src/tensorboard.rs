@@ -152,7 +152,7 @@ fn text_summary(tag: &str, text: &str) -> Vec<u8> {
 /// TFRecord's masked CRC-32C.
 fn masked_crc(bytes: &[u8]) -> u32 {
     let c = crc32c::crc32c(bytes);
-    ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8)
+    c.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 fn record(out: &mut Vec<u8>, data: &[u8]) {
@@ -169,7 +169,10 @@ mod tests {
 
     /// A reader of what [`write_events`] writes: checks every record's CRCs and decodes each
     /// event's step, scalars and texts.
-    fn read_events(bytes: &[u8]) -> Vec<(i64, Vec<(String, f32)>, Vec<(String, String)>)> {
+    /// An event as the test reads it: its step, its scalars and its texts (tag, value).
+    type ReadEvent = (i64, Vec<(String, f32)>, Vec<(String, String)>);
+
+    fn read_events(bytes: &[u8]) -> Vec<ReadEvent> {
         fn varint(b: &[u8], i: &mut usize) -> u64 {
             let (mut v, mut shift) = (0u64, 0);
             loop {
@@ -294,7 +297,7 @@ mod tests {
         let c: u32 = 0xE306_9283;
         assert_eq!(
             masked_crc(b"123456789"),
-            ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8)
+            c.rotate_right(15).wrapping_add(0xa282_ead8)
         );
     }
 }
