@@ -3,7 +3,6 @@
 use crate::cli::Global;
 use anyhow::{Context, Result};
 use hyperzoo_core::experiment::Experiment;
-use hyperzoo_core::paths;
 use hyperzoo_core::run::RunDir;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -164,18 +163,9 @@ fn export_table(runs: &[PathBuf], a: &crate::cli::ExportRunArgs) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn runs_dir(g: &Global) -> PathBuf {
-    paths::workspace_dir(g.workspace.clone()).path.join("runs")
-}
-
 /// A run given as a directory, or as a name in <workspace>/runs/, opened.
 fn open_run(g: &Global, name: &str) -> Result<(RunDir, PathBuf)> {
-    let p = PathBuf::from(name);
-    let dir = if p.join("config.toml").exists() {
-        p
-    } else {
-        runs_dir(g).join(name)
-    };
+    let dir = g.env().workspace.run_dir(name);
     let run = RunDir::open(&dir).with_context(|| format!("no run '{name}'"))?;
     Ok((run, dir))
 }
@@ -251,7 +241,7 @@ struct LsRow {
 
 /// `hyperzoo ls`: every run of the workspace, one line each (`--json`: an array).
 pub fn ls(g: &Global, json: bool) -> Result<ExitCode> {
-    let dir = runs_dir(g);
+    let dir = g.env().workspace.runs();
     let mut names: Vec<String> = match std::fs::read_dir(&dir) {
         Ok(e) => e
             .flatten()

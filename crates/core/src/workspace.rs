@@ -125,7 +125,7 @@ impl Workspace {
             return Ok(ZooSource::Ready(loc));
         }
         let dir = e.zoo_dir(&self.root)?;
-        if crate::zoo::store::Zoo::open(&dir).is_ok() {
+        if crate::zoo::store::Zoo::is_complete(&dir) {
             Ok(ZooSource::Ready(dir))
         } else {
             Ok(ZooSource::Generate {

@@ -76,7 +76,7 @@ pub fn export(workspace: &Path, runs: &[String], now: SystemTime) -> Result<Expo
         }
         dirs.push(dir);
     }
-    let out = workspace.join("exports");
+    let out = hyperzoo_core::workspace::Workspace::new(workspace).exports();
     std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
     let name = if runs.len() == 1 {
         first.clone()
@@ -136,7 +136,7 @@ pub fn export_table(
     table: &hyperzoo_report::Ablation,
     now: SystemTime,
 ) -> Result<Exported, String> {
-    let out = workspace.join("exports");
+    let out = hyperzoo_core::workspace::Workspace::new(workspace).exports();
     std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
     let stem = free_stem(&out, &format!("table-{}", utc_stamp(now)));
     let mut done = Exported {

@@ -159,24 +159,9 @@ pub fn launch_question(path: &Path, snap: &Snapshot) -> Result<String, String> {
     let mut finished = 0;
     let mut epochs_left = 0u64;
     for (name, r) in &runs {
-        let done = snap
-            .run(name)
-            .and_then(|x| x.status.as_ref())
-            .map_or(0, |s| {
-                if s.state == RunState::Finished {
-                    s.epochs
-                } else {
-                    s.epoch
-                }
-            });
-        if snap
-            .run(name)
-            .and_then(|x| x.status.as_ref())
-            .is_some_and(|s| s.state == RunState::Finished)
-        {
-            finished += 1;
-        } else {
-            epochs_left += (r.train.epochs as u64).saturating_sub(done);
+        match snap.run(name).and_then(|x| x.status.as_ref()) {
+            Some(s) if s.state == RunState::Finished => finished += 1,
+            s => epochs_left += (r.train.epochs as u64).saturating_sub(s.map_or(0, |s| s.epoch)),
         }
     }
     let todo = runs.len() - finished;

@@ -25,7 +25,7 @@
 use crate::Launcher;
 use hyperzoo_core::experiment::Experiment;
 use hyperzoo_core::run::{JobStatus, RunDir, RunState, Status, Task};
-use hyperzoo_core::workspace::{Holding, RunLock, Workspace};
+use hyperzoo_core::workspace::{Holding, RunLock, Workspace, ZooSource};
 use hyperzoo_core::zoo::ZooDef;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -709,20 +709,15 @@ pub fn resolved_config(exp: &Experiment, workspace: &Path) -> String {
 /// The zoo directory an experiment's run will generate first, if its zoo comes from a
 /// definition and is not complete yet.
 fn zoo_to_generate(exp: &Experiment, workspace: &Path) -> Option<PathBuf> {
-    if !exp.zoo.is_definition() {
-        return None;
+    match Workspace::new(workspace).zoo_of(exp) {
+        Ok(ZooSource::Generate { dir, .. }) => Some(dir),
+        _ => None,
     }
-    let def = ZooDef::load(&exp.zoo_location(workspace)).ok()?;
-    let dir = workspace.join("zoos").join(def.name);
-    (!zoo_complete(&dir)).then_some(dir)
 }
 
 /// Whether the zoo in `dir` is complete (its zoo.toml says so).
 fn zoo_complete(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("zoo.toml"))
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .is_some_and(|t| t.get("status").and_then(|s| s.as_str()) == Some("complete"))
+    hyperzoo_core::zoo::store::Zoo::is_complete(dir)
 }
 
 /// Whether `file` is a zoo definition (top-level `arch`, no `[model]`) rather than an
@@ -749,11 +744,9 @@ fn read_status(dir: &Path) -> Result<Option<Status>, String> {
 /// Whether a run directory was written to within [`STALE_AFTER`](crate::store::STALE_AFTER)
 /// (its process is alive).
 fn fresh(dir: &Path) -> bool {
-    !hyperzoo_core::workspace::is_stale(
-        RunState::Running,
-        hyperzoo_core::workspace::last_write(dir),
-        SystemTime::now(),
-    ) && hyperzoo_core::workspace::last_write(dir).is_some()
+    let last = hyperzoo_core::workspace::last_write(dir);
+    last.is_some()
+        && !hyperzoo_core::workspace::is_stale(RunState::Running, last, SystemTime::now())
 }
 
 /// Sets a file's modification time to now, if it exists.

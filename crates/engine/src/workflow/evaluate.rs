@@ -4,19 +4,18 @@
 //! zoo of the architecture, the probes scored there (out of distribution: R² and Kendall's τ).
 //! Also the embeddings of every checkpoint, for notebooks.
 use super::open::OpenedRun;
-use super::{Context, Env, Note, fail};
+use super::{Env, Note, fail};
 use crate::Result;
 use crate::hyper::data::SplitData;
 use crate::hyper::eval::{self, TargetValues};
 use crate::hyper::model::HyperRep;
 use crate::hyper::train::{Prepared, prepare};
-use crate::zoo::dataset::{TensorSet, load_zoo_data};
+use crate::zoo::dataset::TensorSet;
 use burn::prelude::*;
 use hyperzoo_core::experiment::Experiment;
 use hyperzoo_core::probe::features::ColumnScaler;
 use hyperzoo_core::probe::{evaluate_regression, kendall_tau, r2 as r2_score};
 use hyperzoo_core::results::{Ood, Results};
-use hyperzoo_core::zoo::ZooDef;
 use hyperzoo_core::zoo::store::Zoo;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -176,12 +175,9 @@ fn read_results_keeping_aside(l: &OpenedRun, on: &mut dyn FnMut(Note<'_>)) -> Op
 
 /// The first `images` test images of a generated zoo's dataset (none for an imported zoo).
 fn test_images(env: &Env, zoo: &Zoo, images: usize, dev: &Device) -> Result<Option<TensorSet>> {
-    if zoo.manifest.definition.is_empty() {
+    let Some((_, data)) = super::zoo_data(env, zoo, dev)? else {
         return Ok(None);
-    }
-    let def = ZooDef::parse(&zoo.dir.join("zoo.toml"), &zoo.manifest.definition)?;
-    let data = load_zoo_data(&def, &env.data_dir, dev)
-        .context(|| format!("test images of zoo {}", zoo.manifest.name))?;
+    };
     let n = data.test.len().min(images);
     Ok(Some(TensorSet {
         x: data.test.x.narrow(0, 0, n),

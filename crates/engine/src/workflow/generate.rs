@@ -9,7 +9,6 @@ use super::{Context, Env, Note, fail};
 use crate::Result;
 use crate::hyper::eval;
 use crate::hyper::generate::{self as gen_, Bandwidth, Sampler};
-use crate::zoo::dataset::load_zoo_data;
 use burn::prelude::*;
 use hyperzoo_core::results::Results;
 use hyperzoo_core::zoo::store::{Manifest, ModelRow, NetStatus, Record, Zoo, write_zoo};
@@ -168,17 +167,9 @@ pub fn generate(
         .iter()
         .map(|k| k.map_or(common, |k| l.prepared.activations[train.model[rows[k]]]))
         .collect();
-    let def = if l.zoo.manifest.definition.is_empty() {
-        None
-    } else {
-        Some(ZooDef::parse(
-            &l.zoo.dir.join("zoo.toml"),
-            &l.zoo.manifest.definition,
-        )?)
-    };
-    let data = match &def {
-        Some(def) => Some(load_zoo_data(def, &env.data_dir, dev)?),
-        None => None,
+    let (def, data) = match super::zoo_data(env, &l.zoo, dev)? {
+        Some((def, data)) => (Some(def), Some(data)),
+        None => (None, None),
     };
     if a.finetune_epochs > 0 && data.is_none() {
         return Err(fail(format!(

@@ -79,6 +79,24 @@ pub enum Note<'a> {
     Zoo(&'a crate::zoo::train::Event),
 }
 
+/// The definition and dataset of a zoo hyperzoo generated, on `dev`; `None` for an imported
+/// zoo (its manifest carries no definition). Query images, test images and fine-tuning all
+/// come from here.
+pub(crate) fn zoo_data(
+    env: &Env,
+    zoo: &hyperzoo_core::zoo::store::Zoo,
+    dev: &burn::prelude::Device,
+) -> crate::Result<Option<(hyperzoo_core::zoo::ZooDef, crate::zoo::dataset::ZooData)>> {
+    if zoo.manifest.definition.is_empty() {
+        return Ok(None);
+    }
+    let def =
+        hyperzoo_core::zoo::ZooDef::parse(&zoo.dir.join("zoo.toml"), &zoo.manifest.definition)?;
+    let data = crate::zoo::dataset::load_zoo_data(&def, &env.data_dir, dev)
+        .context(|| format!("the dataset of zoo {}", zoo.manifest.name))?;
+    Ok(Some((def, data)))
+}
+
 /// A callback that drops every note (the TUI's worker: its views read the run store).
 pub fn ignore(_: Note<'_>) {}
 

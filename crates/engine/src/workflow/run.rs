@@ -6,7 +6,6 @@
 use super::{Context, Env, Note, fail};
 use crate::device;
 use crate::hyper::train::{self as hyper_train, Event, Outcome, QuerySet};
-use crate::zoo::dataset::load_zoo_data;
 use crate::{Error, Result};
 use burn::prelude::*;
 use hyperzoo_core::experiment::Experiment;
@@ -360,10 +359,5 @@ fn zoo_of(
 
 /// Training images of a generated zoo's dataset (behavioural queries from data).
 pub(crate) fn query_images(env: &Env, zoo: &Zoo, dev: &Device) -> Result<Option<Tensor<4>>> {
-    if zoo.manifest.definition.is_empty() {
-        return Ok(None);
-    }
-    let def = ZooDef::parse(&zoo.dir.join("zoo.toml"), &zoo.manifest.definition)?;
-    let data = load_zoo_data(&def, &env.data_dir, dev)?;
-    Ok(Some(data.train.x))
+    Ok(super::zoo_data(env, zoo, dev)?.map(|(_, data)| data.train.x))
 }

@@ -35,6 +35,17 @@ pub struct Zoo {
 }
 
 impl Zoo {
+    /// Whether `dir` holds a complete zoo, from its zoo.toml's `status` alone (cheap: no CSV
+    /// is read; [`Zoo::open`] validates the rest).
+    pub fn is_complete(dir: &Path) -> bool {
+        std::fs::read_to_string(dir.join("zoo.toml"))
+            .ok()
+            .and_then(|t| t.parse::<toml::Table>().ok())
+            .is_some_and(|t| {
+                t.get("status").and_then(|s| s.as_str()) == Some(ZooStatus::Complete.name())
+            })
+    }
+
     /// Opens and validates a complete zoo (manifest, models, properties; weights on demand).
     pub fn open(dir: &Path) -> Result<Zoo> {
         let manifest = read_manifest(dir)?;
