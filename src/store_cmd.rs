@@ -432,15 +432,25 @@ pub fn export(g: &Global, a: &crate::cli::ExportRunArgs) -> Result<ExitCode> {
             };
             hyperzoo_report::write_series_csv(run, &a.out)?;
         }
-        "png" | "svg" => match a.plot.as_str() {
-            "loss" => hyperzoo_report::loss_curves(&runs, &a.out, &opts)?,
-            "r2" => hyperzoo_report::val_r2_curves(&runs, &a.out, &opts)?,
-            "probes" => hyperzoo_report::probe_bars(&runs[0], &a.out, &opts)?,
-            "accuracy" => {
-                hyperzoo_report::accuracy_histograms(None, Some(&runs[0]), &a.out, &opts)?
+        "png" | "svg" => {
+            let one = || match runs.as_slice() {
+                [run] => Ok(run),
+                _ => Err(anyhow::anyhow!(
+                    "--plot {} draws one run ({} given): export each run to its own file",
+                    a.plot,
+                    runs.len()
+                )),
+            };
+            match a.plot.as_str() {
+                "loss" => hyperzoo_report::loss_curves(&runs, &a.out, &opts)?,
+                "r2" => hyperzoo_report::val_r2_curves(&runs, &a.out, &opts)?,
+                "probes" => hyperzoo_report::probe_bars(one()?, &a.out, &opts)?,
+                "accuracy" => {
+                    hyperzoo_report::accuracy_histograms(None, Some(one()?), &a.out, &opts)?
+                }
+                other => anyhow::bail!("--plot {other}: expected loss, r2, probes or accuracy"),
             }
-            other => anyhow::bail!("--plot {other}: expected loss, r2, probes or accuracy"),
-        },
+        }
         other => anyhow::bail!(
             "--out {}: extension '{other}' is not one of toml, csv, png, svg",
             a.out.display()

@@ -234,3 +234,215 @@ pub fn assert_labels(labels: &[String], want: &[&str]) {
         assert!(labels.iter().any(|l| l == w), "no text {w:?} in {labels:?}");
     }
 }
+
+/// The ink box of one SVG `<text>` element, in image pixels.
+#[derive(Debug, Clone)]
+pub struct TextBox {
+    pub text: String,
+    pub x0: f64,
+    pub y0: f64,
+    pub x1: f64,
+    pub y1: f64,
+}
+
+/// The value of attribute `name` in the opening tag `tag`.
+fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!(" {name}=\"");
+    let start = tag.find(&key)? + key.len();
+    let len = tag[start..].find('"')?;
+    Some(&tag[start..start + len])
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Where each `<text>` element of an SVG document puts ink, as a browser lays it out: the
+/// bundled DejaVu Sans at the element's font-size, its anchor (`text-anchor`), its baseline
+/// shift (`dy` of 0.76em, ±0.5ex) and its rotation; the box spans the glyphs' outlines.
+/// Independent of plotters' own text measure.
+pub fn svg_text_boxes(svg: &str) -> Vec<TextBox> {
+    use ab_glyph::{Font, FontRef};
+    let font = FontRef::try_from_slice(include_bytes!("../fonts/DejaVuSans.ttf")).unwrap();
+    let upem = f64::from(font.units_per_em().unwrap());
+    // DejaVu Sans' x-height (OS/2 sxHeight 1120 of 2048 units), which `ex` refers to.
+    let ex = 1120.0 / 2048.0;
+    let mut boxes = Vec::new();
+    for rest in svg.split("<text").skip(1) {
+        let Some(open_end) = rest.find('>') else {
+            continue;
+        };
+        let tag = &rest[..open_end];
+        let Some(close) = rest.find("</text>") else {
+            continue;
+        };
+        let text = unescape(rest[open_end + 1..close].trim());
+        if text.is_empty() {
+            continue;
+        }
+        let num = |name: &str| attr(tag, name).and_then(|v| v.parse::<f64>().ok());
+        let (x, y, size) = (
+            num("x").unwrap(),
+            num("y").unwrap(),
+            num("font-size").unwrap(),
+        );
+        let em = size / upem;
+        let baseline = y + match attr(tag, "dy") {
+            Some("0.76em") => 0.76 * size,
+            Some("0.5ex") => 0.5 * ex * size,
+            Some("-0.5ex") => -0.5 * ex * size,
+            Some(other) => panic!("unexpected dy {other:?}"),
+            None => 0.0,
+        };
+        let (mut pen, mut ink) = (0.0f64, None::<(f64, f64, f64, f64)>);
+        for c in text.chars() {
+            let id = font.glyph_id(c);
+            assert!(
+                id.0 != 0 || c == ' ',
+                "{c:?} of {text:?} is not in the font"
+            );
+            if let Some(outline) = font.outline(id) {
+                let b = outline.bounds;
+                let (gx0, gx1) = (pen + f64::from(b.min.x), pen + f64::from(b.max.x));
+                let (gy0, gy1) = (f64::from(b.min.y), f64::from(b.max.y));
+                ink = Some(match ink {
+                    None => (gx0, gy0, gx1, gy1),
+                    Some((a, b2, c2, d)) => (a.min(gx0), b2.min(gy0), c2.max(gx1), d.max(gy1)),
+                });
+            }
+            pen += f64::from(font.h_advance_unscaled(id));
+        }
+        let Some((ix0, iy0, ix1, iy1)) = ink else {
+            continue;
+        };
+        let start = x - match attr(tag, "text-anchor") {
+            Some("middle") => pen * em / 2.0,
+            Some("end") => pen * em,
+            _ => 0.0,
+        };
+        // Font units have y up.
+        let mut corners = [
+            (start + ix0 * em, baseline - iy1 * em),
+            (start + ix1 * em, baseline - iy1 * em),
+            (start + ix0 * em, baseline - iy0 * em),
+            (start + ix1 * em, baseline - iy0 * em),
+        ];
+        if let Some(t) = attr(tag, "transform") {
+            let inner = t.trim_start_matches("rotate(").trim_end_matches(')');
+            let v: Vec<f64> = inner
+                .split(',')
+                .map(|s| s.trim().parse().unwrap())
+                .collect();
+            let (a, cx, cy) = (v[0].to_radians(), v[1], v[2]);
+            for p in &mut corners {
+                let (dx, dy) = (p.0 - cx, p.1 - cy);
+                *p = (
+                    cx + dx * a.cos() - dy * a.sin(),
+                    cy + dx * a.sin() + dy * a.cos(),
+                );
+            }
+        }
+        let xs = corners.map(|p| p.0);
+        let ys = corners.map(|p| p.1);
+        let fold = |v: [f64; 4], f: fn(f64, f64) -> f64| v.into_iter().reduce(f).unwrap();
+        boxes.push(TextBox {
+            text,
+            x0: fold(xs, f64::min),
+            y0: fold(ys, f64::min),
+            x1: fold(xs, f64::max),
+            y1: fold(ys, f64::max),
+        });
+    }
+    boxes
+}
+
+/// Asserts that no two text elements of `svg` overlap and none reaches past the image's
+/// edges (half a pixel of tolerance); the message names the texts and their boxes.
+pub fn assert_text_fits(svg: &str) {
+    let dim = |name: &str| -> f64 {
+        attr(&svg[..svg.find('>').unwrap()], name)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (w, h) = (dim("width"), dim("height"));
+    let boxes = svg_text_boxes(svg);
+    assert!(!boxes.is_empty(), "no text in the SVG");
+    let tol = 0.5;
+    let mut problems = Vec::new();
+    for b in &boxes {
+        if b.x0 < -tol || b.y0 < -tol || b.x1 > w + tol || b.y1 > h + tol {
+            problems.push(format!("{:?} leaves the {w}×{h} image: {b:?}", b.text));
+        }
+    }
+    for (i, a) in boxes.iter().enumerate() {
+        for b in &boxes[i + 1..] {
+            let dx = a.x1.min(b.x1) - a.x0.max(b.x0);
+            let dy = a.y1.min(b.y1) - a.y0.max(b.y0);
+            if dx > tol && dy > tol {
+                problems.push(format!("{:?} overlaps {:?}: {a:?} {b:?}", a.text, b.text));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svg(texts: &str) -> String {
+        format!(
+            r#"<svg width="200" height="100" viewBox="0 0 200 100" xmlns="http://www.w3.org/2000/svg">{texts}</svg>"#
+        )
+    }
+
+    fn text(x: f64, y: f64, anchor: &str, extra: &str, body: &str) -> String {
+        format!(
+            r##"<text x="{x}" y="{y}" dy="0.76em" text-anchor="{anchor}" font-family="sans-serif" font-size="10" opacity="1" fill="#000000"{extra}>{body}</text>"##
+        )
+    }
+
+    fn fails(svg: &str) -> String {
+        let r = std::panic::catch_unwind(|| assert_text_fits(svg));
+        let e = r.expect_err("the check passed");
+        e.downcast_ref::<String>().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn the_layout_check_finds_overlap_clipping_and_follows_anchors_and_rotation() {
+        // "0.0" and "0.1" 12 px apart at 10 px: about 17 px wide each, so they overlap.
+        let crowded =
+            svg(&(text(50.0, 50.0, "middle", "", "0.0") + &text(62.0, 50.0, "middle", "", "0.1")));
+        assert!(fails(&crowded).contains("\"0.0\" overlaps \"0.1\""));
+        let apart =
+            svg(&(text(50.0, 50.0, "middle", "", "0.0") + &text(80.0, 50.0, "middle", "", "0.1")));
+        assert_text_fits(&apart);
+        // Anchors: an end-anchored text ends at x.
+        let b = &svg_text_boxes(&apart.replace("middle", "end"))[0];
+        assert!((b.x1 - 50.0).abs() < 1.0 && b.x0 < 35.0, "{b:?}");
+        // Past the right edge.
+        let cut = svg(&text(190.0, 10.0, "start", "", "footnote"));
+        assert!(fails(&cut).contains("leaves the 200×100 image"));
+        // A y-axis description rotated by 270° stands upright: taller than wide.
+        let rotated = svg(&text(
+            20.0,
+            50.0,
+            "middle",
+            r#" transform="rotate(270, 20, 50)""#,
+            "% of networks",
+        ));
+        let b = &svg_text_boxes(&rotated)[0];
+        assert!(b.y1 - b.y0 > 3.0 * (b.x1 - b.x0), "{b:?}");
+        assert!((b.y0 + b.y1) / 2.0 - 50.0 < 1.0, "{b:?}");
+        // Entities are text.
+        assert_eq!(
+            svg_text_boxes(&svg(&text(50.0, 50.0, "start", "", "a &amp; b")))[0].text,
+            "a & b"
+        );
+    }
+}

@@ -19,7 +19,7 @@ use crate::results::{Quantiles, read_run_results};
 use crate::run::{Run, open_run, open_runs};
 use crate::{Error, Result};
 use hyperzoo_core::zoo::store::{NetStatus, Zoo};
-use panels::{BarSeries, Bars, Boxes, Figure, Hist, Line, Lines, Panel};
+use panels::{BarSeries, Bars, Boxes, Column, Figure, Hist, Line, Lines, Panel};
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -83,14 +83,20 @@ impl PlotOptions {
     }
 }
 
-/// Total loss per step of each run (the `loss` of metrics.jsonl's step records).
+/// Total loss per step of each run (the `loss` of metrics.jsonl's step records), and its
+/// validation loss at the end of each epoch (the `val_loss` of the epoch records, at their
+/// step), dashed.
 pub fn loss_curves(runs: &[PathBuf], out: &Path, opts: &PlotOptions) -> Result<()> {
     let format = ImageFormat::from_path(out)?;
     let runs = open_plot_runs(runs)?;
     let mut series = curves(&runs, "step", "step", "loss")?;
+    for (line, run) in series.iter_mut().zip(&runs) {
+        line.dashed = Run::series(&run.require_metrics()?, "epoch", "step", "val_loss");
+    }
     if opts.log_y {
         for s in &mut series {
             s.points.retain(|&(_, y)| y > 0.0);
+            s.dashed.retain(|&(_, y)| y > 0.0);
         }
     }
     if series.iter().all(|s| s.points.is_empty()) {
@@ -98,16 +104,19 @@ pub fn loss_curves(runs: &[PathBuf], out: &Path, opts: &PlotOptions) -> Result<(
         return Err(no_points(&runs, what, "step"));
     }
     let y_label = if opts.log_y {
-        "total loss (log scale)"
+        "loss (log scale)"
     } else {
-        "total loss"
+        "loss"
     };
     let panel = Panel::Lines(Lines {
         title: opts.title_or("Training loss"),
         x_label: "step".into(),
         y_label: y_label.into(),
         log_y: opts.log_y,
-        legend: SeriesLabelPosition::UpperRight,
+        keys: Some((
+            "training loss (per step)".into(),
+            "validation loss (per epoch)".into(),
+        )),
         series,
     });
     save(&Figure::single(panel), out, format, opts)
@@ -126,7 +135,7 @@ pub fn val_r2_curves(runs: &[PathBuf], out: &Path, opts: &PlotOptions) -> Result
         x_label: "epoch".into(),
         y_label: "validation R²".into(),
         log_y: false,
-        legend: SeriesLabelPosition::LowerRight,
+        keys: None,
         series,
     });
     save(&Figure::single(panel), out, format, opts)
@@ -150,6 +159,7 @@ fn curves(runs: &[Run], kind: &str, x_key: &str, key: &str) -> Result<Vec<Line>>
                 name: run.name.clone(),
                 colour,
                 points: Run::series(&records, kind, x_key, key),
+                dashed: Vec::new(),
             })
         })
         .collect()
@@ -222,9 +232,9 @@ pub fn probe_bars(run: &Path, out: &Path, opts: &PlotOptions) -> Result<()> {
     save(&Figure::single(panel), out, format, opts)
 }
 
-/// Labelled samples as histograms side by side (one panel each, a shared x range,
-/// `opts.bins` bins); non-finite values are left out. The reusable core of
-/// [`accuracy_histograms`].
+/// Labelled samples as histograms side by side (one panel each, a shared x range and a
+/// shared y scale in percent of each sample, `opts.bins` bins); non-finite values are left
+/// out.
 pub fn histograms(samples: &[(String, Vec<f64>)], out: &Path, opts: &PlotOptions) -> Result<()> {
     let format = ImageFormat::from_path(out)?;
     if samples.is_empty() {
@@ -242,30 +252,38 @@ pub fn histograms(samples: &[(String, Vec<f64>)], out: &Path, opts: &PlotOptions
             format!("no finite value in {}", labels.join(", ")),
         ));
     };
-    let panels = samples
+    let mut hists: Vec<Hist> = samples
         .iter()
         .enumerate()
-        .map(|(k, (label, values))| {
-            Panel::Hist(Hist {
-                title: label.clone(),
-                x_label: String::new(),
-                y_label: "count".into(),
-                colour: PALETTE[k % PALETTE.len()],
-                values: finite(values),
-                range: (lo, hi),
-                bins: opts.bins,
-            })
+        .map(|(k, (label, values))| Hist {
+            title: label.clone(),
+            x_label: String::new(),
+            colour: PALETTE[k % PALETTE.len()],
+            values: finite(values),
+            range: (lo, hi),
+            bins: opts.bins,
+            y_max: 0.0,
+            x_axis: true,
         })
         .collect();
-    let figure = Figure {
-        title: opts.title.clone(),
-        panels,
-    };
+    share_y(&mut hists);
+    let figure = Figure::row(
+        opts.title.clone(),
+        hists.into_iter().map(Panel::Hist).collect(),
+    );
     save(&figure, out, format, opts)
 }
 
+/// Gives every histogram the same y axis.
+fn share_y(hists: &mut [Hist]) {
+    let top = Hist::shared_top(&hists.iter().collect::<Vec<_>>());
+    for h in hists {
+        h.y_max = top;
+    }
+}
+
 /// Box plots drawn from quantiles: a box from q25 to q75, a line at the median, whiskers to
-/// min and max, a cross at the mean.
+/// min and max, a cross at the mean (said in a note under the plot).
 pub fn quantile_boxes(boxes: &[(String, Quantiles)], out: &Path, opts: &PlotOptions) -> Result<()> {
     let format = ImageFormat::from_path(out)?;
     if boxes.is_empty() {
@@ -281,7 +299,9 @@ pub fn quantile_boxes(boxes: &[(String, Quantiles)], out: &Path, opts: &PlotOpti
             .map(|(k, (label, q))| (label.clone(), *q, PALETTE[k % PALETTE.len()]))
             .collect(),
     });
-    save(&Figure::single(panel), out, format, opts)
+    let mut figure = Figure::single(panel);
+    figure.note = Some(panels::BOX_NOTE.into());
+    save(&figure, out, format, opts)
 }
 
 /// The test accuracy of a zoo's networks at the zoo's last checkpoint epoch (networks that
@@ -311,12 +331,13 @@ pub fn zoo_test_accuracy(zoo_dir: &Path) -> Result<(String, Vec<f64>)> {
     Ok((label, values))
 }
 
-/// Test accuracy distributions side by side. With `zoo`: a histogram of the zoo's test accuracy
-/// at its last epoch ([`zoo_test_accuracy`]) and its box. With `run`: from the run's
-/// accuracies.csv, a box per group (original, reconstructed, anchors, generated, fine-tuned)
-/// and histograms of the original, reconstructed and generated networks; without that file,
-/// the boxes of the original and reconstructed networks from the quantiles of its
-/// results.toml. At least one of the two is needed.
+/// Test accuracy distributions. With `zoo`: a histogram of the zoo's test accuracy at its
+/// last epoch ([`zoo_test_accuracy`]) and its box. With `run`: from the run's accuracies.csv, a
+/// box per group (original, reconstructed, anchors, generated, fine-tuned) and histograms of
+/// the original, reconstructed and generated networks; without that file, the boxes of the
+/// original and reconstructed networks from the quantiles of its results.toml. At least one of
+/// the two is needed. The histograms are stacked on one x axis (0 to 1) and one y scale (percent
+/// of each group's networks), the boxes beside them.
 pub fn accuracy_histograms(
     zoo: Option<&Path>,
     run: Option<&Path>,
@@ -330,25 +351,35 @@ pub fn accuracy_histograms(
             "accuracy histograms need a zoo, a run or both",
         ));
     }
-    let mut panels = Vec::new();
+    let mut hists = Vec::new();
     let mut boxes = Vec::new();
+    let mut title = opts.title_or("Test accuracy");
+    let hist = |title: String, colour: RGBColor, values: Vec<f64>| Hist {
+        title,
+        x_label: "test accuracy".into(),
+        colour,
+        values,
+        range: (0.0, 1.0),
+        bins: opts.bins,
+        y_max: 0.0,
+        x_axis: false,
+    };
     if let Some(dir) = zoo {
         let (label, values) = zoo_test_accuracy(dir)?;
         if let Some(q) = Quantiles::of(&values) {
             boxes.push(("zoo".to_string(), q, PALETTE[0]));
         }
-        panels.push(Panel::Hist(Hist {
-            title: label,
-            x_label: "test accuracy".into(),
-            y_label: "networks".into(),
-            colour: PALETTE[0],
-            values,
-            range: (0.0, 1.0),
-            bins: opts.bins,
-        }));
+        // The label's count is the histogram's n.
+        let label = label
+            .rsplit_once(", ")
+            .map_or(label.clone(), |(l, _)| l.to_string());
+        hists.push(hist(label, PALETTE[0], values));
     }
     if let Some(dir) = run {
         let run = open_run(dir)?;
+        if opts.title.is_none() {
+            title = format!("Test accuracy: {}", run.name);
+        }
         let csv = run.path(hyperzoo_core::results::ACCURACIES_FILE);
         let groups = accuracy_groups(&csv)?;
         if groups.is_empty() {
@@ -364,42 +395,46 @@ pub fn accuracy_histograms(
                     ),
                 ));
             };
-            boxes.push((format!("{}: original", run.name), original, PALETTE[1]));
-            boxes.push((
-                format!("{}: reconstructed", run.name),
-                reconstructed,
-                PALETTE[2],
-            ));
+            boxes.push(("original".into(), original, PALETTE[1]));
+            boxes.push(("reconstructed".into(), reconstructed, PALETTE[2]));
         }
         // accuracies.csv (eval, generate): every network's accuracy, a histogram per group of
         // the seeds' central picture and a box per group.
         for (k, (group, values)) in groups.into_iter().enumerate() {
             let colour = PALETTE[(k + 1) % PALETTE.len()];
             if let Some(q) = Quantiles::of(&values) {
-                boxes.push((format!("{}: {group}", run.name), q, colour));
+                boxes.push((group.clone(), q, colour));
             }
             if ["original", "reconstructed", "generated"].contains(&group.as_str()) {
-                panels.push(Panel::Hist(Hist {
-                    title: format!("{}: {group}", run.name),
-                    x_label: "test accuracy".into(),
-                    y_label: "networks".into(),
-                    colour,
-                    values,
-                    range: (0.0, 1.0),
-                    bins: opts.bins,
-                }));
+                hists.push(hist(group, colour, values));
             }
         }
     }
-    panels.push(Panel::Boxes(Boxes {
+    share_y(&mut hists);
+    if let Some(last) = hists.last_mut() {
+        last.x_axis = true;
+    }
+    let boxes = Panel::Boxes(Boxes {
         title: "quantiles".into(),
         y_label: "test accuracy".into(),
         y_range: Some((0.0, 1.0)),
         boxes,
-    }));
+    });
+    let mut columns = Vec::new();
+    if !hists.is_empty() {
+        columns.push(Column {
+            weight: 0.55,
+            panels: hists.into_iter().map(Panel::Hist).collect(),
+        });
+    }
+    columns.push(Column {
+        weight: 0.45,
+        panels: vec![boxes],
+    });
     let figure = Figure {
-        title: Some(opts.title_or("Test accuracy")),
-        panels,
+        title: Some(title),
+        note: Some(panels::BOX_NOTE.into()),
+        columns,
     };
     save(&figure, out, format, opts)
 }

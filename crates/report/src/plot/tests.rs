@@ -1,6 +1,7 @@
 use super::*;
 use crate::testutil::{
-    RunSpec, assert_labels, png_size, svg_labels, svg_text_elements, write_run, write_test_zoo,
+    RunSpec, assert_labels, assert_text_fits, png_size, svg_labels, svg_text_boxes,
+    svg_text_elements, write_run, write_test_zoo,
 };
 
 fn two_runs(root: &Path) -> Vec<PathBuf> {
@@ -30,11 +31,12 @@ fn titles_render_with_the_bundled_font() {
             x_label: "step".into(),
             y_label: "loss".into(),
             log_y: false,
-            legend: SeriesLabelPosition::UpperRight,
+            keys: None,
             series: vec![Line {
                 name: "a".into(),
                 colour: PALETTE[0],
                 points: vec![(0.0, 1.0), (1.0, 0.5)],
+                dashed: Vec::new(),
             }],
         }))
     };
@@ -83,7 +85,9 @@ fn loss_curves_write_png_and_svg_with_the_run_names() {
             "alpha",
             "beta",
             "step",
-            "total loss (log scale)",
+            "loss (log scale)",
+            "training loss (per step)",
+            "validation loss (per epoch)",
         ],
     );
     assert!(
@@ -146,7 +150,10 @@ fn histograms_and_boxes_from_samples_and_quantiles() {
     ];
     let svg = tmp.path().join("h.svg");
     histograms(&samples, &svg, &PlotOptions::default()).unwrap();
-    assert_labels(&svg_labels(&svg), &["first (n = 4)", "second (n = 3)"]);
+    assert_labels(
+        &svg_labels(&svg),
+        &["first (n = 4)", "second (n = 3)", "% of networks"],
+    );
     let png = tmp.path().join("h.png");
     histograms(&samples, &png, &PlotOptions::default()).unwrap();
     assert_eq!(png_size(&png), (800, 500));
@@ -155,7 +162,10 @@ fn histograms_and_boxes_from_samples_and_quantiles() {
     assert_eq!((q.min, q.median, q.max), (0.1, 0.2, 0.4));
     let svg = tmp.path().join("b.svg");
     quantile_boxes(&[("first".into(), q)], &svg, &PlotOptions::default()).unwrap();
-    assert_labels(&svg_labels(&svg), &["Quantiles", "first", "median 0.200"]);
+    assert_labels(
+        &svg_labels(&svg),
+        &["Quantiles", "first", "median 0.200", panels::BOX_NOTE],
+    );
 }
 
 #[test]
@@ -175,11 +185,11 @@ fn accuracy_histograms_of_a_zoo_and_a_run() {
     let svg = tmp.path().join("acc.svg");
     accuracy_histograms(Some(&zoo), Some(&run), &svg, &PlotOptions::default()).unwrap();
     let labels = [
-        "Test accuracy",
-        "zoo tiny, epoch 5, 9 networks (n = 9)",
+        "Test accuracy: alpha",
+        "zoo tiny, epoch 5 (n = 9)",
         "zoo",
-        "alpha: original",
-        "alpha: reconstructed",
+        "original",
+        "reconstructed",
         "median 0.550",
     ];
     assert_labels(&svg_labels(&svg), &labels);
@@ -203,15 +213,15 @@ fn accuracy_histograms_of_a_zoo_and_a_run() {
     assert_labels(
         &labels,
         &[
-            "alpha: original",
-            "alpha: generated",
-            "alpha: random+2",
+            "original (n = 2)",
+            "generated (n = 3)",
+            "random+2",
             "median 0.400",
         ],
     );
     let pos = |l: &str| labels.iter().position(|x| x == l).unwrap();
     assert!(
-        pos("alpha: original") < pos("alpha: generated"),
+        pos("original (n = 2)") < pos("generated (n = 3)"),
         "{labels:?}"
     );
 }
@@ -289,4 +299,163 @@ fn run_colours_follow_the_name_not_the_position() {
     for (i, c) in colours.iter().enumerate() {
         assert!(!colours[..i].contains(c), "10 runs get 10 colours");
     }
+}
+
+/// Runs as the claims' experiments name them, 2,520 steps, seven probed properties and six
+/// methods, and every accuracy group: where the text of a figure gets crowded.
+fn crowded(root: &Path) -> (Vec<PathBuf>, PathBuf) {
+    let mut runs = Vec::new();
+    for (k, name) in [
+        "claim-behaviour-loss.beta=0.9-seed=1",
+        "claim-behaviour-loss.beta=0.1-seed=1",
+        "claim-representation-augment.permutation=false-seed=3",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut spec = RunSpec::new(name);
+        spec.steps = 2520;
+        spec.score_shift = 0.02 * k as f64;
+        runs.push(write_run(root, &spec));
+    }
+    let mut results = std::fs::read_to_string(runs[0].join("results.toml")).unwrap();
+    let properties = [
+        "ggap",
+        "epoch",
+        "init",
+        "lr",
+        "weight_decay",
+        "test_loss_long_name",
+    ];
+    let methods = ["hyper", "W", "s(W)", "hyper-layers", "s(W)-56", "spectral"];
+    for (i, property) in properties.iter().enumerate() {
+        for (j, method) in methods.iter().enumerate() {
+            results = format!(
+                "[[probes]]\nproperty = \"{property}\"\nmethod = \"{method}\"\nmetric = \"r2\"\n\
+                 train = 0.9\nval = 0.9\ntest = {}\n\n{results}",
+                0.97 - 0.1 * i as f64 + 0.01 * j as f64
+            );
+        }
+    }
+    std::fs::write(runs[0].join("results.toml"), results).unwrap();
+    let spread = |n: usize, at: f64| -> Vec<f64> {
+        (0..n)
+            .map(|i| at + 0.1 * ((i * 37 % 101) as f64 / 101.0 - 0.5))
+            .collect()
+    };
+    hyperzoo_core::results::write_accuracies(
+        &runs[0],
+        &[
+            ("original".into(), spread(576, 0.54)),
+            ("reconstructed".into(), spread(576, 0.52)),
+            ("anchors".into(), spread(20, 0.55)),
+            ("generated".into(), spread(20, 0.3)),
+            ("generated+1".into(), spread(20, 0.57)),
+            ("random+1".into(), spread(20, 0.33)),
+        ],
+    )
+    .unwrap();
+    (runs, write_test_zoo(root, 40))
+}
+
+#[test]
+fn every_plot_kind_lays_its_text_out_without_overlap_or_clipping() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (runs, zoo) = crowded(tmp.path());
+    let svg = tmp.path().join("fig.svg");
+    let text = || std::fs::read_to_string(&svg).unwrap();
+    for (width, height) in [(800, 500), (1200, 700), (560, 360)] {
+        let size = format!("{width}×{height}");
+        for log_y in [false, true] {
+            let opts = PlotOptions {
+                width,
+                height,
+                log_y,
+                ..PlotOptions::default()
+            };
+            let check = |what: &str| {
+                let svg = text();
+                let result = std::panic::catch_unwind(|| assert_text_fits(&svg));
+                assert!(result.is_ok(), "{what} at {size} (log {log_y})");
+                svg_text_elements(&svg)
+            };
+            loss_curves(&runs, &svg, &opts).unwrap();
+            let labels = check("loss");
+            if !log_y {
+                // Steps are integers: no "500.0".
+                assert!(labels.iter().any(|l| l == "1000"), "{labels:?}");
+                assert!(
+                    !labels.iter().any(|l| l.ends_with(".0") && l.len() > 3),
+                    "{labels:?}"
+                );
+            }
+            val_r2_curves(&runs, &svg, &opts).unwrap();
+            let labels = check("r2");
+            assert!(labels.iter().any(|l| l == "1"), "epochs: {labels:?}");
+            probe_bars(&runs[0], &svg, &opts).unwrap();
+            let labels = check("probes");
+            // The score axis ends near 1: its highest tick is at most 1.2.
+            let top = labels
+                .iter()
+                .filter_map(|l| l.parse::<f64>().ok())
+                .filter(|v| v.abs() <= 10.0)
+                .fold(f64::MIN, f64::max);
+            assert!(
+                (1.0..=1.2).contains(&top),
+                "probe axis to {top}: {labels:?}"
+            );
+            accuracy_histograms(Some(&zoo), Some(&runs[0]), &svg, &opts).unwrap();
+            check("accuracy");
+            accuracy_histograms(None, Some(&runs[1]), &svg, &opts).unwrap();
+            check("accuracy from quantiles");
+            histograms(
+                &[
+                    ("a long label of a sample".into(), vec![0.1, 0.5, 0.52]),
+                    ("b".into(), vec![0.3]),
+                ],
+                &svg,
+                &opts,
+            )
+            .unwrap();
+            check("histograms");
+        }
+    }
+}
+
+#[test]
+fn accuracy_histograms_share_one_y_scale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (runs, _) = crowded(tmp.path());
+    let svg = tmp.path().join("acc.svg");
+    accuracy_histograms(None, Some(&runs[0]), &svg, &PlotOptions::default()).unwrap();
+    let boxes = svg_text_boxes(&std::fs::read_to_string(&svg).unwrap());
+    // The y ticks of each stacked histogram (left of its plot, right-aligned numbers): every
+    // panel shows the same values.
+    let desc: Vec<f64> = boxes
+        .iter()
+        .filter(|b| b.text == "% of networks")
+        .map(|b| (b.y0 + b.y1) / 2.0)
+        .collect();
+    assert_eq!(desc.len(), 3, "original, reconstructed, generated");
+    let ticks_of = |k: usize| -> Vec<String> {
+        let (top, bottom) = (
+            if k == 0 {
+                0.0
+            } else {
+                (desc[k - 1] + desc[k]) / 2.0
+            },
+            desc.get(k + 1).map_or(f64::MAX, |n| (desc[k] + n) / 2.0),
+        );
+        let mut t: Vec<String> = boxes
+            .iter()
+            .filter(|b| b.x1 < 63.0 && b.y0 > top && b.y1 < bottom)
+            .filter(|b| b.text.parse::<f64>().is_ok())
+            .map(|b| b.text.clone())
+            .collect();
+        t.sort();
+        t
+    };
+    assert!(!ticks_of(0).is_empty());
+    assert_eq!(ticks_of(0), ticks_of(1));
+    assert_eq!(ticks_of(1), ticks_of(2));
 }
