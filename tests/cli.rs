@@ -556,6 +556,21 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
         .success();
         assert!(std::fs::metadata(&out).unwrap().len() > 100, "{file}");
     }
+    let out = tmp.path().join("two.svg");
+    in_workspace(
+        &ws,
+        &[
+            "export".as_ref(),
+            "tiny".as_ref(),
+            "tiny".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--plot".as_ref(),
+            "accuracy".as_ref(),
+        ],
+    )
+    .failure()
+    .stderr(predicate::str::contains("--plot accuracy draws one run (2 given)"));
     let results = std::fs::read_to_string(run.join("results.toml")).unwrap();
     for key in [
         "property = \"test_acc\"",
