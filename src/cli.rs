@@ -333,9 +333,16 @@ pub struct ImportArgs {
     /// Architecture: a built-in name or a TOML file [default: inferred from the source]
     #[arg(long)]
     pub arch: Option<String>,
-    /// Dataset name [default: inferred from the source]
+    /// Dataset the networks were trained on [default: inferred from the source]. When hyperzoo
+    /// can load it (mnist, fashion-mnist, cifar10 with --data-path), zoo.toml records how its
+    /// images are read (the source's normalisation and split), and the behavioural loss,
+    /// evaluation accuracies, generation and fine-tuning work as on a generated zoo
     #[arg(long)]
     pub dataset: Option<String>,
+    /// Directory of the dataset's files, for cifar10 (the cifar-10-batches-bin directory);
+    /// relative to the data directory unless absolute
+    #[arg(long, value_name = "DIR")]
+    pub data_path: Option<PathBuf>,
     /// Import only the first N models (sorted source order)
     #[arg(long, value_name = "N")]
     pub max_models: Option<usize>,

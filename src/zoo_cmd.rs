@@ -168,6 +168,36 @@ fn info_json(z: &Zoo, damaged: &[String]) -> serde_json::Value {
     })
 }
 
+/// What an imported zoo's networks run on: its dataset as recorded at import, or why there is
+/// none.
+fn imported_images(m: &hyperzoo_core::zoo::store::Manifest) -> String {
+    match &m.data {
+        Some(d) => {
+            let list = |v: &Option<Vec<f32>>| {
+                v.as_ref().map_or("default".into(), |v| {
+                    v.iter().map(f32::to_string).collect::<Vec<_>>().join(", ")
+                })
+            };
+            format!(
+                "images: {}{}, normalised (x/255 - [{}]) / [{}]{}, {} training images held out for validation (seed {})",
+                m.dataset,
+                d.path
+                    .as_ref()
+                    .map_or(String::new(), |p| format!(" from {}", p.display())),
+                list(&d.mean),
+                list(&d.std),
+                if d.grayscale { ", grey" } else { "" },
+                d.val_size,
+                d.split_seed
+            )
+        }
+        None => format!(
+            "images: none hyperzoo can load (dataset {}): no behavioural loss from data, no accuracies in eval, no fine-tuning; import with --dataset to give one",
+            m.dataset
+        ),
+    }
+}
+
 /// A zoo's summary: header, splits, varied hyperparameters, test accuracy per checkpoint epoch.
 pub fn summary(z: &Zoo) -> String {
     use std::fmt::Write;
@@ -182,6 +212,9 @@ pub fn summary(z: &Zoo) -> String {
         "  arch {} ({} params, input {:?}), dataset {}",
         m.arch.name, m.params, m.arch.input, m.dataset
     );
+    if m.definition.is_empty() && !m.source.is_empty() {
+        let _ = writeln!(s, "  {}", imported_images(m));
+    }
     let count = |name: &str| z.models.iter().filter(|r| r.split.name() == name).count();
     let _ = writeln!(
         s,
@@ -314,6 +347,7 @@ pub fn import(g: &Global, a: &ImportArgs) -> Result<ExitCode> {
         max_models: a.max_models,
         epochs: a.epochs.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        data_path: a.data_path.clone(),
     };
     let imported = match a.format {
         ImportFormat::Modelzoos => import::modelzoos::import(&a.src, &opts)?,

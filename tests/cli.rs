@@ -570,7 +570,9 @@ fn run_trains_skips_when_finished_and_eval_writes_results() {
         ],
     )
     .failure()
-    .stderr(predicate::str::contains("--plot accuracy draws one run (2 given)"));
+    .stderr(predicate::str::contains(
+        "--plot accuracy draws one run (2 given)",
+    ));
     let results = std::fs::read_to_string(run.join("results.toml")).unwrap();
     for key in [
         "property = \"test_acc\"",

@@ -280,3 +280,195 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The experiment the imported zoos are trained with: the behavioural loss on query images
+/// from the zoo's dataset.
+const DATA_QUERIES: &str = r#"
+[zoo]
+epochs = "all"
+[model]
+kind = "transformer"
+d_model = 16
+heads = 2
+layers = 1
+d_ff = 32
+latent = 8
+[head]
+kind = "mlp"
+layers = 1
+hidden = 8
+out = 4
+[loss]
+gamma = 0.2
+beta = 0.5
+query_set = "data"
+queries = 16
+[train]
+epochs = 2
+batch_size = 2
+lr = 1e-3
+"#;
+
+/// An imported zoo whose dataset hyperzoo reads works as a generated one: zoo.toml records
+/// the source's normalisation, the behavioural loss draws query images from the dataset, eval
+/// scores the original and reconstructed networks on its test images, generate scores the
+/// new networks and fine-tunes them beside random initialisations. An imported zoo of a
+/// dataset hyperzoo cannot read says so before training.
+#[test]
+fn imported_zoos_with_a_known_dataset_train_evaluate_and_generate_like_generated_ones() {
+    let data = hyperzoo_core::paths::data_dir(None).path;
+    assert!(
+        data.join("mnist").is_dir(),
+        "mnist is not in {}: run scripts/setup.sh first",
+        data.display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let in_ws = |args: &[&std::ffi::OsStr]| {
+        hyperzoo()
+            .args(["--device", "cpu", "--workspace"])
+            .arg(&ws)
+            .args(args)
+            .assert()
+    };
+    for (format, fixture_name, mean, std, grey) in [
+        ("modelzoos", "modelzoos", 0.1307, 0.3081, false),
+        ("unterthiner", "unterthiner", 0.5, 0.5, true),
+    ] {
+        let zoo_dir = ws.join("zoos").join(format);
+        hyperzoo()
+            .args(["zoo", "import", format])
+            .arg(fixture(fixture_name))
+            .arg("--out")
+            .arg(&zoo_dir)
+            .args(["--split", "0.34,0.33,0.33"])
+            .assert()
+            .success()
+            .stdout(predicates::str::contains("images: mnist, normalised"));
+        let zoo = Zoo::open(&zoo_dir).unwrap();
+        let d = zoo
+            .manifest
+            .data
+            .clone()
+            .expect("[data] recorded at import");
+        assert_eq!(
+            (d.mean, d.std, d.grayscale, d.val_size, d.split_seed),
+            (Some(vec![mean]), Some(vec![std]), grey, 10_000, 42),
+            "{format}"
+        );
+        // A small part of MNIST keeps fine-tuning short.
+        let toml_path = zoo_dir.join("zoo.toml");
+        let text = std::fs::read_to_string(&toml_path).unwrap();
+        let text = text
+            .replace("train_fraction = 1.0", "train_fraction = 0.01")
+            .replace("test_fraction = 1.0", "test_fraction = 0.05");
+        std::fs::write(&toml_path, text).unwrap();
+
+        let exp = tmp.path().join(format!("{format}.toml"));
+        std::fs::write(
+            &exp,
+            format!(
+                "name = \"{format}\"\n{}",
+                DATA_QUERIES.replace(
+                    "[zoo]\n",
+                    &format!("[zoo]\npath = {:?}\n", zoo_dir.display().to_string())
+                )
+            ),
+        )
+        .unwrap();
+        in_ws(&["run".as_ref(), "--plain".as_ref(), exp.as_os_str()]).success();
+        let run = ws.join("runs").join(format);
+        let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        let behaviour: Vec<f64> = metrics
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["kind"] == "step")
+            .filter_map(|v| v["behaviour"].as_f64())
+            .collect();
+        assert!(
+            !behaviour.is_empty() && behaviour.iter().all(|b| b.is_finite()),
+            "{format}: behavioural loss per step {behaviour:?}"
+        );
+
+        in_ws(&[
+            "eval".as_ref(),
+            format.as_ref(),
+            "--images".as_ref(),
+            "200".as_ref(),
+        ])
+        .success()
+        .stdout(predicates::str::contains("test accuracy on 200 images"));
+        let results_path = run.join("results.toml");
+        let text = std::fs::read_to_string(&results_path).unwrap();
+        let results = hyperzoo_core::results::Results::parse(&results_path, &text).unwrap();
+        let rc = results.reconstruction.unwrap();
+        assert!(rc.acc_original.unwrap().mean.is_finite(), "{format}");
+        assert!(rc.acc_reconstructed.unwrap().mean.is_finite(), "{format}");
+
+        let gen_dir = tmp.path().join(format!("gen-{format}"));
+        in_ws(&[
+            "generate".as_ref(),
+            format.as_ref(),
+            "--n".as_ref(),
+            "2".as_ref(),
+            "--candidates".as_ref(),
+            "3".as_ref(),
+            "--finetune-epochs".as_ref(),
+            "1".as_ref(),
+            "--images".as_ref(),
+            "200".as_ref(),
+            "--out".as_ref(),
+            gen_dir.as_os_str(),
+        ])
+        .success()
+        .stdout(predicates::str::contains("random init +1 epochs"));
+        let generated = Zoo::open(&gen_dir).unwrap();
+        assert!(generated.records.iter().all(|r| r.test_acc.is_finite()));
+        let groups: std::collections::BTreeSet<String> =
+            hyperzoo_core::results::read_accuracies(&run.join("accuracies.csv"))
+                .unwrap()
+                .into_iter()
+                .map(|(g, _, _)| g)
+                .collect();
+        for g in [
+            "original",
+            "reconstructed",
+            "generated",
+            "generated+1",
+            "random+1",
+        ] {
+            assert!(groups.contains(g), "{format}: {g} in {groups:?}");
+        }
+    }
+
+    // A dataset hyperzoo cannot read: no [data], and a run that needs images says why.
+    let zoo_dir = ws.join("zoos/svhn");
+    hyperzoo()
+        .args(["zoo", "import", "unterthiner"])
+        .arg(fixture("unterthiner"))
+        .arg("--out")
+        .arg(&zoo_dir)
+        .args(["--dataset", "svhn"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("images: none hyperzoo can load"));
+    assert!(Zoo::open(&zoo_dir).unwrap().manifest.data.is_none());
+    let exp = tmp.path().join("svhn.toml");
+    std::fs::write(
+        &exp,
+        format!(
+            "name = \"svhn\"\n{}",
+            DATA_QUERIES.replace(
+                "[zoo]\n",
+                &format!("[zoo]\npath = {:?}\n", zoo_dir.display().to_string())
+            )
+        ),
+    )
+    .unwrap();
+    in_ws(&["run".as_ref(), exp.as_os_str()])
+        .failure()
+        .stderr(predicates::str::contains(
+            "loss.query_set = \"data\" needs the zoo's images: zoo svhn (dataset \"svhn\", imported)",
+        ))
+        .stderr(predicates::str::contains("--dataset"));
+}

@@ -293,6 +293,7 @@ fn synthetic_zoo(dir: &std::path::Path, arch: &ArchSpec, n: usize) -> Result<()>
         command: String::new(),
         definition: String::new(),
         source: "synthetic".into(),
+        data: None,
     };
     write_zoo(dir, manifest, &rows, &[(0, weights)], &records)?;
     Ok(())

@@ -151,6 +151,7 @@ pub fn write_test_zoo(root: &Path, n: usize) -> PathBuf {
         command: "test".into(),
         definition: String::new(),
         source: String::new(),
+        data: None,
     };
     let rows: Vec<ModelRow> = (0..n)
         .map(|id| ModelRow {

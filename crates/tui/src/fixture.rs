@@ -168,6 +168,7 @@ pub fn zoo(dir: &Path) {
         command: "test".into(),
         definition: String::new(),
         source: String::new(),
+        data: None,
     };
     let rows: Vec<ModelRow> = (0..4)
         .map(|id| ModelRow {

@@ -37,6 +37,19 @@ pub enum DatasetStatus {
     },
 }
 
+/// A dataset's normalisation: per-channel mean and standard deviation of pixel/255, as the
+/// reference zoos use them (MNIST (0.1307, 0.3081), as the Model Zoos; Tetris unnormalised);
+/// (0.5, 0.5), which maps pixels to [-1, 1] as the Small CNN Zoo does, for any other.
+pub fn default_norm(name: &str, channels: usize) -> (Vec<f32>, Vec<f32>) {
+    match (name, channels) {
+        ("mnist", 1) => (vec![0.1307], vec![0.3081]),
+        ("fashion-mnist", 1) => (vec![0.2860], vec![0.3530]),
+        ("tetris", _) => (vec![0.0], vec![1.0]),
+        ("cifar10", 3) => (vec![0.4914, 0.4822, 0.4465], vec![0.2470, 0.2435, 0.2616]),
+        _ => (vec![0.5], vec![0.5]),
+    }
+}
+
 /// Directory of `ds` under `data_dir`.
 pub fn dataset_dir(data_dir: &Path, ds: &DatasetInfo) -> PathBuf {
     data_dir.join(ds.name)

@@ -299,7 +299,134 @@ pub struct ZooDef {
     pub source: String,
 }
 
+impl Hparams {
+    /// The hyperparameters of an imported network from its models.csv row, for training like
+    /// it (fine-tuning, and the random-initialisation baseline beside it): the activation is
+    /// required; `seed` defaults to the row id; Keras initialisers map to their PyTorch names
+    /// (`he_*` to `kaiming_*`, `glorot_*` to `xavier_*`), others (`orthogonal`, ...) to
+    /// `kaiming_uniform`; optimizers other than `adam` and `sgd` (`rmsprop`) to `adam`; a
+    /// Keras `l2reg` λ (loss + λ‖w‖²) to `weight_decay` 2λ; `lr`, `dropout` and `batch_size`
+    /// default to those of `defaults`.
+    pub fn from_row(row: &super::store::ModelRow, defaults: &Hparams) -> Result<Hparams> {
+        let get = |k: &str| row.get(k).map(str::trim).filter(|v| !v.is_empty());
+        let number = |k: &str| -> Result<Option<f64>> {
+            get(k)
+                .map(|v| {
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|x| x.is_finite() && *x >= 0.0)
+                        .ok_or_else(|| Error::InvalidValue {
+                            what: format!("models.csv row {} column {k}", row.id),
+                            value: v.into(),
+                            expected: "a number ≥ 0".into(),
+                        })
+                })
+                .transpose()
+        };
+        let init = match get("init").map(str::to_lowercase).as_deref() {
+            Some("he_normal") => InitScheme::KaimingNormal,
+            Some("he_uniform") => InitScheme::KaimingUniform,
+            Some("glorot_normal") => InitScheme::XavierNormal,
+            Some("glorot_uniform") => InitScheme::XavierUniform,
+            Some(name) => InitScheme::ALL
+                .into_iter()
+                .find(|i| i.name() == name)
+                .unwrap_or(InitScheme::KaimingUniform),
+            None => defaults.init,
+        };
+        let optimizer = match get("optimizer").map(str::to_lowercase).as_deref() {
+            Some("sgd") => OptimizerKind::Sgd,
+            Some(_) => OptimizerKind::Adam,
+            None => defaults.optimizer,
+        };
+        let weight_decay = match number("weight_decay")? {
+            Some(wd) => wd,
+            None => number("l2reg")?.map_or(defaults.weight_decay, |l2| 2.0 * l2),
+        };
+        Ok(Hparams {
+            seed: number("seed")?.map_or(row.id as u64, |s| s as u64),
+            activation: row.activation()?,
+            init,
+            optimizer,
+            lr: number("lr")?.unwrap_or(defaults.lr),
+            weight_decay,
+            dropout: number("dropout")?.unwrap_or(defaults.dropout),
+            batch_size: number("batch_size")?.map_or(defaults.batch_size, |b| (b as usize).max(1)),
+        })
+    }
+}
+
 impl ZooDef {
+    /// The definition of a stored zoo: a generated zoo's own; for an imported zoo whose
+    /// zoo.toml records how to read its dataset (`[data]`, written at import), one made from
+    /// the manifest and models.csv (each network's hyperparameters by [`Hparams::from_row`],
+    /// batch size 512 for the Small CNN Zoo, 10 otherwise, as they were trained), so that its
+    /// dataset loads and its networks train as a generated zoo's; `None` for other imported
+    /// zoos.
+    pub fn of_zoo(zoo: &super::store::Zoo) -> Result<Option<ZooDef>> {
+        let m = &zoo.manifest;
+        let file = zoo.dir.join("zoo.toml");
+        if !m.definition.is_empty() {
+            return Self::parse(&file, &m.definition).map(Some);
+        }
+        let Some(data) = &m.data else {
+            return Ok(None);
+        };
+        if !DATASETS.contains(&m.dataset.as_str()) {
+            return Err(Error::format(
+                &file,
+                format!(
+                    "dataset = {:?} with a [data] table: hyperzoo reads {}",
+                    m.dataset,
+                    DATASETS.join(", ")
+                ),
+            ));
+        }
+        if PATH_DATASETS.contains(&m.dataset.as_str()) && data.path.is_none() {
+            return Err(Error::format(
+                &file,
+                format!(
+                    "data.path is not set: the directory holding the {} files (re-import with --data-path)",
+                    m.dataset
+                ),
+            ));
+        }
+        let defaults = Hparams {
+            seed: 0,
+            activation: Activation::Relu,
+            init: InitScheme::KaimingUniform,
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            dropout: 0.0,
+            batch_size: if m.source.starts_with("unterthiner") {
+                512
+            } else {
+                10
+            },
+        };
+        let networks = zoo
+            .models
+            .iter()
+            .map(|r| Hparams::from_row(r, &defaults))
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| Error::format(zoo.dir.join("models.csv"), e.to_string()))?;
+        Ok(Some(ZooDef {
+            name: m.name.clone(),
+            description: m.description.clone(),
+            arch: m.arch.clone(),
+            dataset: m.dataset.clone(),
+            epochs: m.epochs,
+            checkpoints: m.checkpoints.clone(),
+            data: data.clone(),
+            models: ModelsSection::default(),
+            grid: Grid::default(),
+            networks,
+            splits: zoo.models.iter().map(|r| r.split).collect(),
+            source: String::new(),
+        }))
+    }
+
     /// Reads and validates a zoo file.
     pub fn load(path: &Path) -> Result<ZooDef> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
@@ -581,6 +708,92 @@ pub(crate) fn split_models(n: usize, fractions: [f64; 3], seed: u64) -> Vec<Mode
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imported_rows_map_to_hyperparameters() {
+        let row = |pairs: &[(&str, &str)]| crate::zoo::store::ModelRow {
+            id: 7,
+            split: ModelSplit::Train,
+            population: 0,
+            hparams: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let defaults = Hparams {
+            seed: 0,
+            activation: Activation::Relu,
+            init: InitScheme::Uniform,
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.5,
+            weight_decay: 0.25,
+            dropout: 0.125,
+            batch_size: 512,
+        };
+        // The Small CNN Zoo's Keras names.
+        let h = Hparams::from_row(
+            &row(&[
+                ("activation", "tanh"),
+                ("init", "glorot_normal"),
+                ("optimizer", "rmsprop"),
+                ("lr", "0.01"),
+                ("l2reg", "1e-3"),
+            ]),
+            &defaults,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                h.seed,
+                h.activation,
+                h.init,
+                h.optimizer,
+                h.lr,
+                h.weight_decay,
+                h.dropout,
+                h.batch_size
+            ),
+            (
+                7,
+                Activation::Tanh,
+                InitScheme::XavierNormal,
+                OptimizerKind::Adam,
+                0.01,
+                2e-3,
+                0.125,
+                512
+            )
+        );
+        let h = Hparams::from_row(
+            &row(&[
+                ("activation", "relu"),
+                ("init", "orthogonal"),
+                ("seed", "3"),
+                ("batch_size", "10"),
+            ]),
+            &defaults,
+        )
+        .unwrap();
+        assert_eq!(
+            (h.seed, h.init, h.batch_size),
+            (3, InitScheme::KaimingUniform, 10)
+        );
+        let h = Hparams::from_row(
+            &row(&[("activation", "gelu"), ("init", "he_normal")]),
+            &defaults,
+        )
+        .unwrap();
+        assert_eq!(
+            (h.init, h.optimizer),
+            (InitScheme::KaimingNormal, OptimizerKind::Sgd)
+        );
+        // No activation, or a value that is no number: errors naming the row and column.
+        assert!(Hparams::from_row(&row(&[("lr", "0.1")]), &defaults).is_err());
+        let e = Hparams::from_row(&row(&[("activation", "relu"), ("lr", "fast")]), &defaults)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("row 7 column lr") && e.contains("fast"), "{e}");
+    }
 
     const ZOO: &str = r#"
         name = "t"

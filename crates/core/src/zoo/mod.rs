@@ -6,6 +6,6 @@ pub mod import;
 pub mod store;
 
 pub use def::{
-    DATASETS, HPARAM_KEYS, Hparams, InitScheme, ModelSplit, OptimizerKind, PATH_DATASETS,
-    PopulationKey, ZooDef,
+    DATASETS, DataSection, HPARAM_KEYS, Hparams, InitScheme, ModelSplit, OptimizerKind,
+    PATH_DATASETS, PopulationKey, ZooDef,
 };

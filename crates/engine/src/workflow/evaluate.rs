@@ -106,6 +106,12 @@ pub fn evaluate(
     stop()?;
     on(Note::Info("reconstruction of the test split".into()));
     let images = test_images(env, zoo, opts.images, dev)?;
+    if images.is_none() {
+        on(Note::Warning(format!(
+            "no test accuracies of original and reconstructed networks: {}",
+            super::no_data_reason(zoo)
+        )));
+    }
     let (reconstruction, accuracies) =
         eval::reconstruction(model, prepared, zoo, images.as_ref(), batch, dev)?;
     if !accuracies.is_empty() {
@@ -173,7 +179,7 @@ fn read_results_keeping_aside(l: &OpenedRun, on: &mut dyn FnMut(Note<'_>)) -> Op
     }
 }
 
-/// The first `images` test images of a generated zoo's dataset (none for an imported zoo).
+/// The first `images` test images of the zoo's dataset (none when hyperzoo cannot load it).
 fn test_images(env: &Env, zoo: &Zoo, images: usize, dev: &Device) -> Result<Option<TensorSet>> {
     let Some((_, data)) = super::zoo_data(env, zoo, dev)? else {
         return Ok(None);

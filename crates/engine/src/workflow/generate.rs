@@ -114,8 +114,8 @@ pub fn generate(
     }
     if rows.is_empty() {
         return Err(fail(format!(
-            "no anchor checkpoints left (--top {:?})",
-            a.top
+            "no anchor checkpoints left{}",
+            a.top.map_or(String::new(), |t| format!(" (--top {t})"))
         )));
     }
     let anchors: Vec<f32> = rows
@@ -173,8 +173,8 @@ pub fn generate(
     };
     if a.finetune_epochs > 0 && data.is_none() {
         return Err(fail(format!(
-            "--finetune-epochs needs the zoo's training images, and zoo {} has no zoo definition (an imported zoo)",
-            l.zoo.manifest.name
+            "--finetune-epochs needs the zoo's training images: {}",
+            super::no_data_reason(&l.zoo)
         )));
     }
     let cap = |t: &crate::zoo::dataset::TensorSet| {
@@ -268,6 +268,8 @@ pub fn generate(
         command: std::env::args().collect::<Vec<_>>().join(" "),
         definition: String::new(),
         source: format!("generated from run {}", l.experiment.name),
+        // The networks run on their zoo's images: evaluations of this zoo use them too.
+        data: def.as_ref().map(|d| d.data.clone()),
     };
     write_zoo(
         &a.out,
@@ -446,9 +448,10 @@ fn finetune_both(
             .flat_map(|h| init_weights(&layout, h.init, h.seed))
             .collect();
         on(Note::Info(format!(
-            "fine-tuning {} generated and {} randomly initialised {act:?} networks for {k} epochs",
+            "fine-tuning {} generated and {} randomly initialised {} networks for {k} epoch(s)",
             ids.len(),
-            ids.len()
+            ids.len(),
+            act.name()
         )));
         for (w, curve) in [(gen_w, &mut gen_curve), (rand_w, &mut rand_curve)] {
             let accs = finetune(&net, &w, &group_hps, &data, k, 500, dev, cancel)?;

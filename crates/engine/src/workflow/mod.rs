@@ -79,22 +79,38 @@ pub enum Note<'a> {
     Zoo(&'a crate::zoo::train::Event),
 }
 
-/// The definition and dataset of a zoo hyperzoo generated, on `dev`; `None` for an imported
-/// zoo (its manifest carries no definition). Query images, test images and fine-tuning all
-/// come from here.
+/// The definition and dataset of a zoo, on `dev`: a generated zoo's, or an imported zoo's whose
+/// zoo.toml records how to read its dataset ([`ZooDef::of_zoo`](hyperzoo_core::zoo::ZooDef::of_zoo));
+/// `None` for other imported zoos. Query images, test images and fine-tuning all come from
+/// here.
 pub(crate) fn zoo_data(
     env: &Env,
     zoo: &hyperzoo_core::zoo::store::Zoo,
     dev: &burn::prelude::Device,
 ) -> crate::Result<Option<(hyperzoo_core::zoo::ZooDef, crate::zoo::dataset::ZooData)>> {
-    if zoo.manifest.definition.is_empty() {
+    let Some(def) = hyperzoo_core::zoo::ZooDef::of_zoo(zoo)? else {
         return Ok(None);
-    }
-    let def =
-        hyperzoo_core::zoo::ZooDef::parse(&zoo.dir.join("zoo.toml"), &zoo.manifest.definition)?;
+    };
     let data = crate::zoo::dataset::load_zoo_data(&def, &env.data_dir, dev)
         .context(|| format!("the dataset of zoo {}", zoo.manifest.name))?;
     Ok(Some((def, data)))
+}
+
+/// Why a zoo has no images to run its networks on (for messages): imported with a dataset
+/// hyperzoo cannot load, or without one recorded.
+pub(crate) fn no_data_reason(zoo: &hyperzoo_core::zoo::store::Zoo) -> String {
+    format!(
+        "zoo {} (dataset {:?}, imported) records no dataset hyperzoo can load: import it with \
+         --dataset {} (and --data-path for cifar10)",
+        zoo.manifest.name,
+        zoo.manifest.dataset,
+        hyperzoo_core::zoo::DATASETS
+            .iter()
+            .filter(|d| **d != "tetris" && **d != "imagefolder")
+            .copied()
+            .collect::<Vec<_>>()
+            .join("|")
+    )
 }
 
 /// A callback that drops every note (the TUI's worker: its views read the run store).

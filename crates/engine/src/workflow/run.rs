@@ -225,7 +225,15 @@ fn train_claimed(
     }
     let needs_images = spec.loss.beta < 1.0 && spec.loss.query_set != QuerySet::Random;
     let images = if needs_images {
-        query_images(env, &zoo, &dev.device)?
+        let images = query_images(env, &zoo, &dev.device)?;
+        if images.is_none() {
+            return Err(fail(format!(
+                "loss.query_set = {:?} needs the zoo's images: {}; or set query_set = \"random\"",
+                format!("{:?}", spec.loss.query_set).to_lowercase(),
+                super::no_data_reason(&zoo)
+            )));
+        }
+        images
     } else {
         None
     };
@@ -357,7 +365,8 @@ fn zoo_of(
     }
 }
 
-/// Training images of a generated zoo's dataset (behavioural queries from data).
+/// Training images of the zoo's dataset (behavioural queries from data); `None` when
+/// hyperzoo cannot load it.
 pub(crate) fn query_images(env: &Env, zoo: &Zoo, dev: &Device) -> Result<Option<Tensor<4>>> {
     Ok(super::zoo_data(env, zoo, dev)?.map(|(_, data)| data.train.x))
 }

@@ -47,17 +47,6 @@ pub struct ZooData {
     pub classes: usize,
 }
 
-/// Per-dataset normalisation (per-channel mean, std of pixel/255).
-fn default_norm(name: &str, channels: usize) -> (Vec<f32>, Vec<f32>) {
-    match (name, channels) {
-        ("mnist", 1) => (vec![0.1307], vec![0.3081]),
-        ("fashion-mnist", 1) => (vec![0.2860], vec![0.3530]),
-        ("tetris", _) => (vec![0.0], vec![1.0]),
-        ("cifar10", 3) => (vec![0.4914, 0.4822, 0.4465], vec![0.2470, 0.2435, 0.2616]),
-        _ => (vec![0.5], vec![0.5]),
-    }
-}
-
 /// The dataset's train and test images with its number of classes.
 fn read_dataset(def: &ZooDef, data_dir: &Path) -> Result<(usize, ImageSplit, ImageSplit)> {
     let path = def.data.path.as_ref().map(|p| data_dir.join(p));
@@ -194,7 +183,7 @@ pub fn to_tensors(
     }
     let (mean, std) = match (&def.data.mean, &def.data.std) {
         (Some(m), Some(s)) => (m.clone(), s.clone()),
-        _ => default_norm(&def.dataset, x.channels()),
+        _ => data::default_norm(&def.dataset, x.channels()),
     };
     x = transforms::normalize(&x, &mean, &std)?;
     if x.channels() != c {

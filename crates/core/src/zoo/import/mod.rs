@@ -35,6 +35,9 @@ pub struct ImportOptions {
     pub epochs: Option<Vec<usize>>,
     /// The command line, recorded in the manifest.
     pub command: String,
+    /// Where the dataset's files are, for datasets read from a path (`cifar10`): recorded in
+    /// zoo.toml's `[data] path`.
+    pub data_path: Option<std::path::PathBuf>,
 }
 
 impl Default for ImportOptions {
@@ -48,8 +51,64 @@ impl Default for ImportOptions {
             max_models: None,
             epochs: None,
             command: String::new(),
+            data_path: None,
         }
     }
+}
+
+/// Which published layout a zoo was imported from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Schürholt et al.'s Model Zoos.
+    ModelZoos,
+    /// Unterthiner et al.'s Small CNN Zoo.
+    SmallCnnZoo,
+}
+
+/// A dataset name as given (`--dataset MNIST`, `fmnist`) in hyperzoo's spelling where it has
+/// one, else as given.
+pub(crate) fn canonical_dataset(name: &str) -> String {
+    match dataset_from_hint(name) {
+        known if known != "unknown" => known,
+        _ => name.to_string(),
+    }
+}
+
+/// How an imported zoo's images are read, when hyperzoo can load its dataset (`None`
+/// otherwise, and for a path dataset without `data_path`): the Model Zoos normalise with the
+/// dataset's mean and std (MNIST (0.1307, 0.3081)) and hold out 10,000 training images for
+/// validation (8,000 of CIFAR-10), split with seed 42; the Small CNN Zoo converts to grey (the
+/// mean over RGB) and maps pixels to [-1, 1] (mean 0.5, std 0.5). hyperzoo's hold-out draws
+/// with its own generator, so the validation images are not the source's own.
+pub(crate) fn data_section(
+    kind: Kind,
+    dataset: &str,
+    arch: &ArchSpec,
+    data_path: Option<&std::path::Path>,
+) -> Option<super::DataSection> {
+    if !super::DATASETS.contains(&dataset) || dataset == "tetris" {
+        return None;
+    }
+    if super::PATH_DATASETS.contains(&dataset) && data_path.is_none() {
+        return None;
+    }
+    let channels = arch.input[0];
+    let (mean, std, grayscale) = match kind {
+        Kind::ModelZoos => {
+            let (m, s) = crate::data::default_norm(dataset, channels);
+            (m, s, false)
+        }
+        Kind::SmallCnnZoo => (vec![0.5], vec![0.5], true),
+    };
+    Some(super::DataSection {
+        val_size: if dataset == "cifar10" { 8_000 } else { 10_000 },
+        split_seed: 42,
+        path: data_path.map(|p| p.to_path_buf()),
+        grayscale,
+        mean: Some(mean),
+        std: Some(std),
+        ..super::DataSection::default()
+    })
 }
 
 /// What an importer collected, before it is written as a zoo.
@@ -190,12 +249,14 @@ pub(crate) fn model_rows(
 
 /// The manifest of an imported zoo.
 pub(crate) fn manifest(
+    kind: Kind,
     opts: &ImportOptions,
     arch: ArchSpec,
     dataset: String,
     epochs: usize,
     source: String,
 ) -> crate::Result<Manifest> {
+    let data = data_section(kind, &dataset, &arch, opts.data_path.as_deref());
     Ok(Manifest {
         format: super::store::FORMAT_VERSION,
         name: opts.name.clone(),
@@ -214,6 +275,7 @@ pub(crate) fn manifest(
         command: opts.command.clone(),
         definition: String::new(),
         source,
+        data,
     })
 }
 

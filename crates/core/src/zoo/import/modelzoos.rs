@@ -89,16 +89,20 @@ pub fn import(src: &Path, opts: &ImportOptions) -> Result<Imported> {
         }
     }
     let per_model: Vec<HashMap<String, String>> = trials.iter().map(hparams).collect();
-    let dataset = opts.dataset.clone().unwrap_or_else(|| {
-        let hint = trials[0]
-            .config
-            .get("dataset::dump")
-            .or_else(|| trials[0].config.get("training::data_path"))
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-            .unwrap_or_else(|| src.display().to_string());
-        dataset_from_hint(&hint)
-    });
+    let dataset = opts
+        .dataset
+        .as_deref()
+        .map(super::canonical_dataset)
+        .unwrap_or_else(|| {
+            let hint = trials[0]
+                .config
+                .get("dataset::dump")
+                .or_else(|| trials[0].config.get("training::data_path"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| src.display().to_string());
+            dataset_from_hint(&hint)
+        });
     let max_epoch = epochs.iter().copied().max().unwrap_or(0);
     let mut rows = model_rows(&per_model, opts);
     for (row, t) in rows.iter_mut().zip(&trials) {
@@ -107,6 +111,7 @@ pub fn import(src: &Path, opts: &ImportOptions) -> Result<Imported> {
     }
     Ok(Imported {
         manifest: manifest(
+            super::Kind::ModelZoos,
             opts,
             arch,
             dataset,

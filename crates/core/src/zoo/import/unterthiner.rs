@@ -69,12 +69,16 @@ pub fn import(src: &Path, opts: &ImportOptions) -> Result<Imported> {
             ),
         ));
     }
-    let dataset = opts.dataset.clone().unwrap_or_else(|| {
-        table
-            .col("config.dataset")
-            .map(|j| dataset_from_hint(&table.rows[0][j]))
-            .unwrap_or_else(|| dataset_from_hint(&src.display().to_string()))
-    });
+    let dataset = opts
+        .dataset
+        .as_deref()
+        .map(super::canonical_dataset)
+        .unwrap_or_else(|| {
+            table
+                .col("config.dataset")
+                .map(|j| dataset_from_hint(&table.rows[0][j]))
+                .unwrap_or_else(|| dataset_from_hint(&src.display().to_string()))
+        });
     let arch = match &opts.arch {
         Some(a) => a.clone(),
         None => {
@@ -276,6 +280,7 @@ pub fn import(src: &Path, opts: &ImportOptions) -> Result<Imported> {
     let max_epoch = epochs.iter().copied().max().unwrap_or(0);
     Ok(Imported {
         manifest: manifest(
+            super::Kind::SmallCnnZoo,
             opts,
             arch,
             dataset,

@@ -96,6 +96,12 @@ pub struct Manifest {
     /// Where an imported zoo came from (format and path); empty for generated zoos.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
+    /// How an imported zoo's dataset is read (split, normalisation), recorded at import when
+    /// hyperzoo can load the dataset: the behavioural loss, evaluation accuracies, generation
+    /// and fine-tuning use it as a generated zoo's `[data]`. `None` for generated zoos (their
+    /// definition holds it) and for imported zoos of other datasets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<crate::zoo::DataSection>,
 }
 
 /// One row of models.csv: the network's id, split and population, then its hyperparameters as

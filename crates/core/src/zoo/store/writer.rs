@@ -47,6 +47,7 @@ impl ZooWriter {
             command: command.into(),
             definition: def.source.clone(),
             source: String::new(),
+            data: None,
         };
         let pops = def.populations();
         let mut pop_of = vec![0; def.networks.len()];
