@@ -146,6 +146,10 @@ fn error_text(e: &anyhow::Error) -> String {
             text.push_str(&c);
         }
     }
+    if let Some(hint) = hyperzoo_core::fsutil::disk_full_hint(&text) {
+        text.push_str("\n  ");
+        text.push_str(hint);
+    }
     text
 }
 

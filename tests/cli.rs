@@ -1052,3 +1052,181 @@ fn generate_tiny(
     args.extend([OsStr::new("--out"), gen_dir.as_os_str()]);
     in_workspace(ws, &args).success()
 }
+
+/// A workspace whose disk fills during a run: the run fails with a message that says the disk
+/// is full and what to do, leaves no partial file (every checkpoint whole, no temporary file),
+/// and, once there is space again, the same command resumes and ends as an uninterrupted run.
+/// The disk is a 300 KiB tmpfs in a user and mount namespace (`unshare`); where the machine does
+/// not allow one, a file-size limit (`ulimit -f`, SIGXFSZ ignored) makes the writes fail
+/// instead.
+#[test]
+fn a_full_disk_fails_cleanly_and_the_run_resumes_when_space_is_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("tetris-tiny.toml"), TINY_TETRIS).unwrap();
+    let zoo = tmp.path().join("zoo");
+    hyperzoo()
+        .args(["--device", "cpu", "zoo", "generate"])
+        .arg(tmp.path().join("tetris-tiny.toml"))
+        .arg("--out")
+        .arg(&zoo)
+        .assert()
+        .success();
+    let exp = tmp.path().join("tiny.toml");
+    let text = TINY_EXPERIMENT
+        .replace(
+            "definition = \"tetris-tiny.toml\"",
+            &format!("path = {:?}", zoo.display().to_string()),
+        )
+        .replace("epochs = 2\nbatch_size", "epochs = 6\nbatch_size");
+    std::fs::write(&exp, text).unwrap();
+    // The uninterrupted run, for the final numbers.
+    let reference = tmp.path().join("reference");
+    in_workspace(
+        &reference,
+        &["run".as_ref(), "--plain".as_ref(), exp.as_os_str()],
+    )
+    .success();
+
+    let bin = assert_cmd::cargo::cargo_bin("hyperzoo");
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let run_cmd = |n: u32| {
+        format!(
+            "{:?} --device cpu --workspace {:?} run --plain {:?} > {:?} 2>&1; echo $? > {:?}",
+            bin,
+            ws,
+            exp,
+            out.join(format!("out{n}.txt")),
+            out.join(format!("rc{n}"))
+        )
+    };
+    // A zoo that cannot fit is refused before it starts.
+    let small = tmp.path().join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let generate_cmd = format!(
+        "{:?} --device cpu zoo generate {:?} --out {:?} > {:?} 2>&1; echo $? > {:?}",
+        bin,
+        tmp.path().join("tetris-tiny.toml"),
+        small.join("zoo"),
+        out.join("zoo.txt"),
+        out.join("zoo_rc")
+    );
+    let tmpfs = format!(
+        "mount -t tmpfs -o size=300k tmpfs {ws:?} || exit 1; {}; {}; \
+         mount -o remount,size=20m {ws:?} || exit 1; {}; \
+         mount -t tmpfs -o size=16k tmpfs {small:?} || exit 1; {generate_cmd}",
+        run_cmd(1),
+        format_args!("cp -r {:?} {:?}", ws.join("runs"), out.join("after-failure")),
+        run_cmd(2),
+    );
+    let namespaced = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c"])
+        .arg(&tmpfs)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+        && out.join("rc2").exists();
+    if !namespaced {
+        eprintln!("no tmpfs in a user namespace here: a file-size limit fails the writes instead");
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        let limited = format!(
+            "trap '' XFSZ; (ulimit -f 64; {}); cp -r {:?} {:?}; {}",
+            run_cmd(1),
+            ws.join("runs"),
+            out.join("after-failure"),
+            run_cmd(2)
+        );
+        assert!(
+            std::process::Command::new("sh")
+                .args(["-c", &limited])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    let first = read("out1.txt");
+    assert_eq!(read("rc1").trim(), "1", "{first}");
+    if namespaced {
+        assert!(first.contains("No space left on device"), "{first}");
+        assert!(first.contains("the disk is full: free space"), "{first}");
+    } else {
+        assert!(first.contains("File too large"), "{first}");
+    }
+    // What the failure left: a failed status naming the cause, whole checkpoints, no
+    // temporary or partial file, metrics lines that parse (a torn last line is allowed).
+    let left = out.join("after-failure/tiny");
+    let status = std::fs::read_to_string(left.join("status.toml")).unwrap();
+    assert!(status.contains("state = \"failed\""), "{status}");
+    let mut stack = vec![left.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                !name.contains(".tmp") && !name.contains("partial"),
+                "left behind: {}",
+                path.display()
+            );
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    for ckpt in std::fs::read_dir(left.join("checkpoints")).unwrap() {
+        let ckpt = ckpt.unwrap().path();
+        for file in ["model.bpk", "optimizer.bpk", "state.json"] {
+            assert!(ckpt.join(file).is_file(), "{} lacks {file}", ckpt.display());
+        }
+        let state = std::fs::read_to_string(ckpt.join("state.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&state).unwrap();
+    }
+    let metrics = std::fs::read_to_string(left.join("metrics.jsonl")).unwrap();
+    let lines: Vec<&str> = metrics.lines().collect();
+    for line in &lines[..lines.len().saturating_sub(1)] {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+
+    if namespaced {
+        let zoo_out = read("zoo.txt");
+        assert_eq!(read("zoo_rc").trim(), "1", "{zoo_out}");
+        assert!(
+            zoo_out.contains("free on its disk, and about")
+                && zoo_out.contains("is needed for the weights of 20 networks x 3 checkpoints"),
+            "{zoo_out}"
+        );
+        assert!(!zoo_out.contains("epoch 1"), "refused before training: {zoo_out}");
+    }
+    let second = read("out2.txt");
+    assert_eq!(read("rc2").trim(), "0", "{second}");
+    let final_r2 = |run: &std::path::Path| -> f64 {
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["kind"] == "epoch")
+            .filter_map(|v| v["val_r2"].as_f64())
+            .next_back()
+            .unwrap()
+    };
+    let resumed = if namespaced {
+        // The tmpfs went with the namespace: the second run's output holds its result.
+        second
+            .lines()
+            .rev()
+            .find_map(|l| l.split("val R² ").nth(1))
+            .and_then(|v| v.split([' ', ')']).next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap()
+    } else {
+        final_r2(&ws.join("runs/tiny"))
+    };
+    let expected = final_r2(&reference.join("runs/tiny"));
+    assert!(
+        (resumed - expected).abs() < 5e-5,
+        "resumed run ends at val R² {resumed}, the uninterrupted one at {expected}:\n{second}"
+    );
+}

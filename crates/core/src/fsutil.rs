@@ -80,3 +80,26 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
+
+/// What to do about an error whose text says the disk is full (ENOSPC, "No space left on
+/// device", os error 28), to put after it; `None` for any other error. Writes are atomic, so
+/// a full disk leaves the previous files whole: freeing space and running the same command
+/// again resumes.
+pub fn disk_full_hint(message: &str) -> Option<&'static str> {
+    (message.contains("os error 28") || message.contains("No space left on device")).then_some(
+        "the disk is full: free space (or choose another workspace) and run the same command \
+         again; the files written before are whole, a run resumes from its last checkpoint and \
+         a zoo from its last finished epoch",
+    )
+}
+
+#[cfg(test)]
+mod disk_full_tests {
+    #[test]
+    fn only_a_full_disk_gets_the_hint() {
+        let full = std::io::Error::from_raw_os_error(28).to_string();
+        assert!(super::disk_full_hint(&format!("writing x: {full}")).is_some());
+        let denied = std::io::Error::from_raw_os_error(13).to_string();
+        assert!(super::disk_full_hint(&denied).is_none());
+    }
+}

@@ -18,6 +18,7 @@
 
 pub mod arch;
 pub mod augment;
+pub mod budget;
 pub mod data;
 pub mod device;
 pub mod error;

@@ -162,9 +162,13 @@ pub fn train_run(
         Claim::New(run, lock) | Claim::Resume(run, lock) => (run, lock),
     };
     let mut reached = Reached::default();
-    let outcome = train_claimed(env, e, &run, cancel, on, &mut reached);
+    let mut outcome = train_claimed(env, e, &run, cancel, on, &mut reached);
     if let Err(err) = &outcome {
-        let msg = err.to_string();
+        let mut msg = err.to_string();
+        if let Some(hint) = hyperzoo_core::fsutil::disk_full_hint(&msg) {
+            msg = format!("{msg}; {hint}");
+            outcome = Err(fail(msg.clone()));
+        }
         let prev = run.status().ok().flatten();
         let mut failed = hyperzoo_core::workspace::status_after(
             prev.as_ref(),
@@ -214,6 +218,18 @@ fn train_claimed(
         Err(err) => return Err(err),
     };
     let zoo = Zoo::open(&zoo_dir)?;
+    // The zoo's checkpoints are held in memory as weights and as the model's inputs (tokens or
+    // standardised vectors), float32, beside a copy per view of a batch.
+    let rows = zoo.manifest.models * zoo.manifest.checkpoints.len();
+    if let Some(w) = hyperzoo_core::budget::check_memory(
+        (rows * zoo.manifest.params * 4 * 3) as u64,
+        &format!(
+            "{}: training on up to {rows} checkpoints of {} parameters",
+            e.name, zoo.manifest.params
+        ),
+    ) {
+        on(Note::Warning(w));
+    }
     let spec = super::spec::train_spec(e, &zoo)?;
     let dev = device::resolve(env.device_for(e))?;
     let prepared = hyper_train::prepare(&spec, &zoo)?;

@@ -83,6 +83,16 @@ pub fn generate_zoo(
         .filter(|&k| !writer.is_done(k))
         .collect();
     let total_models: usize = todo.iter().map(|&k| pops[k].1.len()).sum();
+    // Every checkpoint of every network still to train is written as float32.
+    let params = def.arch.param_count()?;
+    hyperzoo_core::budget::check_disk(
+        &out,
+        (total_models * def.checkpoints.len() * params * 4) as u64,
+        &format!(
+            "the weights of {total_models} networks x {} checkpoints x {params} parameters",
+            def.checkpoints.len()
+        ),
+    )?;
     on(Note::Info(format!(
         "zoo {}: {} networks of {} ({} params) on {}, {} epochs, {} population(s){}; {} to train -> {}",
         def.name,

@@ -37,15 +37,24 @@ pub(super) fn write_checkpoint(
             .clone()
             .into_record()
             .save(dir.join("model.bpk"))
-            .map_err(|e| hyperzoo_core::Error::format(dir, format!("model: {e:?}")))?;
-        optim
-            .save(dir.join("optimizer.bpk"))
-            .map_err(|e| hyperzoo_core::Error::format(dir, format!("optimizer: {e:?}")))?;
+            .map_err(|e| {
+                hyperzoo_core::Error::format(dir, format!("model: {}", record_error(&e)))
+            })?;
+        optim.save(dir.join("optimizer.bpk")).map_err(|e| {
+            hyperzoo_core::Error::format(dir, format!("optimizer: {}", record_error(&e)))
+        })?;
         let json = serde_json::to_vec_pretty(state)
             .map_err(|e| hyperzoo_core::Error::format(dir, e.to_string()))?;
         hyperzoo_core::fsutil::write_atomic(&dir.join("state.json"), &json)
     })
     .map_err(|e| store_err("checkpoint", e.to_string()))
+}
+
+/// burn's record error as its message alone (its Display prefixes "Record I/O error").
+fn record_error(e: &burn::store::RecordError) -> &str {
+    match e {
+        burn::store::RecordError::Io(m) | burn::store::RecordError::Validation(m) => m,
+    }
 }
 
 /// Loads the model of a checkpoint directory into `model`.
@@ -54,13 +63,13 @@ pub fn load_model(model: HyperRep, dir: &Path) -> Result<HyperRep> {
     let record = ModuleRecord::load(&path).map_err(|e| {
         Error::Core(hyperzoo_core::Error::format(
             &path,
-            format!("not a readable model checkpoint: {e:?}"),
+            format!("not a readable model checkpoint: {}", record_error(&e)),
         ))
     })?;
     model.try_load_record(record).map_err(|e| {
         Error::Core(hyperzoo_core::Error::format(
             &path,
-            format!("does not fit the configured model: {e:?}"),
+            format!("does not fit the configured model: {}", record_error(&e)),
         ))
     })
 }
