@@ -9,33 +9,47 @@ use std::process::ExitCode;
 
 /// `hyperzoo bench zoo`.
 pub fn zoo(g: &Global, a: &BenchArgs) -> Result<ExitCode> {
+    use hyperzoo_engine::zoo::train::Kernel;
     let dev = device::resolve(g.device)?;
-    let r = bench::zoo(
-        &dev.device,
-        &ZooBench {
-            models: a.models,
-            images: a.images,
-            batch: a.batch,
-            epochs: a.epochs,
-        },
-    )?;
-    println!(
-        "hyperzoo population: {} networks x {} epochs x {} images, batch {}, on {dev}: {:.2} s, \
-         {:.3} network-epochs/s, {:.0} network-images/s",
-        a.models,
-        a.epochs,
-        a.images,
-        a.batch,
-        r.secs,
-        r.network_epochs_per_s,
-        r.network_images_per_s
-    );
-    println!(
-        "training FLOP rate {:.2} GFLOP/s ({:.1}% of the measured 1024x1024 matmul peak {:.1} GFLOP/s)",
-        r.flops_per_s / 1e9,
-        100.0 * r.flops_per_s / r.matmul_peak,
-        r.matmul_peak / 1e9
-    );
+    let kernels: &[(Kernel, &str)] = match a.kernel.as_str() {
+        "native" => &[(Kernel::Auto, "native")],
+        "libtorch" => &[(Kernel::LibTorch, "libtorch")],
+        _ => &[(Kernel::Auto, "native"), (Kernel::LibTorch, "libtorch")],
+    };
+    let mut rates = Vec::new();
+    for &(kernel, name) in kernels {
+        let r = bench::zoo(
+            &dev.device,
+            &ZooBench {
+                models: a.models,
+                images: a.images,
+                batch: a.batch,
+                epochs: a.epochs,
+                kernel,
+            },
+        )?;
+        println!(
+            "hyperzoo population ({name}): {} networks x {} epochs x {} images, batch {}, on {dev}: \
+             {:.2} s, {:.3} network-epochs/s, {:.0} network-images/s",
+            a.models,
+            a.epochs,
+            a.images,
+            a.batch,
+            r.secs,
+            r.network_epochs_per_s,
+            r.network_images_per_s
+        );
+        println!(
+            "  training FLOP rate {:.2} GFLOP/s ({:.1}% of the measured 1024x1024 matmul peak {:.1} GFLOP/s)",
+            r.flops_per_s / 1e9,
+            100.0 * r.flops_per_s / r.matmul_peak,
+            r.matmul_peak / 1e9
+        );
+        rates.push(r.network_images_per_s);
+    }
+    if let [native, libtorch] = rates[..] {
+        println!("native / libtorch: {:.2}x", native / libtorch);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

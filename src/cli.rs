@@ -484,4 +484,9 @@ pub struct BenchArgs {
     /// Epochs
     #[arg(long, default_value_t = 1)]
     pub epochs: usize,
+    /// How training steps are computed: `native` (hyperzoo's CPU kernels; LibTorch on a GPU),
+    /// `libtorch` (LibTorch's operators and autodiff), or `both`, measured one after the other
+    /// and compared
+    #[arg(long, default_value = "both", value_parser = ["native", "libtorch", "both"])]
+    pub kernel: String,
 }

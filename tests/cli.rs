@@ -1118,7 +1118,11 @@ fn a_full_disk_fails_cleanly_and_the_run_resumes_when_space_is_back() {
          mount -o remount,size=20m {ws:?} || exit 1; {}; \
          mount -t tmpfs -o size=16k tmpfs {small:?} || exit 1; {generate_cmd}",
         run_cmd(1),
-        format_args!("cp -r {:?} {:?}", ws.join("runs"), out.join("after-failure")),
+        format_args!(
+            "cp -r {:?} {:?}",
+            ws.join("runs"),
+            out.join("after-failure")
+        ),
         run_cmd(2),
     );
     let namespaced = std::process::Command::new("unshare")
@@ -1198,7 +1202,10 @@ fn a_full_disk_fails_cleanly_and_the_run_resumes_when_space_is_back() {
                 && zoo_out.contains("is needed for the weights of 20 networks x 3 checkpoints"),
             "{zoo_out}"
         );
-        assert!(!zoo_out.contains("epoch 1"), "refused before training: {zoo_out}");
+        assert!(
+            !zoo_out.contains("epoch 1"),
+            "refused before training: {zoo_out}"
+        );
     }
     let second = read("out2.txt");
     assert_eq!(read("rc2").trim(), "0", "{second}");

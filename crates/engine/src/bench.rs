@@ -14,7 +14,7 @@ use crate::hyper::train::{
     TrainSection, TrainSpec, prepare, train,
 };
 use crate::zoo::dataset::{TensorSet, ZooData};
-use crate::zoo::train::{GenerateOptions, generate};
+use crate::zoo::train::{GenerateOptions, Kernel, generate};
 use crate::{Error, Result};
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};
@@ -39,6 +39,8 @@ pub struct ZooBench {
     pub batch: usize,
     /// Epochs.
     pub epochs: usize,
+    /// How the training steps are computed.
+    pub kernel: Kernel,
 }
 
 /// What [`zoo`] measured.
@@ -86,7 +88,10 @@ pub fn zoo(device: &Device, a: &ZooBench) -> Result<ZooBenchReport> {
         &data,
         &writer,
         device,
-        &GenerateOptions::default(),
+        &GenerateOptions {
+            kernel: a.kernel,
+            ..GenerateOptions::default()
+        },
         &AtomicBool::new(false),
         &mut |_| {},
     )?;

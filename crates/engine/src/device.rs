@@ -126,6 +126,11 @@ fn cuda_unavailable_reason(i: usize, count: usize) -> String {
     }
 }
 
+/// Whether `device` is the CPU.
+pub fn is_cpu(device: &Device) -> bool {
+    *device == cpu_device()
+}
+
 fn cpu_device() -> Device {
     #[cfg(feature = "tch")]
     {

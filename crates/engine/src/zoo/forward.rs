@@ -16,7 +16,7 @@ use burn::tensor::activation;
 use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use hyperzoo_core::arch::{Activation, ArchSpec, Layer, Layout, ParamKind};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 /// Input images of a population forward.
 #[derive(Debug, Clone)]
@@ -66,6 +66,20 @@ impl PopulationNet {
     /// The architecture.
     pub fn spec(&self) -> &ArchSpec {
         &self.spec
+    }
+
+    /// The activation of its activation layers without a fixed function.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    /// Whether a dropout layer has a fixed probability above 0 (it drops in training whatever
+    /// the networks' `dropout`).
+    pub fn has_fixed_dropout(&self) -> bool {
+        self.spec
+            .layers
+            .iter()
+            .any(|l| matches!(l, Layer::Dropout { p: Some(p) } if *p > 0.0))
     }
 
     /// The flat parameter layout.
@@ -292,9 +306,4 @@ fn apply_dropout(
     }
 }
 
-/// A reproducible RNG for one model's draws at one step and purpose.
-pub fn model_rng(seed: u64, step: u64, stream: u64) -> rand_chacha::ChaCha8Rng {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream);
-    rng
-}
+pub use hyperzoo_kernels::model_rng;

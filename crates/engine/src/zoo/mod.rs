@@ -3,6 +3,8 @@
 pub mod dataset;
 pub mod forward;
 pub mod init;
+/// The native CPU path of zoo training (the `hyperzoo-kernels` crate).
+pub use hyperzoo_kernels as native;
 pub mod train;
 
 pub use forward::{Dropout, Input, PopulationNet};

@@ -18,10 +18,11 @@ use burn::tensor::TensorData;
 use burn::tensor::activation::log_softmax;
 use hyperzoo_core::zoo::store::{NetStatus, Record, ZooWriter};
 use hyperzoo_core::zoo::{Hparams, OptimizerKind, ZooDef};
+use hyperzoo_kernels::{self as native, NativeNet};
 use rand::seq::SliceRandom;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-const SHUFFLE_STREAM: u64 = 0x5f;
+use hyperzoo_kernels::SHUFFLE_STREAM;
 
 /// Progress of a generation.
 #[derive(Debug, Clone)]
@@ -61,6 +62,29 @@ pub enum Event {
     },
 }
 
+/// How a population's training steps are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernel {
+    /// The native CPU path ([`super::native`]) on the CPU, LibTorch on a GPU.
+    #[default]
+    Auto,
+    /// LibTorch's operators and autodiff everywhere (the population forward of
+    /// [`PopulationNet`]).
+    LibTorch,
+}
+
+impl Kernel {
+    /// The native network for `net` when this kernel computes natively on `device`.
+    fn native_for(self, net: &PopulationNet, device: &Device) -> Result<Option<NativeNet>> {
+        Ok(match self {
+            Kernel::Auto if crate::device::is_cpu(device) => {
+                Some(NativeNet::new(net.spec(), net.activation())?)
+            }
+            _ => None,
+        })
+    }
+}
+
 /// Options of a generation.
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
@@ -68,6 +92,8 @@ pub struct GenerateOptions {
     pub eval_batch: usize,
     /// Only populations `k` with `k % shard.1 == shard.0`.
     pub shard: (usize, usize),
+    /// How training steps are computed.
+    pub kernel: Kernel,
 }
 
 impl Default for GenerateOptions {
@@ -75,6 +101,7 @@ impl Default for GenerateOptions {
         Self {
             eval_batch: 500,
             shard: (0, 1),
+            kernel: Kernel::Auto,
         }
     }
 }
@@ -102,6 +129,7 @@ pub fn generate(
         let hps: Vec<&Hparams> = ids.iter().map(|&i| &def.networks[i]).collect();
         let net = PopulationNet::new(def.arch.clone(), key.activation)?;
         let mut pop = Population::start(&net, &hps, ids, def, data, writer, k, device, opts)?;
+        pop.native = opts.kernel.native_for(&net, device)?;
         on(Event::Population {
             pop: k,
             of: pops.len(),
@@ -139,6 +167,8 @@ struct Population {
     any_sgd: bool,
     last_mean_test_acc: f64,
     device: Device,
+    /// The network compiled for the native CPU path, when it computes the steps.
+    native: Option<NativeNet>,
 }
 
 fn column(values: impl Iterator<Item = f64>, device: &Device) -> Tensor<2> {
@@ -179,6 +209,7 @@ impl Population {
             any_sgd: hps.iter().any(|h| h.optimizer == OptimizerKind::Sgd),
             last_mean_test_acc: f64::NAN,
             device: device.clone(),
+            native: None,
         }
     }
 
@@ -244,6 +275,11 @@ impl Population {
         cancel: &AtomicBool,
         on: &mut dyn FnMut(Event),
     ) -> Result<()> {
+        if let Some(native) = self.native.take() {
+            let trained = self.train_epoch_native(&native, hps, data, cancel, on);
+            self.native = Some(native);
+            return trained;
+        }
         let epoch = self.epoch + 1;
         let n = hps.len();
         let t = data.train.len();
@@ -281,7 +317,7 @@ impl Population {
                 seeds: seeds.clone(),
                 step: self.step as u64,
             };
-            let any_dropout = dropout_p.iter().any(|p| *p > 0.0);
+            let any_dropout = dropout_p.iter().any(|p| *p > 0.0) || net.has_fixed_dropout();
             let logits = net.forward(
                 wa.clone(),
                 Input::PerModel(x.autodiff()),
@@ -299,6 +335,105 @@ impl Population {
                 steps,
             });
         }
+        self.epoch = epoch;
+        Ok(())
+    }
+
+    /// [`Population::train_epoch`] on the native CPU path: the networks still training run
+    /// their epoch on worker threads ([`native::train_epoch`]) while this thread reports
+    /// progress; diverged networks are left as they are.
+    fn train_epoch_native(
+        &mut self,
+        native: &NativeNet,
+        hps: &[&Hparams],
+        data: &ZooData,
+        cancel: &AtomicBool,
+        on: &mut dyn FnMut(Event),
+    ) -> Result<()> {
+        let epoch = self.epoch + 1;
+        let (n, p) = (hps.len(), native.param_count());
+        let host = native::HostSet {
+            x: data
+                .train
+                .x
+                .clone()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32 images"),
+            y: data
+                .train
+                .y
+                .clone()
+                .into_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .expect("integer labels"),
+        };
+        let steps = host.y.len().div_ceil(hps[0].batch_size.max(1));
+        let (mut w, mut m, mut v, mut buf) = (
+            to_vec(self.w.clone()),
+            to_vec(self.m.clone()),
+            to_vec(self.v.clone()),
+            to_vec(self.buf.clone()),
+        );
+        let mut states = Vec::with_capacity(n);
+        let mut live = Vec::with_capacity(n);
+        let rows = w
+            .chunks_mut(p)
+            .zip(m.chunks_mut(p))
+            .zip(v.chunks_mut(p).zip(buf.chunks_mut(p)));
+        for (j, ((w, m), (v, buf))) in rows.enumerate() {
+            if self.alive[j] {
+                states.push(native::NetState { w, m, v, buf });
+                live.push(hps[j]);
+            }
+        }
+        let training = live.len().max(1);
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let done = AtomicUsize::new(0);
+        let first_step = self.step as u64;
+        // Every step number is reported, in order, as the workers get there (the mean over the
+        // networks still training).
+        let mut reported = 0;
+        let mut report_to = |upto: usize, on: &mut dyn FnMut(Event)| {
+            while reported < upto {
+                reported += 1;
+                on(Event::Step {
+                    models: n,
+                    epoch,
+                    step: reported,
+                    steps,
+                });
+            }
+        };
+        let result = std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                native::train_epoch(
+                    native, states, &live, &host, epoch, first_step, threads, &done, cancel,
+                )
+            });
+            loop {
+                let finished = worker.is_finished();
+                report_to((done.load(Ordering::Relaxed) / training).min(steps), on);
+                if finished {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            worker
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        });
+        result.map_err(|native::Cancelled| Error::Cancelled)?;
+        report_to(steps, on);
+        // A stop asked for during the epoch ends it unrecorded, however far the workers got
+        // (a stopped generation keeps finished epochs only).
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        let mk = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [n, p]), &self.device);
+        (self.w, self.m, self.v, self.buf) = (mk(w), mk(m), mk(v), mk(buf));
+        self.step += steps;
         self.epoch = epoch;
         Ok(())
     }
@@ -486,6 +621,7 @@ pub fn finetune(
     }
     let refs: Vec<&Hparams> = hps.iter().collect();
     let mut pop = Population::fresh(&refs, p, device);
+    pop.native = Kernel::Auto.native_for(net, device)?;
     pop.w = Tensor::from_data(TensorData::new(weights.to_vec(), [n, p]), device);
     let mut out = vec![evaluate(net, &pop.w, &data.test, eval_batch).1];
     for _ in 0..epochs {

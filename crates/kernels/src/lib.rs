@@ -1,0 +1,1145 @@
+//! Population training on the CPU without LibTorch: every network of a population trains its
+//! epoch on its own thread's share of the population, forward and backward written out per
+//! layer (im2col convolutions, max pooling, activations, dropout, linear layers, cross-entropy)
+//! with the matrix products in `matrixmultiply`'s AVX2/FMA kernels (through ndarray).
+//!
+//! Why: a zoo network is small (CNN-s has 2,464 parameters, channel counts of 1 to 8), so
+//! LibTorch's grouped convolutions and its autograd spend most of a step on overhead, and its
+//! intra-op threads wait on each other at every operator. Here a thread runs whole epochs of
+//! its networks with no synchronisation at all: the networks of a population share nothing but
+//! the read-only training images.
+//!
+//! What stays the same: the optimizer (torch.optim's Adam and SGD with momentum 0.9, weight
+//! decay as L2 on the gradient, in f32 as the tensor path computes it), each network's data order
+//! and dropout masks (drawn from the same (seed, step, layer) streams, [`model_rng`], as the
+//! population forward's), and the flat PyTorch state-dict layout. A network's
+//! arithmetic does not depend on which thread runs it or on the other networks, so a population
+//! trains its networks exactly as they would train alone, and a resumed generation continues
+//! bit for bit. The numbers differ from the LibTorch path by rounding only (the order of the
+//! sums); tests compare the forward with PyTorch's and the gradients with burn's autodiff.
+use hyperzoo_core::arch::{Activation, ArchSpec, Layer, ParamKind};
+use hyperzoo_core::zoo::{Hparams, OptimizerKind};
+use rand::Rng;
+use rand::SeedableRng;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// The stream of a network's data order (shuffled per epoch with [`model_rng`]).
+pub const SHUFFLE_STREAM: u64 = 0x5f;
+
+/// Training stopped by the stop flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+/// A reproducible RNG for one model's draws at one step and purpose.
+pub fn model_rng(seed: u64, step: u64, stream: u64) -> rand_chacha::ChaCha8Rng {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream);
+    rng
+}
+
+/// One layer of a compiled network. Spatial activations are laid out `[C, B, H, W]` (channel
+/// major over the whole batch, so that a convolution is one matrix product per step), flat ones
+/// `[B, F]`.
+#[derive(Debug, Clone)]
+enum Op {
+    Conv {
+        w: usize,
+        b: Option<usize>,
+        out: usize,
+        inp: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        ih: usize,
+        iw: usize,
+        oh: usize,
+        ow: usize,
+    },
+    Pool {
+        k: usize,
+        stride: usize,
+        c: usize,
+        ih: usize,
+        iw: usize,
+        oh: usize,
+        ow: usize,
+    },
+    Act(Activation),
+    Dropout {
+        p: Option<f64>,
+        layer: u64,
+        /// Per-image shape `[C, H, W]` (spatial) or `[F]`.
+        shape: Vec<usize>,
+    },
+    Flatten {
+        c: usize,
+        hw: usize,
+    },
+    Gap {
+        c: usize,
+        hw: usize,
+    },
+    Linear {
+        w: usize,
+        b: Option<usize>,
+        out: usize,
+        inp: usize,
+    },
+}
+
+/// A network compiled for the native path.
+#[derive(Debug, Clone)]
+pub struct NativeNet {
+    ops: Vec<Op>,
+    input: [usize; 3],
+    classes: usize,
+    params: usize,
+}
+
+impl NativeNet {
+    /// Compiles `spec` with `activation` for its activation layers without a fixed function.
+    pub fn new(spec: &ArchSpec, activation: Activation) -> hyperzoo_core::Result<Self> {
+        let layout = spec.layout()?;
+        let mut params = layout.params.iter();
+        let mut ops = Vec::with_capacity(spec.layers.len());
+        let mut classes = 0;
+        let mut shape: Vec<usize> = spec.input.to_vec();
+        for (i, layer) in spec.layers.iter().enumerate() {
+            let next = layout.shapes[i].clone();
+            let op = match layer {
+                Layer::Conv2d { .. } => {
+                    let pl = params.next().expect("layout matches layers");
+                    let ParamKind::Conv {
+                        kernel,
+                        stride,
+                        padding,
+                    } = pl.kind
+                    else {
+                        unreachable!("a convolution's parameters")
+                    };
+                    Op::Conv {
+                        w: pl.weight_offset,
+                        b: pl.bias_offset,
+                        out: pl.out,
+                        inp: pl.inp,
+                        k: kernel,
+                        stride,
+                        pad: padding,
+                        ih: shape[1],
+                        iw: shape[2],
+                        oh: next[1],
+                        ow: next[2],
+                    }
+                }
+                Layer::MaxPool { kernel, stride } => Op::Pool {
+                    k: *kernel,
+                    stride: stride.unwrap_or(*kernel),
+                    c: shape[0],
+                    ih: shape[1],
+                    iw: shape[2],
+                    oh: next[1],
+                    ow: next[2],
+                },
+                Layer::Activation { func } => Op::Act(func.unwrap_or(activation)),
+                Layer::Dropout { p } => Op::Dropout {
+                    p: *p,
+                    layer: i as u64,
+                    shape: shape.clone(),
+                },
+                Layer::Flatten => Op::Flatten {
+                    c: shape[0],
+                    hw: shape[1..].iter().product(),
+                },
+                Layer::GlobalAvgPool => Op::Gap {
+                    c: shape[0],
+                    hw: shape[1..].iter().product(),
+                },
+                Layer::Linear { .. } => {
+                    let pl = params.next().expect("layout matches layers");
+                    Op::Linear {
+                        w: pl.weight_offset,
+                        b: pl.bias_offset,
+                        out: pl.out,
+                        inp: pl.inp,
+                    }
+                }
+            };
+            ops.push(op);
+            classes = next.iter().product();
+            shape = next;
+        }
+        Ok(Self {
+            ops,
+            input: spec.input,
+            classes,
+            params: layout.total,
+        })
+    }
+
+    /// Parameters per network.
+    pub fn param_count(&self) -> usize {
+        self.params
+    }
+}
+
+/// `c = op(a) * op(b) + beta * c` for row-major `a` (`[m, k]`, or `[k, m]` when `ta`), `b`
+/// (`[k, n]`, or `[n, k]` when `tb`) and `c` (`[m, n]`), in the `gemm` crate's kernels (runtime
+/// dispatch to the CPU's vector instructions; small products without packing).
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    ta: bool,
+    b: &[f32],
+    tb: bool,
+    beta: f32,
+    c: &mut [f32],
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    let (a_rs, a_cs) = if ta { (1, m) } else { (k, 1) };
+    let (b_rs, b_cs) = if tb { (1, k) } else { (n, 1) };
+    // SAFETY: the three slices hold the m x k, k x n and m x n elements addressed with these
+    // strides (checked above); `c` does not alias `a` or `b` (a `&mut` beside two `&`).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            beta != 0.0,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            beta,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// What a forward pass keeps for the backward pass, per op: its input (`acts[i]`), and the
+/// im2col matrix of a convolution, the argmax of a pooling or the mask of a dropout (`aux`).
+#[derive(Default)]
+struct Tape {
+    acts: Vec<Vec<f32>>,
+    cols: Vec<Vec<f32>>,
+    argmax: Vec<Vec<u32>>,
+    masks: Vec<Vec<f32>>,
+    grad: Vec<f32>,
+    grad_next: Vec<f32>,
+    dcols: Vec<f32>,
+}
+
+impl Tape {
+    fn new(net: &NativeNet) -> Self {
+        let n = net.ops.len();
+        Tape {
+            acts: vec![Vec::new(); n + 1],
+            cols: vec![Vec::new(); n],
+            argmax: vec![Vec::new(); n],
+            masks: vec![Vec::new(); n],
+            ..Tape::default()
+        }
+    }
+}
+
+/// Per-network dropout of a forward pass: probability, seed, step.
+#[derive(Clone, Copy)]
+struct DropoutAt {
+    p: f64,
+    seed: u64,
+    step: u64,
+}
+
+/// `v` zeroed, `len` long (for sums into it).
+fn zeroed(v: &mut Vec<f32>, len: usize) {
+    v.clear();
+    v.resize(len, 0.0);
+}
+
+/// `v` `len` long, its old values left (for buffers written whole).
+fn fit(v: &mut Vec<f32>, len: usize) {
+    v.truncate(len);
+    v.resize(len, 0.0);
+}
+
+impl NativeNet {
+    /// Forward pass of one network (`w`, its flat weights) on `b` images held in `tape.acts[0]`
+    /// (`[C, B, H, W]`); the logits end in the last `tape.acts` (`[B, classes]`).
+    #[inline(always)]
+    fn forward(&self, w: &[f32], b: usize, dropout: Option<DropoutAt>, tape: &mut Tape) {
+        for (i, op) in self.ops.iter().enumerate() {
+            let (before, after) = tape.acts.split_at_mut(i + 1);
+            let x = &before[i];
+            let y = &mut after[0];
+            match op {
+                Op::Conv {
+                    w: wo,
+                    b: bo,
+                    out,
+                    inp,
+                    k,
+                    stride,
+                    pad,
+                    ih,
+                    iw,
+                    oh,
+                    ow,
+                } => {
+                    let ckk = inp * k * k;
+                    let cols_n = b * oh * ow;
+                    let cols = &mut tape.cols[i];
+                    fit(cols, ckk * cols_n);
+                    im2col(x, cols, b, *inp, *ih, *iw, *k, *stride, *pad, *oh, *ow);
+                    fit(y, out * cols_n);
+                    if let Some(bo) = bo {
+                        for (o, row) in y.chunks_exact_mut(cols_n).enumerate() {
+                            row.fill(w[bo + o]);
+                        }
+                    }
+                    let beta = if bo.is_some() { 1.0 } else { 0.0 };
+                    gemm(*out, ckk, cols_n, &w[*wo..], false, cols, false, beta, y);
+                }
+                Op::Pool {
+                    k,
+                    stride,
+                    c,
+                    ih,
+                    iw,
+                    oh,
+                    ow,
+                } => {
+                    let planes = c * b;
+                    fit(y, planes * oh * ow);
+                    let arg = &mut tape.argmax[i];
+                    arg.truncate(planes * oh * ow);
+                    arg.resize(planes * oh * ow, 0);
+                    for p in 0..planes {
+                        let xin = &x[p * ih * iw..(p + 1) * ih * iw];
+                        for oy in 0..*oh {
+                            for ox in 0..*ow {
+                                let j0 = oy * stride * iw + ox * stride;
+                                let (mut best, mut at) = (xin[j0], j0);
+                                for ky in 0..*k {
+                                    let row = (oy * stride + ky) * iw + ox * stride;
+                                    for kx in 0..*k {
+                                        let j = row + kx;
+                                        let v = xin[j];
+                                        // PyTorch's rule: the first maximum; NaN wins. Without
+                                        // branches: the comparisons are unpredictable.
+                                        let take = v > best || v.is_nan();
+                                        best = if take { v } else { best };
+                                        at = if take { j } else { at };
+                                    }
+                                }
+                                let o = p * oh * ow + oy * ow + ox;
+                                y[o] = best;
+                                arg[o] = (p * ih * iw + at) as u32;
+                            }
+                        }
+                    }
+                }
+                Op::Act(f) => {
+                    fit(y, x.len());
+                    for (o, &v) in y.iter_mut().zip(x.iter()) {
+                        *o = activate(*f, v);
+                    }
+                }
+                Op::Dropout { p, layer, shape } => {
+                    let prob = match (p, dropout) {
+                        (Some(p), Some(_)) => *p,
+                        (None, Some(d)) => d.p,
+                        (_, None) => 0.0,
+                    };
+                    fit(y, x.len());
+                    let mask = &mut tape.masks[i];
+                    mask.clear();
+                    match dropout {
+                        Some(d) if prob > 0.0 => {
+                            let rest: usize = shape.iter().product();
+                            let keep = 1.0 - prob;
+                            let scale = if keep > 0.0 { (1.0 / keep) as f32 } else { 0.0 };
+                            let mut rng = model_rng(d.seed, d.step, *layer);
+                            // Drawn in the order of the tensor path's mask: image, then the
+                            // image's elements channel-major.
+                            let drawn: Vec<f32> = (0..b * rest)
+                                .map(|_| {
+                                    if rng.random::<f64>() < keep {
+                                        scale
+                                    } else {
+                                        0.0
+                                    }
+                                })
+                                .collect();
+                            mask.resize(x.len(), 0.0);
+                            if shape.len() == 3 {
+                                let (c, hw) = (shape[0], shape[1] * shape[2]);
+                                for ch in 0..c {
+                                    for img in 0..b {
+                                        let to = (ch * b + img) * hw;
+                                        let from = img * rest + ch * hw;
+                                        mask[to..to + hw].copy_from_slice(&drawn[from..from + hw]);
+                                    }
+                                }
+                            } else {
+                                mask.copy_from_slice(&drawn);
+                            }
+                            for ((o, &v), &m) in y.iter_mut().zip(x.iter()).zip(mask.iter()) {
+                                *o = v * m;
+                            }
+                        }
+                        _ => y.copy_from_slice(x),
+                    }
+                }
+                Op::Flatten { c, hw } => {
+                    fit(y, x.len());
+                    for ch in 0..*c {
+                        for img in 0..b {
+                            let from = (ch * b + img) * hw;
+                            let to = img * c * hw + ch * hw;
+                            y[to..to + hw].copy_from_slice(&x[from..from + hw]);
+                        }
+                    }
+                }
+                Op::Gap { c, hw } => {
+                    fit(y, b * c);
+                    for ch in 0..*c {
+                        for img in 0..b {
+                            let from = (ch * b + img) * hw;
+                            let s: f32 = x[from..from + hw].iter().sum();
+                            y[img * c + ch] = s / *hw as f32;
+                        }
+                    }
+                }
+                Op::Linear {
+                    w: wo,
+                    b: bo,
+                    out,
+                    inp,
+                } => {
+                    fit(y, b * out);
+                    if let Some(bo) = bo {
+                        for row in y.chunks_exact_mut(*out) {
+                            row.copy_from_slice(&w[*bo..bo + out]);
+                        }
+                    }
+                    let beta = if bo.is_some() { 1.0 } else { 0.0 };
+                    // [B, F] x [F, O] (the weight [O, F] transposed).
+                    gemm(b, *inp, *out, x, false, &w[*wo..], true, beta, y);
+                }
+            }
+        }
+    }
+
+    /// Backward pass from `tape.grad` (d loss / d logits, `[B, classes]`) after
+    /// [`NativeNet::forward`]; the gradient of the weights is added to `g`.
+    #[inline(always)]
+    fn backward(&self, w: &[f32], b: usize, tape: &mut Tape, g: &mut [f32]) {
+        for (i, op) in self.ops.iter().enumerate().rev() {
+            let need_input_grad = i > 0;
+            let x = &tape.acts[i];
+            let dy = &tape.grad;
+            let dx = &mut tape.grad_next;
+            match op {
+                Op::Conv {
+                    w: wo,
+                    b: bo,
+                    out,
+                    inp,
+                    k,
+                    stride,
+                    pad,
+                    ih,
+                    iw,
+                    oh,
+                    ow,
+                } => {
+                    let ckk = inp * k * k;
+                    let cols_n = b * oh * ow;
+                    let cols = &tape.cols[i];
+                    if let Some(bo) = bo {
+                        for (o, row) in dy.chunks_exact(cols_n).enumerate() {
+                            g[bo + o] += sum(row);
+                        }
+                    }
+                    // dW [O, CKK] += dY [O, N] x cols^T [N, CKK].
+                    gemm(
+                        *out,
+                        cols_n,
+                        ckk,
+                        dy,
+                        false,
+                        cols,
+                        true,
+                        1.0,
+                        &mut g[*wo..wo + out * ckk],
+                    );
+                    if need_input_grad {
+                        // dcols [CKK, N] = W^T [CKK, O] x dY [O, N].
+                        fit(&mut tape.dcols, ckk * cols_n);
+                        gemm(
+                            ckk,
+                            *out,
+                            cols_n,
+                            &w[*wo..],
+                            true,
+                            dy,
+                            false,
+                            0.0,
+                            &mut tape.dcols,
+                        );
+                        zeroed(dx, inp * b * ih * iw);
+                        col2im(
+                            &tape.dcols,
+                            dx,
+                            b,
+                            *inp,
+                            *ih,
+                            *iw,
+                            *k,
+                            *stride,
+                            *pad,
+                            *oh,
+                            *ow,
+                        );
+                    }
+                }
+                Op::Pool {
+                    c, ih, iw, oh, ow, ..
+                } => {
+                    zeroed(dx, c * b * ih * iw);
+                    let arg = &tape.argmax[i];
+                    debug_assert_eq!(arg.len(), c * b * oh * ow);
+                    for (&a, &d) in arg.iter().zip(dy.iter()) {
+                        dx[a as usize] += d;
+                    }
+                }
+                Op::Act(f) => {
+                    let y = &tape.acts[i + 1];
+                    fit(dx, x.len());
+                    for ((o, &d), (&xv, &yv)) in
+                        dx.iter_mut().zip(dy.iter()).zip(x.iter().zip(y.iter()))
+                    {
+                        *o = d * activation_grad(*f, xv, yv);
+                    }
+                }
+                Op::Dropout { .. } => {
+                    let mask = &tape.masks[i];
+                    fit(dx, x.len());
+                    if mask.is_empty() {
+                        dx.copy_from_slice(dy);
+                    } else {
+                        for ((o, &d), &m) in dx.iter_mut().zip(dy.iter()).zip(mask.iter()) {
+                            *o = d * m;
+                        }
+                    }
+                }
+                Op::Flatten { c, hw } => {
+                    fit(dx, x.len());
+                    for ch in 0..*c {
+                        for img in 0..b {
+                            let to = (ch * b + img) * hw;
+                            let from = img * c * hw + ch * hw;
+                            dx[to..to + hw].copy_from_slice(&dy[from..from + hw]);
+                        }
+                    }
+                }
+                Op::Gap { c, hw } => {
+                    fit(dx, x.len());
+                    for ch in 0..*c {
+                        for img in 0..b {
+                            let d = dy[img * c + ch] / *hw as f32;
+                            let to = (ch * b + img) * hw;
+                            dx[to..to + hw].fill(d);
+                        }
+                    }
+                }
+                Op::Linear {
+                    w: wo,
+                    b: bo,
+                    out,
+                    inp,
+                } => {
+                    if let Some(bo) = bo {
+                        for row in dy.chunks_exact(*out) {
+                            for (gb, &d) in g[*bo..bo + out].iter_mut().zip(row) {
+                                *gb += d;
+                            }
+                        }
+                    }
+                    // dW [O, F] += dY^T [O, B] x X [B, F].
+                    gemm(
+                        *out,
+                        b,
+                        *inp,
+                        dy,
+                        true,
+                        x,
+                        false,
+                        1.0,
+                        &mut g[*wo..wo + out * inp],
+                    );
+                    if need_input_grad {
+                        fit(dx, b * inp);
+                        // dX [B, F] = dY [B, O] x W [O, F].
+                        gemm(b, *out, *inp, dy, false, &w[*wo..], false, 0.0, dx);
+                    }
+                }
+            }
+            if need_input_grad {
+                std::mem::swap(&mut tape.grad, &mut tape.grad_next);
+            }
+        }
+    }
+}
+
+/// The sum of `v` over 8 interleaved partial sums (vectorisable; the same order on every CPU).
+#[inline(always)]
+fn sum(v: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    let mut total =
+        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for x in rest {
+        total += x;
+    }
+    total
+}
+
+/// `cols[(c*k + ky)*k + kx][(img*oh + oy)*ow + ox]` = the input pixel under that kernel tap
+/// (zero in the padding), from `x` laid out `[C, B, H, W]`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn im2col(
+    x: &[f32],
+    cols: &mut [f32],
+    b: usize,
+    c: usize,
+    ih: usize,
+    iw: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    oh: usize,
+    ow: usize,
+) {
+    let n = b * oh * ow;
+    for ch in 0..c {
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &mut cols[((ch * k + ky) * k + kx) * n..][..n];
+                for img in 0..b {
+                    let plane = &x[(ch * b + img) * ih * iw..][..ih * iw];
+                    for oy in 0..oh {
+                        let out = &mut row[(img * oh + oy) * ow..][..ow];
+                        let y = (oy * stride + ky) as isize - pad as isize;
+                        if y < 0 || y >= ih as isize {
+                            out.fill(0.0);
+                            continue;
+                        }
+                        let line = &plane[y as usize * iw..][..iw];
+                        if stride == 1 && pad == 0 {
+                            out.copy_from_slice(&line[kx..kx + ow]);
+                        } else {
+                            for (ox, o) in out.iter_mut().enumerate() {
+                                let xx = (ox * stride + kx) as isize - pad as isize;
+                                *o = if xx < 0 || xx >= iw as isize {
+                                    0.0
+                                } else {
+                                    line[xx as usize]
+                                };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds every column entry back onto its input pixel.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn col2im(
+    cols: &[f32],
+    dx: &mut [f32],
+    b: usize,
+    c: usize,
+    ih: usize,
+    iw: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    oh: usize,
+    ow: usize,
+) {
+    let n = b * oh * ow;
+    for ch in 0..c {
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &cols[((ch * k + ky) * k + kx) * n..][..n];
+                for img in 0..b {
+                    let plane = &mut dx[(ch * b + img) * ih * iw..][..ih * iw];
+                    for oy in 0..oh {
+                        let from = &row[(img * oh + oy) * ow..][..ow];
+                        let y = (oy * stride + ky) as isize - pad as isize;
+                        if y < 0 || y >= ih as isize {
+                            continue;
+                        }
+                        let line = &mut plane[y as usize * iw..][..iw];
+                        if stride == 1 && pad == 0 {
+                            for (d, &v) in line[kx..kx + ow].iter_mut().zip(from) {
+                                *d += v;
+                            }
+                            continue;
+                        }
+                        for (ox, &v) in from.iter().enumerate() {
+                            let xx = (ox * stride + kx) as isize - pad as isize;
+                            if xx >= 0 && xx < iw as isize {
+                                line[xx as usize] += v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// tanh by a rational approximation (Eigen's, as vectorised math libraries compute it): within
+/// a few ulp of `f32::tanh`, and written so that loops over it vectorise.
+#[inline(always)]
+fn tanh(x: f32) -> f32 {
+    const CLAMP: f32 = 7.905_311;
+    const A: [f32; 7] = [
+        4.893_524_6e-3,
+        6.372_619_3e-4,
+        1.485_722_4e-5,
+        5.122_297e-8,
+        -8.604_672e-11,
+        2.000_188e-13,
+        -2.760_768_4e-16,
+    ];
+    const B: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347e-4, 1.198_258_4e-6];
+    let x = x.clamp(-CLAMP, CLAMP);
+    let x2 = x * x;
+    let mut p = A[6];
+    for a in A[..6].iter().rev() {
+        p = p * x2 + a;
+    }
+    let q = ((B[3] * x2 + B[2]) * x2 + B[1]) * x2 + B[0];
+    let t = x * p / q;
+    if x.abs() < 4e-4 { x } else { t }
+}
+
+#[inline(always)]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+#[inline(always)]
+fn activate(f: Activation, x: f32) -> f32 {
+    match f {
+        Activation::Relu => x.max(0.0),
+        Activation::Leakyrelu => {
+            if x > 0.0 {
+                x
+            } else {
+                0.01 * x
+            }
+        }
+        Activation::Tanh => tanh(x),
+        Activation::Sigmoid => sigmoid(x),
+        Activation::Silu => x * sigmoid(x),
+        Activation::Gelu => 0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)),
+    }
+}
+
+/// d activation / d x at input `x` with output `y`.
+#[inline(always)]
+fn activation_grad(f: Activation, x: f32, y: f32) -> f32 {
+    match f {
+        Activation::Relu => {
+            if x > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Activation::Leakyrelu => {
+            if x > 0.0 {
+                1.0
+            } else {
+                0.01
+            }
+        }
+        Activation::Tanh => 1.0 - y * y,
+        Activation::Sigmoid => y * (1.0 - y),
+        Activation::Silu => {
+            let s = sigmoid(x);
+            s * (1.0 + x * (1.0 - s))
+        }
+        Activation::Gelu => {
+            let cdf = 0.5 * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2));
+            let pdf = (-0.5 * x * x).exp() * 0.398_942_3;
+            cdf + x * pdf
+        }
+    }
+}
+
+/// Mean cross-entropy of `logits` (`[B, K]`) against `labels`, and its gradient into `grad`.
+#[inline(always)]
+fn cross_entropy(logits: &[f32], labels: &[i64], k: usize, grad: &mut Vec<f32>) -> f32 {
+    let b = labels.len();
+    fit(grad, b * k);
+    let mut loss = 0.0f32;
+    for ((row, g), &y) in logits
+        .chunks_exact(k)
+        .zip(grad.chunks_exact_mut(k))
+        .zip(labels)
+    {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
+        let lse = max + sum.ln();
+        loss += lse - row[y as usize];
+        for (gj, &v) in g.iter_mut().zip(row) {
+            *gj = (v - lse).exp() / b as f32;
+        }
+        g[y as usize] -= 1.0 / b as f32;
+    }
+    loss / b as f32
+}
+
+/// The training images on the host: `[T, C*H*W]` and labels.
+pub struct HostSet {
+    /// Images, row-major `[T, C, H, W]`.
+    pub x: Vec<f32>,
+    /// Labels.
+    pub y: Vec<i64>,
+}
+
+/// The optimizer state of one network, rows of the population's matrices.
+pub struct NetState<'a> {
+    /// Weights.
+    pub w: &'a mut [f32],
+    /// Adam first moment.
+    pub m: &'a mut [f32],
+    /// Adam second moment.
+    pub v: &'a mut [f32],
+    /// SGD momentum buffer.
+    pub buf: &'a mut [f32],
+}
+
+/// Trains one epoch (`epoch`, 1-based; steps from `first_step`) of the networks whose states
+/// and hyperparameters are given, each with its own data order, on up to `threads` threads.
+/// `done` counts finished network-steps (for progress); `cancel` stops every thread at its
+/// next step with [`Cancelled`].
+#[allow(clippy::too_many_arguments)]
+pub fn train_epoch(
+    net: &NativeNet,
+    states: Vec<NetState<'_>>,
+    hps: &[&Hparams],
+    data: &HostSet,
+    epoch: usize,
+    first_step: u64,
+    threads: usize,
+    done: &AtomicUsize,
+    cancel: &AtomicBool,
+) -> Result<(), Cancelled> {
+    let n = states.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let threads = threads.clamp(1, n);
+    let per = n.div_ceil(threads);
+    let mut jobs: Vec<Vec<(NetState<'_>, &Hparams)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (j, (s, h)) in states.into_iter().zip(hps.iter().copied()).enumerate() {
+        jobs[j / per].push((s, h));
+    }
+    let results: Vec<Result<(), Cancelled>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|job| {
+                scope.spawn(move || {
+                    let mut tape = Tape::new(net);
+                    let mut g = vec![0.0f32; net.params];
+                    for (state, hp) in job {
+                        train_network(
+                            net, state, hp, data, epoch, first_step, &mut tape, &mut g, done,
+                            cancel,
+                        )?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// [`train_network_with`] compiled for AVX2 and FMA where the CPU has them (the loops of the
+/// forward and backward passes vectorise 8 wide; the arithmetic, and so the result, is the
+/// same), else for the baseline instruction set.
+#[allow(clippy::too_many_arguments)]
+fn train_network(
+    net: &NativeNet,
+    s: NetState<'_>,
+    hp: &Hparams,
+    data: &HostSet,
+    epoch: usize,
+    first_step: u64,
+    tape: &mut Tape,
+    g: &mut [f32],
+    done: &AtomicUsize,
+    cancel: &AtomicBool,
+) -> Result<(), Cancelled> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe {
+            train_network_avx2(net, s, hp, data, epoch, first_step, tape, g, done, cancel)
+        };
+    }
+    train_network_with(net, s, hp, data, epoch, first_step, tape, g, done, cancel)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn train_network_avx2(
+    net: &NativeNet,
+    s: NetState<'_>,
+    hp: &Hparams,
+    data: &HostSet,
+    epoch: usize,
+    first_step: u64,
+    tape: &mut Tape,
+    g: &mut [f32],
+    done: &AtomicUsize,
+    cancel: &AtomicBool,
+) -> Result<(), Cancelled> {
+    train_network_with(net, s, hp, data, epoch, first_step, tape, g, done, cancel)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn train_network_with(
+    net: &NativeNet,
+    s: NetState<'_>,
+    hp: &Hparams,
+    data: &HostSet,
+    epoch: usize,
+    first_step: u64,
+    tape: &mut Tape,
+    g: &mut [f32],
+    done: &AtomicUsize,
+    cancel: &AtomicBool,
+) -> Result<(), Cancelled> {
+    let t = data.y.len();
+    let bs = hp.batch_size.max(1);
+    let [c, h, wd] = net.input;
+    let hw = h * wd;
+    let mut order: Vec<usize> = (0..t).collect();
+    {
+        use rand::seq::SliceRandom;
+        order.shuffle(&mut model_rng(hp.seed, epoch as u64, SHUFFLE_STREAM));
+    }
+    let mut labels = Vec::with_capacity(bs);
+    let mut step = first_step;
+    for batch in order.chunks(bs) {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Cancelled);
+        }
+        let b = batch.len();
+        // The batch as [C, B, H, W].
+        let x0 = &mut tape.acts[0];
+        fit(x0, c * b * hw);
+        labels.clear();
+        for (img, &i) in batch.iter().enumerate() {
+            let src = &data.x[i * c * hw..][..c * hw];
+            for ch in 0..c {
+                x0[(ch * b + img) * hw..][..hw].copy_from_slice(&src[ch * hw..][..hw]);
+            }
+            labels.push(data.y[i]);
+        }
+        let dropout = (hp.dropout > 0.0
+            || net
+                .ops
+                .iter()
+                .any(|o| matches!(o, Op::Dropout { p: Some(p), .. } if *p > 0.0)))
+        .then_some(DropoutAt {
+            p: hp.dropout,
+            seed: hp.seed,
+            step,
+        });
+        net.forward(s.w, b, dropout, tape);
+        let logits = tape.acts.last().expect("an output");
+        cross_entropy(logits, &labels, net.classes, &mut tape.grad);
+        g.fill(0.0);
+        net.backward(s.w, b, tape, g);
+        step += 1;
+        update(&mut *s.w, &mut *s.m, &mut *s.v, &mut *s.buf, g, hp, step);
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// One optimizer step (torch.optim's Adam or SGD with momentum 0.9; weight decay as L2 on the
+/// gradient), `step` counting from 1, in f32 as the tensor path computes it.
+#[inline(always)]
+fn update(
+    w: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    buf: &mut [f32],
+    g: &[f32],
+    hp: &Hparams,
+    step: u64,
+) {
+    let (lr, wd) = (hp.lr as f32, hp.weight_decay as f32);
+    match hp.optimizer {
+        OptimizerKind::Adam => {
+            let t = step as i32;
+            let (bc1, bc2) = (
+                (1.0 - 0.9f64.powi(t)) as f32,
+                (1.0 - 0.999f64.powi(t)) as f32,
+            );
+            for i in 0..w.len() {
+                let gi = g[i] + w[i] * wd;
+                m[i] = m[i] * 0.9 + gi * 0.1;
+                v[i] = v[i] * 0.999 + gi * gi * 0.001;
+                let a = (m[i] / bc1) / ((v[i] / bc2).sqrt() + 1e-8);
+                w[i] -= a * lr;
+            }
+        }
+        OptimizerKind::Sgd => {
+            for i in 0..w.len() {
+                let gi = g[i] + w[i] * wd;
+                buf[i] = buf[i] * 0.9 + gi;
+                w[i] -= buf[i] * lr;
+            }
+        }
+    }
+}
+
+/// Logits `[B, classes]` of one network on `b` images (row-major `[B, C, H, W]`), no dropout.
+pub fn logits(net: &NativeNet, w: &[f32], images: &[f32], b: usize) -> Vec<f32> {
+    let [c, h, wd] = net.input;
+    let hw = h * wd;
+    let mut tape = Tape::new(net);
+    let x0 = &mut tape.acts[0];
+    fit(x0, c * b * hw);
+    for img in 0..b {
+        for ch in 0..c {
+            x0[(ch * b + img) * hw..][..hw].copy_from_slice(&images[(img * c + ch) * hw..][..hw]);
+        }
+    }
+    net.forward(w, b, None, &mut tape);
+    tape.acts.pop().unwrap_or_default()
+}
+
+/// The gradient of the summed mean cross-entropy of one network with respect to its weights
+/// (for tests against autodiff), with dropout drawn as in training at `step`.
+pub fn gradient(
+    net: &NativeNet,
+    w: &[f32],
+    images: &[f32],
+    labels: &[i64],
+    dropout: Option<(f64, u64, u64)>,
+) -> (f32, Vec<f32>) {
+    let [c, h, wd] = net.input;
+    let (hw, b) = (h * wd, labels.len());
+    let mut tape = Tape::new(net);
+    let x0 = &mut tape.acts[0];
+    fit(x0, c * b * hw);
+    for img in 0..b {
+        for ch in 0..c {
+            x0[(ch * b + img) * hw..][..hw].copy_from_slice(&images[(img * c + ch) * hw..][..hw]);
+        }
+    }
+    let d = dropout.map(|(p, seed, step)| DropoutAt { p, seed, step });
+    net.forward(w, b, d, &mut tape);
+    let logits = tape.acts.last().expect("an output").clone();
+    let loss = cross_entropy(&logits, labels, net.classes, &mut tape.grad);
+    let mut g = vec![0.0; net.params];
+    net.backward(w, b, &mut tape, &mut g);
+    (loss, g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        // <im2col(x), r> = <x, col2im(r)> for random x and r, with stride and padding.
+        let (b, c, ih, iw, k, stride, pad) = (2, 3, 7, 6, 3, 2, 1);
+        let (oh, ow) = (
+            (ih + 2 * pad - k) / stride + 1,
+            (iw + 2 * pad - k) / stride + 1,
+        );
+        let mut rng = model_rng(1, 2, 3);
+        let x: Vec<f32> = (0..c * b * ih * iw)
+            .map(|_| rng.random::<f32>() - 0.5)
+            .collect();
+        let r: Vec<f32> = (0..c * k * k * b * oh * ow)
+            .map(|_| rng.random::<f32>() - 0.5)
+            .collect();
+        let mut cols = vec![0.0; r.len()];
+        im2col(&x, &mut cols, b, c, ih, iw, k, stride, pad, oh, ow);
+        let mut back = vec![0.0; x.len()];
+        col2im(&r, &mut back, b, c, ih, iw, k, stride, pad, oh, ow);
+        let lhs: f64 = cols.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum();
+        let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
+        assert!((lhs - rhs).abs() < 1e-4, "{lhs} vs {rhs}");
+    }
+
+    #[test]
+    fn the_rational_tanh_is_within_a_few_ulp() {
+        let mut worst = 0f32;
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 1e-4;
+            let (a, b) = (tanh(x), x.tanh());
+            worst = worst.max((a - b).abs() / b.abs().max(1e-30));
+        }
+        assert!(worst < 1e-6, "relative error {worst}");
+        assert_eq!(tanh(100.0), 1.0);
+        assert_eq!(tanh(-100.0), -1.0);
+        assert!(tanh(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn activation_gradients_match_finite_differences() {
+        for f in Activation::ALL {
+            for x in [-2.0f32, -0.3, 0.4, 1.7] {
+                let h = 1e-3;
+                let numeric = (activate(f, x + h) - activate(f, x - h)) / (2.0 * h);
+                let analytic = activation_grad(f, x, activate(f, x));
+                assert!(
+                    (numeric - analytic).abs() < 2e-3,
+                    "{f:?} at {x}: {numeric} vs {analytic}"
+                );
+            }
+        }
+    }
+}
