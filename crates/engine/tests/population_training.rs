@@ -4,7 +4,7 @@ use hyperzoo_core::paths;
 use hyperzoo_core::zoo::ZooDef;
 use hyperzoo_core::zoo::store::{NetStatus, Zoo, ZooWriter};
 use hyperzoo_engine::zoo::dataset::load_zoo_data;
-use hyperzoo_engine::zoo::train::{Event, GenerateOptions, generate, is_cancelled};
+use hyperzoo_engine::zoo::train::{Event, GenerateOptions, Kernel, generate, is_cancelled};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -36,6 +36,15 @@ fn run(
     dir: &Path,
     cancel_at: Option<(usize, usize)>,
 ) -> Result<Zoo, hyperzoo_engine::Error> {
+    run_with(def, dir, cancel_at, Kernel::Auto)
+}
+
+fn run_with(
+    def: &ZooDef,
+    dir: &Path,
+    cancel_at: Option<(usize, usize)>,
+    kernel: Kernel,
+) -> Result<Zoo, hyperzoo_engine::Error> {
     let device = hyperzoo_engine::device::resolve(Default::default())
         .unwrap()
         .device;
@@ -55,7 +64,10 @@ fn run(
         &data,
         &writer,
         &device,
-        &GenerateOptions::default(),
+        &GenerateOptions {
+            kernel,
+            ..GenerateOptions::default()
+        },
         &cancel,
         &mut on,
     )?;
@@ -165,4 +177,58 @@ fn a_diverging_network_is_recorded_and_the_others_go_on() {
     let w = zoo.weights(3).unwrap();
     assert!(w[100..].iter().all(|v| v.is_nan()));
     assert!(w[..100].iter().all(|v| v.is_finite()));
+}
+
+/// The native CPU kernels train as LibTorch's operators do: the same weights up to rounding
+/// after two epochs (Adam and SGD, dropout, the reference zoos' uniform initialisation), and the
+/// same accuracies.
+#[test]
+fn native_kernels_train_as_libtorch_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("kaiming", DEF.to_string()),
+        (
+            "uniform",
+            DEF.replace("kaiming_uniform", "uniform")
+                .replace("dropout = 0.25", "dropout = 0.0"),
+        ),
+    ] {
+        let def = ZooDef::parse(Path::new("pop.toml"), &text).unwrap();
+        let native = run_with(
+            &def,
+            &tmp.path().join(format!("{name}-native")),
+            None,
+            Kernel::Auto,
+        )
+        .unwrap();
+        let torch = run_with(
+            &def,
+            &tmp.path().join(format!("{name}-libtorch")),
+            None,
+            Kernel::LibTorch,
+        )
+        .unwrap();
+        for epoch in [1, 2] {
+            let (a, b) = (
+                native.weights(epoch).unwrap(),
+                torch.weights(epoch).unwrap(),
+            );
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = max_diff(&a, &b);
+            assert!(
+                d <= 1e-3 * scale,
+                "{name} epoch {epoch}: max |diff| {d} (largest weight {scale})"
+            );
+        }
+        for (r, t) in native.records.iter().zip(&torch.records) {
+            assert!(
+                (r.test_acc - t.test_acc).abs() <= 0.02,
+                "{name}: network {} epoch {}: test accuracy {} native, {} libtorch",
+                r.id,
+                r.epoch,
+                r.test_acc,
+                t.test_acc
+            );
+        }
+    }
 }

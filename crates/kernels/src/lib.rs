@@ -324,6 +324,10 @@ impl NativeNet {
                     let arg = &mut tape.argmax[i];
                     arg.truncate(planes * oh * ow);
                     arg.resize(planes * oh * ow, 0);
+                    if *k == 2 && *stride == 2 {
+                        pool2(x, y, arg, planes, *ih, *iw, *oh, *ow);
+                        continue;
+                    }
                     for p in 0..planes {
                         let xin = &x[p * ih * iw..(p + 1) * ih * iw];
                         for oy in 0..*oh {
@@ -335,8 +339,7 @@ impl NativeNet {
                                     for kx in 0..*k {
                                         let j = row + kx;
                                         let v = xin[j];
-                                        // PyTorch's rule: the first maximum; NaN wins. Without
-                                        // branches: the comparisons are unpredictable.
+                                        // PyTorch's rule: the first maximum; NaN wins.
                                         let take = v > best || v.is_nan();
                                         best = if take { v } else { best };
                                         at = if take { j } else { at };
@@ -603,6 +606,64 @@ impl NativeNet {
     }
 }
 
+/// 2x2 max pooling with stride 2 of `planes` planes: the maximum (NaN if any is NaN, the
+/// first of equal values) and where it is, without branches.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pool2(
+    x: &[f32],
+    y: &mut [f32],
+    arg: &mut [u32],
+    planes: usize,
+    ih: usize,
+    iw: usize,
+    oh: usize,
+    ow: usize,
+) {
+    #[inline(always)]
+    fn pick(a: (f32, u32), b: (f32, u32)) -> (f32, u32) {
+        let take = b.0 > a.0 || (b.0.is_nan() && !a.0.is_nan());
+        (if take { b.0 } else { a.0 }, if take { b.1 } else { a.1 })
+    }
+    for p in 0..planes {
+        let base = p * ih * iw;
+        for oy in 0..oh {
+            let r0 = base + 2 * oy * iw;
+            let r1 = r0 + iw;
+            let (top, bottom) = (&x[r0..r0 + 2 * ow], &x[r1..r1 + 2 * ow]);
+            let out = p * oh * ow + oy * ow;
+            let (yo, ao) = (&mut y[out..out + ow], &mut arg[out..out + ow]);
+            for ox in 0..ow {
+                let j = 2 * ox;
+                let first = pick((top[j], (r0 + j) as u32), (top[j + 1], (r0 + j + 1) as u32));
+                let second = pick(
+                    (bottom[j], (r1 + j) as u32),
+                    (bottom[j + 1], (r1 + j + 1) as u32),
+                );
+                let (v, at) = pick(first, second);
+                yo[ox] = v;
+                ao[ox] = at;
+            }
+        }
+    }
+}
+
+/// `out = src` for short rows, in 8-float blocks (a `memcpy` call per row costs more than
+/// the copy).
+#[inline(always)]
+fn copy_row(out: &mut [f32], src: &[f32]) {
+    let mut o = out.chunks_exact_mut(8);
+    let mut i = src.chunks_exact(8);
+    for (a, b) in (&mut o).zip(&mut i) {
+        let b: &[f32; 8] = b.try_into().expect("8 floats");
+        let a: &mut [f32; 8] = a.try_into().expect("8 floats");
+        *a = *b;
+    }
+    for (a, b) in o.into_remainder().iter_mut().zip(i.remainder()) {
+        *a = *b;
+    }
+}
+
 /// The sum of `v` over 8 interleaved partial sums (vectorisable; the same order on every CPU).
 #[inline(always)]
 fn sum(v: &[f32]) -> f32 {
@@ -655,7 +716,7 @@ fn im2col(
                         }
                         let line = &plane[y as usize * iw..][..iw];
                         if stride == 1 && pad == 0 {
-                            out.copy_from_slice(&line[kx..kx + ow]);
+                            copy_row(out, &line[kx..kx + ow]);
                         } else {
                             for (ox, o) in out.iter_mut().enumerate() {
                                 let xx = (ox * stride + kx) as isize - pad as isize;
@@ -1040,6 +1101,116 @@ fn update(
             }
         }
     }
+}
+
+/// Images per forward pass in [`evaluate`].
+pub const EVAL_CHUNK: usize = 32;
+
+/// Mean cross-entropy and accuracy of every network (`weights`: `[N, P]` row-major) on a set
+/// of images, at most `batch` images at a time (and at most [`EVAL_CHUNK`], so that a layer's
+/// im2col matrix stays in cache), on up to `threads` threads (networks split between them).
+/// Accuracy counts the first largest logit.
+pub fn evaluate(
+    net: &NativeNet,
+    weights: &[f32],
+    set: &HostSet,
+    batch: usize,
+    threads: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let p = net.params;
+    let n = weights.len() / p.max(1);
+    let mut loss = vec![f64::NAN; n];
+    let mut acc = vec![f64::NAN; n];
+    if n == 0 || set.y.is_empty() {
+        return (loss, acc);
+    }
+    let per = n.div_ceil(threads.clamp(1, n));
+    std::thread::scope(|scope| {
+        for ((w, l), a) in weights
+            .chunks(per * p)
+            .zip(loss.chunks_mut(per))
+            .zip(acc.chunks_mut(per))
+        {
+            scope.spawn(move || {
+                let mut tape = Tape::new(net);
+                for ((w, l), a) in w.chunks_exact(p).zip(l.iter_mut()).zip(a.iter_mut()) {
+                    let chunk = batch.clamp(1, EVAL_CHUNK);
+                    (*l, *a) = evaluate_network(net, w, set, chunk, &mut tape);
+                }
+            });
+        }
+    });
+    (loss, acc)
+}
+
+fn evaluate_network(
+    net: &NativeNet,
+    w: &[f32],
+    set: &HostSet,
+    batch: usize,
+    tape: &mut Tape,
+) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { evaluate_network_avx2(net, w, set, batch, tape) };
+    }
+    evaluate_network_with(net, w, set, batch, tape)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn evaluate_network_avx2(
+    net: &NativeNet,
+    w: &[f32],
+    set: &HostSet,
+    batch: usize,
+    tape: &mut Tape,
+) -> (f64, f64) {
+    evaluate_network_with(net, w, set, batch, tape)
+}
+
+#[inline(always)]
+fn evaluate_network_with(
+    net: &NativeNet,
+    w: &[f32],
+    set: &HostSet,
+    batch: usize,
+    tape: &mut Tape,
+) -> (f64, f64) {
+    let [c, h, wd] = net.input;
+    let hw = h * wd;
+    let k = net.classes;
+    let total = set.y.len();
+    let (mut loss, mut correct) = (0.0f64, 0usize);
+    let mut start = 0;
+    while start < total {
+        let b = batch.min(total - start);
+        let x0 = &mut tape.acts[0];
+        fit(x0, c * b * hw);
+        for img in 0..b {
+            let src = &set.x[(start + img) * c * hw..][..c * hw];
+            for ch in 0..c {
+                x0[(ch * b + img) * hw..][..hw].copy_from_slice(&src[ch * hw..][..hw]);
+            }
+        }
+        net.forward(w, b, None, tape);
+        let logits = tape.acts.last().expect("an output");
+        for (row, &y) in logits.chunks_exact(k).zip(&set.y[start..start + b]) {
+            let (mut best, mut at) = (row[0], 0);
+            for (j, &v) in row.iter().enumerate().skip(1) {
+                if v > best {
+                    (best, at) = (v, j);
+                }
+            }
+            correct += (at as i64 == y) as usize;
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
+            loss += f64::from(max + sum.ln() - row[y as usize]);
+        }
+        start += b;
+    }
+    (loss / total as f64, correct as f64 / total as f64)
 }
 
 /// Logits `[B, classes]` of one network on `b` images (row-major `[B, C, H, W]`), no dropout.

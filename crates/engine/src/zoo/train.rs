@@ -129,7 +129,6 @@ pub fn generate(
         let hps: Vec<&Hparams> = ids.iter().map(|&i| &def.networks[i]).collect();
         let net = PopulationNet::new(def.arch.clone(), key.activation)?;
         let mut pop = Population::start(&net, &hps, ids, def, data, writer, k, device, opts)?;
-        pop.native = opts.kernel.native_for(&net, device)?;
         on(Event::Population {
             pop: k,
             of: pops.len(),
@@ -228,6 +227,7 @@ impl Population {
         let (n, p) = (hps.len(), net.param_count());
         let mk = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [n, p]), device);
         let mut pop = Population::fresh(hps, p, device);
+        pop.native = opts.kernel.native_for(net, device)?;
         if let Some(state) = writer.read_state(k)? {
             let get = |name: &str| -> Result<Vec<f32>> {
                 let (d, shape) = state.get(name).ok_or_else(|| Error::Shape {
@@ -352,23 +352,7 @@ impl Population {
     ) -> Result<()> {
         let epoch = self.epoch + 1;
         let (n, p) = (hps.len(), native.param_count());
-        let host = native::HostSet {
-            x: data
-                .train
-                .x
-                .clone()
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("f32 images"),
-            y: data
-                .train
-                .y
-                .clone()
-                .into_data()
-                .convert::<i64>()
-                .try_to_vec::<i64>()
-                .expect("integer labels"),
-        };
+        let host = host_set(&data.train);
         let steps = host.y.len().div_ceil(hps[0].batch_size.max(1));
         let (mut w, mut m, mut v, mut buf) = (
             to_vec(self.w.clone()),
@@ -436,6 +420,19 @@ impl Population {
         self.step += steps;
         self.epoch = epoch;
         Ok(())
+    }
+
+    /// Mean loss and accuracy of every network on `set` (natively when the population trains
+    /// natively).
+    fn evaluate(&self, net: &PopulationNet, set: &TensorSet, batch: usize) -> (Vec<f64>, Vec<f64>) {
+        match &self.native {
+            Some(native) => {
+                let host = host_set(set);
+                let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+                native::evaluate(native, &to_vec(self.w.clone()), &host, batch, threads)
+            }
+            None => evaluate(net, &self.w, set, batch),
+        }
     }
 
     /// One optimizer step for every network (torch.optim.Adam / SGD semantics).
@@ -511,7 +508,7 @@ impl Population {
         let nan = vec![f64::NAN; n];
         let [train, val, test] = [&data.train_eval, &data.val, &data.test].map(|s| {
             if measure {
-                evaluate(net, &self.w, s, opts.eval_batch)
+                self.evaluate(net, s, opts.eval_batch)
             } else {
                 (nan.clone(), nan.clone())
             }
@@ -623,12 +620,31 @@ pub fn finetune(
     let mut pop = Population::fresh(&refs, p, device);
     pop.native = Kernel::Auto.native_for(net, device)?;
     pop.w = Tensor::from_data(TensorData::new(weights.to_vec(), [n, p]), device);
-    let mut out = vec![evaluate(net, &pop.w, &data.test, eval_batch).1];
+    let mut out = vec![pop.evaluate(net, &data.test, eval_batch).1];
     for _ in 0..epochs {
         pop.train_epoch(net, &refs, data, cancel, &mut |_| {})?;
-        out.push(evaluate(net, &pop.w, &data.test, eval_batch).1);
+        out.push(pop.evaluate(net, &data.test, eval_batch).1);
     }
     Ok(out)
+}
+
+/// A set's images and labels on the host, for the native kernels.
+fn host_set(set: &TensorSet) -> native::HostSet {
+    native::HostSet {
+        x: set
+            .x
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 images"),
+        y: set
+            .y
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .expect("integer labels"),
+    }
 }
 
 /// Mean cross-entropy of each network: logits `[N, B, K]`, labels `[N, B]` -> `[N]`.
