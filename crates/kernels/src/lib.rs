@@ -354,8 +354,21 @@ impl NativeNet {
                 }
                 Op::Act(f) => {
                     fit(y, x.len());
-                    for (o, &v) in y.iter_mut().zip(x.iter()) {
-                        *o = activate(*f, v);
+                    // One loop per function, so that each vectorises.
+                    macro_rules! apply {
+                        ($f:expr) => {
+                            for (o, &v) in y.iter_mut().zip(x.iter()) {
+                                *o = activate($f, v);
+                            }
+                        };
+                    }
+                    match f {
+                        Activation::Relu => apply!(Activation::Relu),
+                        Activation::Leakyrelu => apply!(Activation::Leakyrelu),
+                        Activation::Tanh => apply!(Activation::Tanh),
+                        Activation::Sigmoid => apply!(Activation::Sigmoid),
+                        Activation::Silu => apply!(Activation::Silu),
+                        Activation::Gelu => apply!(Activation::Gelu),
                     }
                 }
                 Op::Dropout { p, layer, shape } => {
@@ -530,10 +543,22 @@ impl NativeNet {
                 Op::Act(f) => {
                     let y = &tape.acts[i + 1];
                     fit(dx, x.len());
-                    for ((o, &d), (&xv, &yv)) in
-                        dx.iter_mut().zip(dy.iter()).zip(x.iter().zip(y.iter()))
-                    {
-                        *o = d * activation_grad(*f, xv, yv);
+                    macro_rules! apply {
+                        ($f:expr) => {
+                            for ((o, &d), (&xv, &yv)) in
+                                dx.iter_mut().zip(dy.iter()).zip(x.iter().zip(y.iter()))
+                            {
+                                *o = d * activation_grad($f, xv, yv);
+                            }
+                        };
+                    }
+                    match f {
+                        Activation::Relu => apply!(Activation::Relu),
+                        Activation::Leakyrelu => apply!(Activation::Leakyrelu),
+                        Activation::Tanh => apply!(Activation::Tanh),
+                        Activation::Sigmoid => apply!(Activation::Sigmoid),
+                        Activation::Silu => apply!(Activation::Silu),
+                        Activation::Gelu => apply!(Activation::Gelu),
                     }
                 }
                 Op::Dropout { .. } => {
@@ -701,6 +726,24 @@ fn im2col(
     ow: usize,
 ) {
     let n = b * oh * ow;
+    if stride == 1 && pad == 0 {
+        // Every kernel tap reads a window of each plane: rows of `ow` from rows of `iw`.
+        for ch in 0..c {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let row = &mut cols[((ch * k + ky) * k + kx) * n..][..n];
+                    for (img, out) in row.chunks_exact_mut(oh * ow).enumerate() {
+                        let plane = &x[(ch * b + img) * ih * iw..][..ih * iw];
+                        let src = &plane[ky * iw + kx..];
+                        for (o, line) in out.chunks_exact_mut(ow).zip(src.chunks(iw)) {
+                            copy_row(o, &line[..ow]);
+                        }
+                    }
+                }
+            }
+        }
+        return;
+    }
     for ch in 0..c {
         for ky in 0..k {
             for kx in 0..k {
