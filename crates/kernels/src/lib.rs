@@ -183,25 +183,31 @@ impl NativeNet {
 }
 
 /// `c = op(a) * op(b) + beta * c` for row-major `a` (`[m, k]`, or `[k, m]` when `ta`), `b`
-/// (`[k, n]`, or `[n, k]` when `tb`) and `c` (`[m, n]`), in the `gemm` crate's kernels (runtime
-/// dispatch to the CPU's vector instructions; small products without packing).
+/// (`[k, n]`, or `[n, k]` when `tb`) and `c` (`[m, n]`), each stored with its rows `ld*` apart,
+/// in the `gemm` crate's kernels (runtime dispatch to the CPU's vector instructions; small
+/// products without packing).
 #[allow(clippy::too_many_arguments)]
-fn gemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    ta: bool,
-    b: &[f32],
-    tb: bool,
+fn gemm_ld(
+    (m, k, n): (usize, usize, usize),
+    (a, ta, lda): (&[f32], bool, usize),
+    (b, tb, ldb): (&[f32], bool, usize),
     beta: f32,
-    c: &mut [f32],
+    (c, ldc): (&mut [f32], usize),
 ) {
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    let (a_rs, a_cs) = if ta { (1, m) } else { (k, 1) };
-    let (b_rs, b_cs) = if tb { (1, k) } else { (n, 1) };
-    // SAFETY: the three slices hold the m x k, k x n and m x n elements addressed with these
-    // strides (checked above); `c` does not alias `a` or `b` (a `&mut` beside two `&`).
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (a_rows, a_cols) = if ta { (k, m) } else { (m, k) };
+    let (b_rows, b_cols) = if tb { (n, k) } else { (k, n) };
+    let fits = |len: usize, rows: usize, cols: usize, ld: usize| {
+        cols <= ld && (rows == 0 || cols == 0 || (rows - 1) * ld + cols <= len)
+    };
+    assert!(fits(a.len(), a_rows, a_cols, lda) && fits(b.len(), b_rows, b_cols, ldb));
+    assert!(fits(c.len(), m, n, ldc));
+    let (a_rs, a_cs) = if ta { (1, lda) } else { (lda, 1) };
+    let (b_rs, b_cs) = if tb { (1, ldb) } else { (ldb, 1) };
+    // SAFETY: the three slices hold every element addressed with these strides (checked
+    // above); `c` does not alias `a` or `b` (a `&mut` beside two `&`).
     unsafe {
         gemm::gemm(
             m,
@@ -209,7 +215,7 @@ fn gemm(
             k,
             c.as_mut_ptr(),
             1,
-            n as isize,
+            ldc as isize,
             beta != 0.0,
             a.as_ptr(),
             a_cs as isize,
@@ -225,6 +231,33 @@ fn gemm(
             gemm::Parallelism::None,
         );
     }
+}
+
+/// [`gemm_ld`] of densely stored matrices.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    ta: bool,
+    b: &[f32],
+    tb: bool,
+    beta: f32,
+    c: &mut [f32],
+) {
+    let lda = if ta { m } else { k };
+    let ldb = if tb { k } else { n };
+    gemm_ld((m, k, n), (a, ta, lda), (b, tb, ldb), beta, (c, n));
+}
+
+/// Bytes of a convolution's im2col matrix computed at once: the images of a batch go through
+/// a convolution in groups whose matrix stays in the core's L2 cache.
+const COLS_BYTES: usize = 1024 * 1024;
+
+/// Images per group of a convolution with `ckk` rows per output pixel and `ohw` pixels.
+fn conv_group(b: usize, ckk: usize, ohw: usize) -> usize {
+    (COLS_BYTES / (4 * ckk * ohw).max(1)).clamp(1, b.max(1))
 }
 
 /// What a forward pass keeps for the backward pass, per op: its input (`acts[i]`), and the
@@ -296,11 +329,8 @@ impl NativeNet {
                     oh,
                     ow,
                 } => {
-                    let ckk = inp * k * k;
-                    let cols_n = b * oh * ow;
-                    let cols = &mut tape.cols[i];
-                    fit(cols, ckk * cols_n);
-                    im2col(x, cols, b, *inp, *ih, *iw, *k, *stride, *pad, *oh, *ow);
+                    let (ckk, ohw) = (inp * k * k, oh * ow);
+                    let cols_n = b * ohw;
                     fit(y, out * cols_n);
                     if let Some(bo) = bo {
                         for (o, row) in y.chunks_exact_mut(cols_n).enumerate() {
@@ -308,7 +338,22 @@ impl NativeNet {
                         }
                     }
                     let beta = if bo.is_some() { 1.0 } else { 0.0 };
-                    gemm(*out, ckk, cols_n, &w[*wo..], false, cols, false, beta, y);
+                    let group = conv_group(b, ckk, ohw);
+                    let cols = &mut tape.cols[i];
+                    for g0 in (0..b).step_by(group) {
+                        let gn = group.min(b - g0);
+                        fit(cols, ckk * gn * ohw);
+                        let geo = (*inp, *ih, *iw, *k, *stride, *pad, *oh, *ow);
+                        im2col(x, cols, b, (g0, gn), geo);
+                        // y[:, group] (rows cols_n apart) = W [O, CKK] x cols [CKK, gn*ohw].
+                        gemm_ld(
+                            (*out, ckk, gn * ohw),
+                            (&w[*wo..], false, ckk),
+                            (cols, false, gn * ohw),
+                            beta,
+                            (&mut y[g0 * ohw..], cols_n),
+                        );
+                    }
                 }
                 Op::Pool {
                     k,
@@ -480,54 +525,48 @@ impl NativeNet {
                     oh,
                     ow,
                 } => {
-                    let ckk = inp * k * k;
-                    let cols_n = b * oh * ow;
-                    let cols = &tape.cols[i];
+                    let (ckk, ohw) = (inp * k * k, oh * ow);
+                    let cols_n = b * ohw;
                     if let Some(bo) = bo {
                         for (o, row) in dy.chunks_exact(cols_n).enumerate() {
                             g[bo + o] += sum(row);
                         }
                     }
-                    // dW [O, CKK] += dY [O, N] x cols^T [N, CKK].
-                    gemm(
-                        *out,
-                        cols_n,
-                        ckk,
-                        dy,
-                        false,
-                        cols,
-                        true,
-                        1.0,
-                        &mut g[*wo..wo + out * ckk],
-                    );
                     if need_input_grad {
-                        // dcols [CKK, N] = W^T [CKK, O] x dY [O, N].
-                        fit(&mut tape.dcols, ckk * cols_n);
-                        gemm(
-                            ckk,
-                            *out,
-                            cols_n,
-                            &w[*wo..],
-                            true,
-                            dy,
-                            false,
-                            0.0,
-                            &mut tape.dcols,
-                        );
                         zeroed(dx, inp * b * ih * iw);
-                        col2im(
-                            &tape.dcols,
-                            dx,
-                            b,
-                            *inp,
-                            *ih,
-                            *iw,
-                            *k,
-                            *stride,
-                            *pad,
-                            *oh,
-                            *ow,
+                    }
+                    let group = conv_group(b, ckk, ohw);
+                    let geo = (*inp, *ih, *iw, *k, *stride, *pad, *oh, *ow);
+                    let cols = &mut tape.cols[i];
+                    for g0 in (0..b).step_by(group) {
+                        let gn = group.min(b - g0);
+                        let gcols = gn * ohw;
+                        // The group's im2col matrix again (cheaper than keeping every group's);
+                        // a batch in one group still has the forward pass's.
+                        if group < b {
+                            fit(cols, ckk * gcols);
+                            im2col(x, cols, b, (g0, gn), geo);
+                        }
+                        // dW [O, CKK] += dY[:, group] [O, gcols] x cols^T [gcols, CKK].
+                        gemm_ld(
+                            (*out, gcols, ckk),
+                            (&dy[g0 * ohw..], false, cols_n),
+                            (cols, true, gcols),
+                            1.0,
+                            (&mut g[*wo..wo + out * ckk], ckk),
                         );
+                        if need_input_grad {
+                            // dcols [CKK, gcols] = W^T [CKK, O] x dY[:, group] [O, gcols].
+                            fit(&mut tape.dcols, ckk * gcols);
+                            gemm_ld(
+                                (ckk, *out, gcols),
+                                (&w[*wo..], true, ckk),
+                                (&dy[g0 * ohw..], false, cols_n),
+                                0.0,
+                                (&mut tape.dcols, gcols),
+                            );
+                            col2im(&tape.dcols, dx, b, (g0, gn), geo);
+                        }
                     }
                 }
                 Op::Pool {
@@ -708,67 +747,45 @@ fn sum(v: &[f32]) -> f32 {
     total
 }
 
-/// `cols[(c*k + ky)*k + kx][(img*oh + oy)*ow + ox]` = the input pixel under that kernel tap
-/// (zero in the padding), from `x` laid out `[C, B, H, W]`.
-#[allow(clippy::too_many_arguments)]
+/// A convolution's geometry: input channels, height and width, kernel, stride, padding,
+/// output height and width.
+type Geometry = (usize, usize, usize, usize, usize, usize, usize, usize);
+
+/// `cols[(c*k + ky)*k + kx][(i*oh + oy)*ow + ox]` = the pixel of image `g0 + i` under that
+/// kernel tap (zero in the padding), for the `gn` images of group `(g0, gn)` of `x` (laid out
+/// `[C, B, H, W]`, `B = b`).
 #[inline(always)]
-fn im2col(
-    x: &[f32],
-    cols: &mut [f32],
-    b: usize,
-    c: usize,
-    ih: usize,
-    iw: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-    oh: usize,
-    ow: usize,
-) {
-    let n = b * oh * ow;
-    if stride == 1 && pad == 0 {
-        // Every kernel tap reads a window of each plane: rows of `ow` from rows of `iw`.
-        for ch in 0..c {
-            for ky in 0..k {
-                for kx in 0..k {
-                    let row = &mut cols[((ch * k + ky) * k + kx) * n..][..n];
-                    for (img, out) in row.chunks_exact_mut(oh * ow).enumerate() {
-                        let plane = &x[(ch * b + img) * ih * iw..][..ih * iw];
-                        let src = &plane[ky * iw + kx..];
-                        for (o, line) in out.chunks_exact_mut(ow).zip(src.chunks(iw)) {
-                            copy_row(o, &line[..ow]);
-                        }
-                    }
-                }
-            }
-        }
-        return;
-    }
+fn im2col(x: &[f32], cols: &mut [f32], b: usize, (g0, gn): (usize, usize), geo: Geometry) {
+    let (c, ih, iw, k, stride, pad, oh, ow) = geo;
+    let n = gn * oh * ow;
     for ch in 0..c {
         for ky in 0..k {
             for kx in 0..k {
                 let row = &mut cols[((ch * k + ky) * k + kx) * n..][..n];
-                for img in 0..b {
-                    let plane = &x[(ch * b + img) * ih * iw..][..ih * iw];
-                    for oy in 0..oh {
-                        let out = &mut row[(img * oh + oy) * ow..][..ow];
+                for (i, out) in row.chunks_exact_mut(oh * ow).enumerate() {
+                    let plane = &x[(ch * b + g0 + i) * ih * iw..][..ih * iw];
+                    if stride == 1 && pad == 0 {
+                        // The tap reads a window of the plane: rows of `ow` from rows of `iw`.
+                        let src = &plane[ky * iw + kx..];
+                        for (o, line) in out.chunks_exact_mut(ow).zip(src.chunks(iw)) {
+                            copy_row(o, &line[..ow]);
+                        }
+                        continue;
+                    }
+                    for (oy, o) in out.chunks_exact_mut(ow).enumerate() {
                         let y = (oy * stride + ky) as isize - pad as isize;
                         if y < 0 || y >= ih as isize {
-                            out.fill(0.0);
+                            o.fill(0.0);
                             continue;
                         }
                         let line = &plane[y as usize * iw..][..iw];
-                        if stride == 1 && pad == 0 {
-                            copy_row(out, &line[kx..kx + ow]);
-                        } else {
-                            for (ox, o) in out.iter_mut().enumerate() {
-                                let xx = (ox * stride + kx) as isize - pad as isize;
-                                *o = if xx < 0 || xx >= iw as isize {
-                                    0.0
-                                } else {
-                                    line[xx as usize]
-                                };
-                            }
+                        for (ox, v) in o.iter_mut().enumerate() {
+                            let xx = (ox * stride + kx) as isize - pad as isize;
+                            *v = if xx < 0 || xx >= iw as isize {
+                                0.0
+                            } else {
+                                line[xx as usize]
+                            };
                         }
                     }
                 }
@@ -777,43 +794,30 @@ fn im2col(
     }
 }
 
-/// The adjoint of [`im2col`]: adds every column entry back onto its input pixel.
-#[allow(clippy::too_many_arguments)]
+/// The adjoint of [`im2col`]: adds every column entry of the group back onto its pixel.
 #[inline(always)]
-fn col2im(
-    cols: &[f32],
-    dx: &mut [f32],
-    b: usize,
-    c: usize,
-    ih: usize,
-    iw: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-    oh: usize,
-    ow: usize,
-) {
-    let n = b * oh * ow;
+fn col2im(cols: &[f32], dx: &mut [f32], b: usize, (g0, gn): (usize, usize), geo: Geometry) {
+    let (c, ih, iw, k, stride, pad, oh, ow) = geo;
+    let n = gn * oh * ow;
     for ch in 0..c {
         for ky in 0..k {
             for kx in 0..k {
                 let row = &cols[((ch * k + ky) * k + kx) * n..][..n];
-                for img in 0..b {
-                    let plane = &mut dx[(ch * b + img) * ih * iw..][..ih * iw];
-                    for oy in 0..oh {
-                        let from = &row[(img * oh + oy) * ow..][..ow];
+                for (i, from) in row.chunks_exact(oh * ow).enumerate() {
+                    let plane = &mut dx[(ch * b + g0 + i) * ih * iw..][..ih * iw];
+                    for (oy, f) in from.chunks_exact(ow).enumerate() {
                         let y = (oy * stride + ky) as isize - pad as isize;
                         if y < 0 || y >= ih as isize {
                             continue;
                         }
                         let line = &mut plane[y as usize * iw..][..iw];
                         if stride == 1 && pad == 0 {
-                            for (d, &v) in line[kx..kx + ow].iter_mut().zip(from) {
+                            for (d, &v) in line[kx..kx + ow].iter_mut().zip(f) {
                                 *d += v;
                             }
                             continue;
                         }
-                        for (ox, &v) in from.iter().enumerate() {
+                        for (ox, &v) in f.iter().enumerate() {
                             let xx = (ox * stride + kx) as isize - pad as isize;
                             if xx >= 0 && xx < iw as isize {
                                 line[xx as usize] += v;
@@ -1319,13 +1323,56 @@ mod tests {
         let r: Vec<f32> = (0..c * k * k * b * oh * ow)
             .map(|_| rng.random::<f32>() - 0.5)
             .collect();
+        let geo = (c, ih, iw, k, stride, pad, oh, ow);
         let mut cols = vec![0.0; r.len()];
-        im2col(&x, &mut cols, b, c, ih, iw, k, stride, pad, oh, ow);
+        im2col(&x, &mut cols, b, (0, b), geo);
         let mut back = vec![0.0; x.len()];
-        col2im(&r, &mut back, b, c, ih, iw, k, stride, pad, oh, ow);
+        col2im(&r, &mut back, b, (0, b), geo);
         let lhs: f64 = cols.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum();
         let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
         assert!((lhs - rhs).abs() < 1e-4, "{lhs} vs {rhs}");
+    }
+
+    #[test]
+    fn a_batch_in_image_groups_gives_each_image_its_own_logits_and_gradients() {
+        // cnn3's first convolution takes 32x32x3 images: a batch of 9 goes through it in
+        // several groups (`conv_group`).
+        let spec = ArchSpec::builtin("cnn3").unwrap();
+        let net = NativeNet::new(&spec, Activation::Tanh).unwrap();
+        let (p, per) = (net.params, spec.input.iter().product::<usize>());
+        assert!(conv_group(9, 27, 30 * 30) < 9, "groups are exercised");
+        let mut rng = model_rng(3, 4, 5);
+        let w: Vec<f32> = (0..p).map(|_| (rng.random::<f32>() - 0.5) * 0.2).collect();
+        let x: Vec<f32> = (0..9 * per).map(|_| rng.random::<f32>()).collect();
+        let all = logits(&net, &w, &x, 9);
+        let labels: Vec<i64> = (0..9).map(|i| i % 10).collect();
+        let (_, g_all) = gradient(&net, &w, &x, &labels, None);
+        let mut g_sum = vec![0f32; p];
+        for i in 0..9 {
+            let one = logits(&net, &w, &x[i * per..(i + 1) * per], 1);
+            for (a, b) in one.iter().zip(&all[i * 10..(i + 1) * 10]) {
+                assert!((a - b).abs() < 1e-5, "image {i}: {a} vs {b}");
+            }
+            let (_, g) = gradient(
+                &net,
+                &w,
+                &x[i * per..(i + 1) * per],
+                &labels[i..i + 1],
+                None,
+            );
+            for (s, v) in g_sum.iter_mut().zip(g) {
+                *s += v / 9.0;
+            }
+        }
+        let scale = g_all.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = g_all
+            .iter()
+            .zip(&g_sum)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            diff <= 1e-4 * scale,
+            "mean gradient: max |diff| {diff} of {scale}"
+        );
     }
 
     #[test]
