@@ -38,6 +38,7 @@ impl Global {
             ),
             data_dir: hyperzoo_core::paths::data_dir(self.data_dir.clone()).path,
             device: self.device,
+            zoo_kernel: Default::default(),
         }
     }
 }
@@ -382,6 +383,10 @@ pub struct GenerateArgs {
     /// Generate only part I of N of the populations (0-based), e.g. 2/8, for job arrays
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
+    /// How training steps are computed: `native` (hyperzoo's CPU kernels on the CPU, LibTorch
+    /// on a GPU) or `libtorch` (LibTorch's operators everywhere; the same networks to rounding)
+    #[arg(long, default_value = "native", value_parser = ["native", "libtorch"])]
+    pub kernel: String,
 }
 
 #[derive(Debug, Subcommand)]

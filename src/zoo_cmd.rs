@@ -33,8 +33,12 @@ pub fn generate(g: &Global, args: &GenerateArgs) -> Result<ExitCode> {
         .unwrap_or((0, 1));
     let cancel = crate::cancel_flag();
     let mut progress = Progress::new(false);
+    let mut env = g.env();
+    if args.kernel == "libtorch" {
+        env.zoo_kernel = hyperzoo_engine::zoo::train::Kernel::LibTorch;
+    }
     let end = generate_zoo(
-        &g.env(),
+        &env,
         &args.file,
         args.out.clone(),
         shard,

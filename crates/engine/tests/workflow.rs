@@ -53,6 +53,7 @@ fn train_evaluate_and_generate_through_the_workflows() {
         // Tetris needs no dataset files.
         data_dir: tmp.path().join("no-data"),
         device: Default::default(),
+        zoo_kernel: Default::default(),
     };
     let e = Experiment::load(&file).unwrap();
     let cancel = AtomicBool::new(false);

@@ -40,6 +40,8 @@ pub struct Env {
     /// The device asked for on the command line; the default (`auto`) defers to an
     /// experiment's own `device` key where there is one.
     pub device: DeviceSpec,
+    /// How zoo generation computes its training steps (native kernels on the CPU by default).
+    pub zoo_kernel: crate::zoo::train::Kernel,
 }
 
 impl Env {

@@ -117,6 +117,7 @@ pub fn generate_zoo(
     let start = Instant::now();
     let opts = GenerateOptions {
         shard,
+        kernel: env.zoo_kernel,
         ..Default::default()
     };
     let mut on_event = |ev: crate::zoo::train::Event| on(Note::Zoo(&ev));
