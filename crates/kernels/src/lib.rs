@@ -1,7 +1,8 @@
 //! Population training on the CPU without LibTorch: every network of a population trains its
 //! epoch on its own thread's share of the population, forward and backward written out per
 //! layer (im2col convolutions, max pooling, activations, dropout, linear layers, cross-entropy)
-//! with the matrix products in `matrixmultiply`'s AVX2/FMA kernels (through ndarray).
+//! with the matrix products in the `gemm` crate's kernels and the loops compiled for AVX2/FMA
+//! where the CPU has them.
 //!
 //! Why: a zoo network is small (CNN-s has 2,464 parameters, channel counts of 1 to 8), so
 //! LibTorch's grouped convolutions and its autograd spend most of a step on overhead, and its
@@ -146,6 +147,8 @@ impl NativeNet {
                     layer: i as u64,
                     shape: shape.clone(),
                 },
+                // A flat input is already in order: one "channel" of all its features.
+                Layer::Flatten if shape.len() == 1 => Op::Flatten { c: 1, hw: shape[0] },
                 Layer::Flatten => Op::Flatten {
                     c: shape[0],
                     hw: shape[1..].iter().product(),
@@ -864,7 +867,14 @@ fn sigmoid(x: f32) -> f32 {
 #[inline(always)]
 fn activate(f: Activation, x: f32) -> f32 {
     match f {
-        Activation::Relu => x.max(0.0),
+        // NaN passes through, as in PyTorch.
+        Activation::Relu => {
+            if x > 0.0 || x.is_nan() {
+                x
+            } else {
+                0.0
+            }
+        }
         Activation::Leakyrelu => {
             if x > 0.0 {
                 x
@@ -1335,20 +1345,21 @@ mod tests {
 
     #[test]
     fn a_batch_in_image_groups_gives_each_image_its_own_logits_and_gradients() {
-        // cnn3's first convolution takes 32x32x3 images: a batch of 9 goes through it in
+        // cnn3's first convolution takes 32x32x3 images: a batch of 23 goes through it in
         // several groups (`conv_group`).
+        const B: usize = 23;
         let spec = ArchSpec::builtin("cnn3").unwrap();
         let net = NativeNet::new(&spec, Activation::Tanh).unwrap();
         let (p, per) = (net.params, spec.input.iter().product::<usize>());
-        assert!(conv_group(9, 27, 30 * 30) < 9, "groups are exercised");
+        assert!(conv_group(B, 27, 30 * 30) < B, "groups are exercised");
         let mut rng = model_rng(3, 4, 5);
         let w: Vec<f32> = (0..p).map(|_| (rng.random::<f32>() - 0.5) * 0.2).collect();
-        let x: Vec<f32> = (0..9 * per).map(|_| rng.random::<f32>()).collect();
-        let all = logits(&net, &w, &x, 9);
-        let labels: Vec<i64> = (0..9).map(|i| i % 10).collect();
+        let x: Vec<f32> = (0..B * per).map(|_| rng.random::<f32>()).collect();
+        let all = logits(&net, &w, &x, B);
+        let labels: Vec<i64> = (0..B as i64).map(|i| i % 10).collect();
         let (_, g_all) = gradient(&net, &w, &x, &labels, None);
         let mut g_sum = vec![0f32; p];
-        for i in 0..9 {
+        for i in 0..B {
             let one = logits(&net, &w, &x[i * per..(i + 1) * per], 1);
             for (a, b) in one.iter().zip(&all[i * 10..(i + 1) * 10]) {
                 assert!((a - b).abs() < 1e-5, "image {i}: {a} vs {b}");
@@ -1361,7 +1372,7 @@ mod tests {
                 None,
             );
             for (s, v) in g_sum.iter_mut().zip(g) {
-                *s += v / 9.0;
+                *s += v / B as f32;
             }
         }
         let scale = g_all.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -1373,6 +1384,42 @@ mod tests {
             diff <= 1e-4 * scale,
             "mean gradient: max |diff| {diff} of {scale}"
         );
+    }
+
+    #[test]
+    fn flatten_after_global_pooling_keeps_each_image_its_features() {
+        let spec = ArchSpec {
+            name: "gap".into(),
+            input: [2, 6, 6],
+            layers: vec![
+                Layer::Conv2d {
+                    out: 4,
+                    kernel: 3,
+                    stride: 1,
+                    padding: 1,
+                    bias: true,
+                },
+                Layer::Activation { func: None },
+                Layer::GlobalAvgPool,
+                Layer::Flatten,
+                Layer::Linear {
+                    out: 3,
+                    bias: false,
+                },
+            ],
+        };
+        let net = NativeNet::new(&spec, Activation::Relu).unwrap();
+        let per = 2 * 6 * 6;
+        let mut rng = model_rng(1, 1, 1);
+        let w: Vec<f32> = (0..net.params).map(|_| rng.random::<f32>() - 0.5).collect();
+        let x: Vec<f32> = (0..4 * per).map(|_| rng.random::<f32>()).collect();
+        let all = logits(&net, &w, &x, 4);
+        for i in 0..4 {
+            let one = logits(&net, &w, &x[i * per..(i + 1) * per], 1);
+            for (a, b) in one.iter().zip(&all[i * 3..(i + 1) * 3]) {
+                assert!((a - b).abs() < 1e-5, "image {i}: {a} vs {b}");
+            }
+        }
     }
 
     #[test]

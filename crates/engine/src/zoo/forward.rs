@@ -203,6 +203,8 @@ impl PopulationNet {
                     broadcast = false;
                     Act::Flat(t.reshape([b, n, f]).swap_dims(0, 1))
                 }
+                // Already flat (e.g. after global average pooling): nothing to do.
+                (Layer::Flatten, Act::Flat(t)) => Act::Flat(t),
                 (Layer::GlobalAvgPool, Act::Spatial(t)) => {
                     let [b, nc, hh, ww] = t.dims();
                     let t = if broadcast { t.repeat_dim(1, n) } else { t };
