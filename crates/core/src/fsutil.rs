@@ -86,11 +86,12 @@ mod tests {
 /// a full disk leaves the previous files whole: freeing space and running the same command
 /// again resumes.
 pub fn disk_full_hint(message: &str) -> Option<&'static str> {
-    (message.contains("os error 28") || message.contains("No space left on device")).then_some(
-        "the disk is full: free space (or choose another workspace) and run the same command \
-         again; the files written before are whole, a run resumes from its last checkpoint and \
-         a zoo from its last finished epoch",
-    )
+    const HINT: &str = "the disk is full: free space (or choose another workspace) and run the \
+         same command again; the files written before are whole, a run resumes from its last \
+         checkpoint and a zoo from its last finished epoch";
+    let full = message.contains("os error 28") || message.contains("No space left on device");
+    // A message that carries the hint already (a run's failure, passed on) gets it once.
+    (full && !message.contains(HINT)).then_some(HINT)
 }
 
 #[cfg(test)]
@@ -101,5 +102,10 @@ mod disk_full_tests {
         assert!(super::disk_full_hint(&format!("writing x: {full}")).is_some());
         let denied = std::io::Error::from_raw_os_error(13).to_string();
         assert!(super::disk_full_hint(&denied).is_none());
+        let hinted = format!(
+            "writing x: {full}; {}",
+            super::disk_full_hint(&full).unwrap()
+        );
+        assert!(super::disk_full_hint(&hinted).is_none());
     }
 }

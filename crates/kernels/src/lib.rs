@@ -27,6 +27,24 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 /// The stream of a network's data order (shuffled per epoch with [`model_rng`]).
 pub const SHUFFLE_STREAM: u64 = 0x5f;
 
+/// The inverted-dropout mask of one network for one layer at one step: `len` values, each
+/// `1 / (1 - p)` (kept) or 0, drawn from the network's `(seed, step, layer)` stream. The tensor
+/// path of zoo training draws its masks here too, so both drop the same units.
+pub fn dropout_mask(seed: u64, step: u64, layer: u64, p: f64, len: usize) -> Vec<f32> {
+    let keep = 1.0 - p;
+    let scale = if keep > 0.0 { (1.0 / keep) as f32 } else { 0.0 };
+    let mut rng = model_rng(seed, step, layer);
+    (0..len)
+        .map(|_| {
+            if rng.random::<f64>() < keep {
+                scale
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
 /// Training stopped by the stop flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cancelled;
@@ -310,6 +328,19 @@ fn fit(v: &mut Vec<f32>, len: usize) {
 }
 
 impl NativeNet {
+    /// Puts `images` (each `[C, H, W]`, row-major) into `tape.acts[0]` as `[C, B, H, W]`.
+    fn load<'a>(&self, tape: &mut Tape, images: impl ExactSizeIterator<Item = &'a [f32]>) {
+        let [c, h, wd] = self.input;
+        let (hw, b) = (h * wd, images.len());
+        let x0 = &mut tape.acts[0];
+        fit(x0, c * b * hw);
+        for (img, src) in images.enumerate() {
+            for ch in 0..c {
+                x0[(ch * b + img) * hw..][..hw].copy_from_slice(&src[ch * hw..][..hw]);
+            }
+        }
+    }
+
     /// Forward pass of one network (`w`, its flat weights) on `b` images held in `tape.acts[0]`
     /// (`[C, B, H, W]`); the logits end in the last `tape.acts` (`[B, classes]`).
     #[inline(always)]
@@ -431,20 +462,8 @@ impl NativeNet {
                     match dropout {
                         Some(d) if prob > 0.0 => {
                             let rest: usize = shape.iter().product();
-                            let keep = 1.0 - prob;
-                            let scale = if keep > 0.0 { (1.0 / keep) as f32 } else { 0.0 };
-                            let mut rng = model_rng(d.seed, d.step, *layer);
-                            // Drawn in the order of the tensor path's mask: image, then the
-                            // image's elements channel-major.
-                            let drawn: Vec<f32> = (0..b * rest)
-                                .map(|_| {
-                                    if rng.random::<f64>() < keep {
-                                        scale
-                                    } else {
-                                        0.0
-                                    }
-                                })
-                                .collect();
+                            // Drawn per image, the image's elements channel-major.
+                            let drawn = dropout_mask(d.seed, d.step, *layer, prob, b * rest);
                             mask.resize(x.len(), 0.0);
                             if shape.len() == 3 {
                                 let (c, hw) = (shape[0], shape[1] * shape[2]);
@@ -1075,8 +1094,7 @@ fn train_network_with(
 ) -> Result<(), Cancelled> {
     let t = data.y.len();
     let bs = hp.batch_size.max(1);
-    let [c, h, wd] = net.input;
-    let hw = h * wd;
+    let per: usize = net.input.iter().product();
     let mut order: Vec<usize> = (0..t).collect();
     {
         use rand::seq::SliceRandom;
@@ -1084,28 +1102,20 @@ fn train_network_with(
     }
     let mut labels = Vec::with_capacity(bs);
     let mut step = first_step;
+    let drops = hp.dropout > 0.0
+        || net
+            .ops
+            .iter()
+            .any(|o| matches!(o, Op::Dropout { p: Some(p), .. } if *p > 0.0));
     for batch in order.chunks(bs) {
         if cancel.load(Ordering::Relaxed) {
             return Err(Cancelled);
         }
         let b = batch.len();
-        // The batch as [C, B, H, W].
-        let x0 = &mut tape.acts[0];
-        fit(x0, c * b * hw);
+        net.load(tape, batch.iter().map(|&i| &data.x[i * per..][..per]));
         labels.clear();
-        for (img, &i) in batch.iter().enumerate() {
-            let src = &data.x[i * c * hw..][..c * hw];
-            for ch in 0..c {
-                x0[(ch * b + img) * hw..][..hw].copy_from_slice(&src[ch * hw..][..hw]);
-            }
-            labels.push(data.y[i]);
-        }
-        let dropout = (hp.dropout > 0.0
-            || net
-                .ops
-                .iter()
-                .any(|o| matches!(o, Op::Dropout { p: Some(p), .. } if *p > 0.0)))
-        .then_some(DropoutAt {
+        labels.extend(batch.iter().map(|&i| data.y[i]));
+        let dropout = drops.then_some(DropoutAt {
             p: hp.dropout,
             seed: hp.seed,
             step,
@@ -1235,22 +1245,17 @@ fn evaluate_network_with(
     batch: usize,
     tape: &mut Tape,
 ) -> (f64, f64) {
-    let [c, h, wd] = net.input;
-    let hw = h * wd;
+    let per: usize = net.input.iter().product();
     let k = net.classes;
     let total = set.y.len();
     let (mut loss, mut correct) = (0.0f64, 0usize);
     let mut start = 0;
     while start < total {
         let b = batch.min(total - start);
-        let x0 = &mut tape.acts[0];
-        fit(x0, c * b * hw);
-        for img in 0..b {
-            let src = &set.x[(start + img) * c * hw..][..c * hw];
-            for ch in 0..c {
-                x0[(ch * b + img) * hw..][..hw].copy_from_slice(&src[ch * hw..][..hw]);
-            }
-        }
+        net.load(
+            tape,
+            set.x[start * per..(start + b) * per].chunks_exact(per),
+        );
         net.forward(w, b, None, tape);
         let logits = tape.acts.last().expect("an output");
         for (row, &y) in logits.chunks_exact(k).zip(&set.y[start..start + b]) {
@@ -1272,16 +1277,9 @@ fn evaluate_network_with(
 
 /// Logits `[B, classes]` of one network on `b` images (row-major `[B, C, H, W]`), no dropout.
 pub fn logits(net: &NativeNet, w: &[f32], images: &[f32], b: usize) -> Vec<f32> {
-    let [c, h, wd] = net.input;
-    let hw = h * wd;
+    let per: usize = net.input.iter().product();
     let mut tape = Tape::new(net);
-    let x0 = &mut tape.acts[0];
-    fit(x0, c * b * hw);
-    for img in 0..b {
-        for ch in 0..c {
-            x0[(ch * b + img) * hw..][..hw].copy_from_slice(&images[(img * c + ch) * hw..][..hw]);
-        }
-    }
+    net.load(&mut tape, images[..b * per].chunks_exact(per));
     net.forward(w, b, None, &mut tape);
     tape.acts.pop().unwrap_or_default()
 }
@@ -1295,16 +1293,9 @@ pub fn gradient(
     labels: &[i64],
     dropout: Option<(f64, u64, u64)>,
 ) -> (f32, Vec<f32>) {
-    let [c, h, wd] = net.input;
-    let (hw, b) = (h * wd, labels.len());
+    let (per, b): (usize, _) = (net.input.iter().product(), labels.len());
     let mut tape = Tape::new(net);
-    let x0 = &mut tape.acts[0];
-    fit(x0, c * b * hw);
-    for img in 0..b {
-        for ch in 0..c {
-            x0[(ch * b + img) * hw..][..hw].copy_from_slice(&images[(img * c + ch) * hw..][..hw]);
-        }
-    }
+    net.load(&mut tape, images[..b * per].chunks_exact(per));
     let d = dropout.map(|(p, seed, step)| DropoutAt { p, seed, step });
     net.forward(w, b, d, &mut tape);
     let logits = tape.acts.last().expect("an output").clone();

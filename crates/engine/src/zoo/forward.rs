@@ -16,7 +16,6 @@ use burn::tensor::activation;
 use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use hyperzoo_core::arch::{Activation, ArchSpec, Layer, Layout, ParamKind};
-use rand::Rng;
 
 /// Input images of a population forward.
 #[derive(Debug, Clone)]
@@ -286,16 +285,13 @@ fn apply_dropout(
     };
     let mut mask = Vec::with_capacity(n * b * rest);
     for (&p, &seed) in probs.iter().zip(&d.seeds) {
-        let keep = 1.0 - p;
-        let scale = if keep > 0.0 { (1.0 / keep) as f32 } else { 0.0 };
-        let mut rng = model_rng(seed, d.step, layer as u64);
-        mask.extend((0..b * rest).map(|_| {
-            if rng.random::<f64>() < keep {
-                scale
-            } else {
-                0.0
-            }
-        }));
+        mask.extend(hyperzoo_kernels::dropout_mask(
+            seed,
+            d.step,
+            layer as u64,
+            p,
+            b * rest,
+        ));
     }
     let mask = Tensor::<3>::from_data(TensorData::new(mask, [n, b, rest]), &device);
     match t {

@@ -381,6 +381,12 @@ pub(super) struct Lines {
 }
 
 const CHART_MARGIN: u32 = 15;
+
+/// A full-width chart's title fitted to its area (20 px, down to 12).
+fn chart_caption<DB: DrawingBackend>(area: &Area<DB>, title: &str) -> (String, f64) {
+    let (w, _) = area.dim_in_pixel();
+    fit(area, title, 20.0, 12.0, w.saturating_sub(2 * CHART_MARGIN))
+}
 const Y_LABEL_AREA: u32 = 70;
 const X_LABEL_AREA: u32 = 45;
 
@@ -428,13 +434,7 @@ impl Lines {
         };
         let (y0, y1) = min_max(points().map(|p| p.1)).unwrap_or((0.0, 1.0));
         let (w, h) = area.dim_in_pixel();
-        let (caption, size) = fit(
-            &area,
-            &self.title,
-            20.0,
-            12.0,
-            w.saturating_sub(2 * CHART_MARGIN),
-        );
+        let (caption, size) = chart_caption(&area, &self.title);
         let plot_w = w.saturating_sub(2 * CHART_MARGIN + Y_LABEL_AREA);
         let plot_h = h.saturating_sub(2 * CHART_MARGIN + X_LABEL_AREA + size as u32 + 10);
         let mut x_ticks = tick_count(plot_w, 80);
@@ -553,13 +553,7 @@ impl Bars {
         // Scores (R², accuracy) end at 1: the axis does too, unless a value is above.
         let (lo, hi) = (lo.clamp(Self::FLOOR, 0.0), hi.max(1.0));
         let (w, h) = area.dim_in_pixel();
-        let (caption, size) = fit(
-            &area,
-            &self.title,
-            20.0,
-            12.0,
-            w.saturating_sub(2 * CHART_MARGIN),
-        );
+        let (caption, size) = chart_caption(&area, &self.title);
         let m = self.series.len().max(1) as f64;
         let slot = 0.8 / m;
         let plot_w = w.saturating_sub(2 * CHART_MARGIN + 60);
