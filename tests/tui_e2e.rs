@@ -79,20 +79,33 @@ impl Tmux {
             .expect("tmux runs")
     }
 
-    /// Starts `command` in a new detached session `name`.
+    /// Starts `command` in a new detached session `name`. A server whose last session was
+    /// just killed exits; a client that reached its socket meanwhile is told "server exited
+    /// unexpectedly": it tries again (on a fresh server) until `PATIENCE` runs out.
     fn start(&self, name: &str, command: &str) {
-        let out = self.cmd(&[
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            "120",
-            "-y",
-            "40",
-            command,
-        ]);
-        assert!(out.status.success(), "tmux new-session: {out:?}");
+        let start = Instant::now();
+        loop {
+            let out = self.cmd(&[
+                "new-session",
+                "-d",
+                "-s",
+                name,
+                "-x",
+                "120",
+                "-y",
+                "40",
+                command,
+            ]);
+            if out.status.success() {
+                return;
+            }
+            let exiting = String::from_utf8_lossy(&out.stderr).contains("server exited");
+            assert!(
+                exiting && start.elapsed() < PATIENCE,
+                "tmux new-session: {out:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn keys(&self, session: &str, keys: &[&str]) {
@@ -224,6 +237,10 @@ fn runs_outlive_the_terminal_and_a_reopened_tui_shows_them() {
     std::thread::sleep(Duration::from_millis(300));
     let out = tmux.cmd(&["kill-session", "-t", "first"]);
     assert!(out.status.success(), "{out:?}");
+    // The server had no other session: it exits; the next session starts on a new one.
+    wait("the first tmux server to exit", || {
+        !tmux.cmd(&["has-session"]).status.success()
+    });
     let alive = Path::new("/proc").join(pid.to_string());
     if Path::new("/proc/self").exists() {
         assert!(alive.exists(), "the TUI died with its terminal");
