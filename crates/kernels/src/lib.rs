@@ -1,8 +1,10 @@
 //! Population training on the CPU without LibTorch: every network of a population trains its
 //! epoch on its own thread's share of the population, forward and backward written out per
-//! layer (im2col convolutions, max pooling, activations, dropout, linear layers, cross-entropy)
-//! with the matrix products in the `gemm` crate's kernels and the loops compiled for AVX2/FMA
-//! where the CPU has them.
+//! layer (convolutions, max pooling, activations, dropout, linear layers, cross-entropy) with
+//! the loops compiled for AVX2/FMA where the CPU has them. Convolutions of stride 1 without
+//! padding whose output rows are at least 8 wide (every convolution of CNN-s but its last) run
+//! as direct convolutions in AVX2 registers ([`direct`]); the others, and every convolution on
+//! a CPU without AVX2, as im2col and a matrix product in the `gemm` crate's kernels.
 //!
 //! Why: a zoo network is small (CNN-s has 2,464 parameters, channel counts of 1 to 8), so
 //! LibTorch's grouped convolutions and its autograd spend most of a step on overhead, and its
@@ -23,6 +25,8 @@ use hyperzoo_core::zoo::{Hparams, OptimizerKind};
 use rand::Rng;
 use rand::SeedableRng;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+mod direct;
 
 /// The stream of a network's data order (shuffled per epoch with [`model_rng`]).
 pub const SHUFFLE_STREAM: u64 = 0x5f;
@@ -113,6 +117,8 @@ pub struct NativeNet {
     input: [usize; 3],
     classes: usize,
     params: usize,
+    /// Whether convolutions the direct kernels compute run there (the CPU has AVX2 and FMA).
+    direct: bool,
 }
 
 impl NativeNet {
@@ -194,7 +200,49 @@ impl NativeNet {
             input: spec.input,
             classes,
             params: layout.total,
+            direct: direct::available(),
         })
+    }
+
+    /// The same network with every convolution as im2col and a matrix product (what a CPU
+    /// without AVX2 runs), to compare the two.
+    pub fn without_direct_convolutions(mut self) -> Self {
+        self.direct = false;
+        self
+    }
+
+    /// Whether some convolution of this network runs as a direct convolution.
+    pub fn uses_direct_convolutions(&self) -> bool {
+        self.ops.iter().any(|op| self.direct_geo(op, 1).is_some())
+    }
+
+    /// The direct kernels' geometry of `op` on a batch of `b`, when it is a convolution they
+    /// compute on this CPU.
+    fn direct_geo(&self, op: &Op, b: usize) -> Option<direct::Geo> {
+        match *op {
+            Op::Conv {
+                out,
+                inp,
+                k,
+                stride,
+                pad,
+                ih,
+                iw,
+                oh,
+                ow,
+                ..
+            } if self.direct && direct::applies(stride, pad, ow) => Some(direct::Geo {
+                c: inp,
+                o: out,
+                k,
+                ih,
+                iw,
+                oh,
+                ow,
+                b,
+            }),
+            _ => None,
+        }
     }
 
     /// Parameters per network.
@@ -292,6 +340,7 @@ struct Tape {
     grad: Vec<f32>,
     grad_next: Vec<f32>,
     dcols: Vec<f32>,
+    segs: Vec<direct::Seg>,
 }
 
 impl Tape {
@@ -366,6 +415,17 @@ impl NativeNet {
                     let (ckk, ohw) = (inp * k * k, oh * ow);
                     let cols_n = b * ohw;
                     fit(y, out * cols_n);
+                    #[cfg(target_arch = "x86_64")]
+                    if let Some(geo) = self.direct_geo(op, b) {
+                        direct::segments(&geo, &mut tape.segs);
+                        let bias = bo.map(|bo| &w[bo..bo + out]);
+                        // SAFETY: `direct_geo` is only given where the CPU has AVX2 and FMA;
+                        // the segments are those of this geometry.
+                        unsafe {
+                            direct::forward(&geo, x, &w[*wo..wo + out * ckk], bias, y, &tape.segs)
+                        };
+                        continue;
+                    }
                     if let Some(bo) = bo {
                         for (o, row) in y.chunks_exact_mut(cols_n).enumerate() {
                             row.fill(w[bo + o]);
@@ -556,6 +616,28 @@ impl NativeNet {
                     }
                     if need_input_grad {
                         zeroed(dx, inp * b * ih * iw);
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    if let Some(geo) = self.direct_geo(op, b) {
+                        direct::segments(&geo, &mut tape.segs);
+                        let wl = &w[*wo..wo + out * ckk];
+                        // SAFETY: as in the forward pass.
+                        unsafe {
+                            direct::weight_grad(
+                                &geo,
+                                x,
+                                dy,
+                                &mut g[*wo..wo + out * ckk],
+                                &tape.segs,
+                            );
+                            if need_input_grad {
+                                direct::input_grad(&geo, dy, wl, dx, &tape.segs);
+                            }
+                        }
+                        if need_input_grad {
+                            std::mem::swap(&mut tape.grad, &mut tape.grad_next);
+                        }
+                        continue;
                     }
                     let group = conv_group(b, ckk, ohw);
                     let geo = (*inp, *ih, *iw, *k, *stride, *pad, *oh, *ow);
@@ -1340,7 +1422,10 @@ mod tests {
         // several groups (`conv_group`).
         const B: usize = 23;
         let spec = ArchSpec::builtin("cnn3").unwrap();
-        let net = NativeNet::new(&spec, Activation::Tanh).unwrap();
+        // The im2col path (the direct kernels have no groups; they are checked against it).
+        let net = NativeNet::new(&spec, Activation::Tanh)
+            .unwrap()
+            .without_direct_convolutions();
         let (p, per) = (net.params, spec.input.iter().product::<usize>());
         assert!(conv_group(B, 27, 30 * 30) < B, "groups are exercised");
         let mut rng = model_rng(3, 4, 5);
@@ -1375,6 +1460,88 @@ mod tests {
             diff <= 1e-4 * scale,
             "mean gradient: max |diff| {diff} of {scale}"
         );
+    }
+
+    #[test]
+    fn direct_convolutions_compute_what_im2col_computes() {
+        // Output rows of 12 (a last segment overlapping the first, 4 lanes masked), 8 and 3
+        // (im2col), 3 and 5 output channels (tiles of 4, 2 and 1), 1 and 2 input channels,
+        // batches that leave partial tiles; cnn_s and cnn3 as built.
+        let custom = ArchSpec {
+            name: "odd".into(),
+            input: [2, 14, 14],
+            layers: vec![
+                Layer::Conv2d {
+                    out: 3,
+                    kernel: 3,
+                    stride: 1,
+                    padding: 0,
+                    bias: true,
+                },
+                Layer::Activation { func: None },
+                Layer::Conv2d {
+                    out: 5,
+                    kernel: 5,
+                    stride: 1,
+                    padding: 0,
+                    bias: false,
+                },
+                Layer::MaxPool {
+                    kernel: 2,
+                    stride: None,
+                },
+                Layer::Conv2d {
+                    out: 2,
+                    kernel: 2,
+                    stride: 1,
+                    padding: 0,
+                    bias: true,
+                },
+                Layer::Flatten,
+                Layer::Linear { out: 4, bias: true },
+            ],
+        };
+        let specs = [
+            custom,
+            ArchSpec::builtin("cnn_s").unwrap(),
+            ArchSpec::builtin("cnn3").unwrap(),
+        ];
+        for spec in specs {
+            let direct = NativeNet::new(&spec, Activation::Tanh).unwrap();
+            if !direct.uses_direct_convolutions() {
+                eprintln!(
+                    "{}: no direct convolutions on this CPU; nothing to compare",
+                    spec.name
+                );
+                continue;
+            }
+            let im2col = direct.clone().without_direct_convolutions();
+            let (p, per) = (direct.params, spec.input.iter().product::<usize>());
+            let mut rng = model_rng(7, 8, 9);
+            let w: Vec<f32> = (0..p).map(|_| (rng.random::<f32>() - 0.5) * 0.4).collect();
+            for b in [1, 4, 7] {
+                let x: Vec<f32> = (0..b * per).map(|_| rng.random::<f32>() - 0.3).collect();
+                let labels: Vec<i64> = (0..b as i64).map(|i| i % direct.classes as i64).collect();
+                let (la, lb) = (logits(&direct, &w, &x, b), logits(&im2col, &w, &x, b));
+                for (a, e) in la.iter().zip(&lb) {
+                    assert!(
+                        (a - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                        "{}: {a} vs {e}",
+                        spec.name
+                    );
+                }
+                let (_, ga) = gradient(&direct, &w, &x, &labels, None);
+                let (_, gb) = gradient(&im2col, &w, &x, &labels, None);
+                let scale = gb.iter().fold(0f32, |m, v| m.max(v.abs()));
+                for (i, (a, e)) in ga.iter().zip(&gb).enumerate() {
+                    assert!(
+                        (a - e).abs() <= 1e-5 * scale,
+                        "{} batch {b}, weight {i}: {a} vs {e} (largest {scale})",
+                        spec.name
+                    );
+                }
+            }
+        }
     }
 
     #[test]
