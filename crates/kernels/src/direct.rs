@@ -6,8 +6,8 @@
 //! registers over every tap of the kernel:
 //! - forward: 4 output channels x 3 segments (the input vector loaded once per tap and
 //!   segment, each weight broadcast once per tap);
-//! - input gradient: 4 output channels' gradients x 2 segments in registers, scattered onto
-//!   the input tap by tap;
+//! - input gradient: up to 8 output channels' weights of one tap in registers, the tap's
+//!   share of every segment added onto the input;
 //! - weight gradient: 2 output channels x up to 5 taps of a kernel row, over every segment of
 //!   the batch, then summed across lanes.
 //!
@@ -235,23 +235,23 @@ pub(crate) unsafe fn input_grad(g: &Geo, dy: &[f32], w: &[f32], dx: &mut [f32], 
     g.check(dx.len(), w.len(), dy.len(), segs);
     let mut o0 = 0;
     while o0 < g.o {
-        let left = g.o - o0;
         // SAFETY (each call): the assertions above bound every address the tiles form.
-        unsafe {
-            if left >= 4 {
-                input_grad_channels::<4>(g, dy, w, dx, segs, o0);
-                o0 += 4;
-            } else if left >= 2 {
-                input_grad_channels::<2>(g, dy, w, dx, segs, o0);
-                o0 += 2;
-            } else {
-                input_grad_channels::<1>(g, dy, w, dx, segs, o0);
-                o0 += 1;
+        o0 += unsafe {
+            match g.o - o0 {
+                8.. => input_grad_channels::<8>(g, dy, w, dx, segs, o0),
+                6..=7 => input_grad_channels::<6>(g, dy, w, dx, segs, o0),
+                4..=5 => input_grad_channels::<4>(g, dy, w, dx, segs, o0),
+                2..=3 => input_grad_channels::<2>(g, dy, w, dx, segs, o0),
+                _ => input_grad_channels::<1>(g, dy, w, dx, segs, o0),
             }
-        }
+        };
     }
 }
 
+/// The input gradient from `NO` output channels, tap by tap: the tap's weights stay in
+/// registers while every segment adds its share onto the input (one segment after another, so
+/// that no store waits on the one before it, as it would between two taps of one segment,
+/// whose windows overlap); returns `NO`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn input_grad_channels<const NO: usize>(
@@ -261,40 +261,9 @@ unsafe fn input_grad_channels<const NO: usize>(
     dx: &mut [f32],
     segs: &[Seg],
     o0: usize,
-) {
-    let mut tiles = segs.chunks_exact(2);
-    for t in &mut tiles {
-        unsafe { input_grad_tile::<NO, 2>(g, dy, w, dx, t, o0) };
-    }
-    for s in tiles.remainder().chunks(1) {
-        unsafe { input_grad_tile::<NO, 1>(g, dy, w, dx, s, o0) };
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn input_grad_tile<const NO: usize, const NP: usize>(
-    g: &Geo,
-    dy: &[f32],
-    w: &[f32],
-    dx: &mut [f32],
-    segs: &[Seg],
-    o0: usize,
-) {
+) -> usize {
     let (dyp, wp, dxp) = (dy.as_ptr(), w.as_ptr(), dx.as_mut_ptr());
     let (k, kk, xs, ys) = (g.k, g.k * g.k, g.xs(), g.ys());
-    let mut d = [[_mm256_setzero_ps(); NP]; NO];
-    for (o, row) in d.iter_mut().enumerate() {
-        for p in 0..NP {
-            // SAFETY: the segment lies in channel o0 + o's output.
-            row[p] = unsafe { load_grad(dyp.add((o0 + o) * ys), segs[p]) };
-        }
-    }
-    let mut xo = [0usize; NP];
-    for p in 0..NP {
-        xo[p] = segs[p].x as usize;
-    }
     for c in 0..g.c {
         for ky in 0..k {
             for kx in 0..k {
@@ -305,20 +274,22 @@ unsafe fn input_grad_tile<const NO: usize, const NP: usize>(
                     *v = unsafe { _mm256_broadcast_ss(&*wp.add((o0 + o) * g.c * kk + tap)) };
                 }
                 let at = c * xs + ky * g.iw + kx;
-                for p in 0..NP {
-                    let mut t = _mm256_mul_ps(wv[0], d[0][p]);
-                    for o in 1..NO {
-                        t = _mm256_fmadd_ps(wv[o], d[o][p], t);
-                    }
-                    // SAFETY: the segment's window lies in channel c's plane.
+                for &seg in segs {
+                    // SAFETY: the segment lies in each output channel; its window in channel
+                    // c's input plane.
                     unsafe {
-                        let q = dxp.add(at + xo[p]);
+                        let mut t = _mm256_mul_ps(wv[0], load_grad(dyp.add(o0 * ys), seg));
+                        for (o, &v) in wv.iter().enumerate().skip(1) {
+                            t = _mm256_fmadd_ps(v, load_grad(dyp.add((o0 + o) * ys), seg), t);
+                        }
+                        let q = dxp.add(at + seg.x as usize);
                         _mm256_storeu_ps(q, _mm256_add_ps(_mm256_loadu_ps(q), t));
                     }
                 }
             }
         }
     }
+    NO
 }
 
 /// `gw += d loss / d w` of the convolution (its bias's gradient is not included).
@@ -416,4 +387,84 @@ unsafe fn weight_grad_tile<const NO: usize, const NT: usize>(
         }
     }
     NT
+}
+
+/// 2x2 max pooling with stride 2 of one output row, 4 outputs at a time: the maximum of each
+/// window and where it is (`r0`, `r1`: the indices of the two input rows' first pixels), the
+/// same choice as the scalar rule (the first of equal values; NaN wins). Returns how many
+/// outputs it wrote (a multiple of 4; the caller does the rest).
+///
+/// # Safety
+/// The CPU has AVX2 ([`available`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn pool2_row(
+    top: &[f32],
+    bottom: &[f32],
+    (r0, r1): (u32, u32),
+    y: &mut [f32],
+    arg: &mut [u32],
+) -> usize {
+    let n = y
+        .len()
+        .min(arg.len())
+        .min(top.len() / 2)
+        .min(bottom.len() / 2)
+        / 4
+        * 4;
+    let even = _mm_setr_epi32(0, 2, 4, 6);
+    let one = _mm_set1_epi32(1);
+    for ox in (0..n).step_by(4) {
+        let j = 2 * ox;
+        // SAFETY: 2 * ox + 8 <= 2 * n <= the rows' lengths; ox + 4 <= n <= the outputs'.
+        unsafe {
+            let (ta, tb) = (
+                _mm_loadu_ps(top.as_ptr().add(j)),
+                _mm_loadu_ps(top.as_ptr().add(j + 4)),
+            );
+            let (ba, bb) = (
+                _mm_loadu_ps(bottom.as_ptr().add(j)),
+                _mm_loadu_ps(bottom.as_ptr().add(j + 4)),
+            );
+            let it = _mm_add_epi32(_mm_set1_epi32((r0 as usize + j) as i32), even);
+            let ib = _mm_add_epi32(_mm_set1_epi32((r1 as usize + j) as i32), even);
+            let first = pick(
+                (_mm_shuffle_ps::<0b10_00_10_00>(ta, tb), it),
+                (
+                    _mm_shuffle_ps::<0b11_01_11_01>(ta, tb),
+                    _mm_add_epi32(it, one),
+                ),
+            );
+            let second = pick(
+                (_mm_shuffle_ps::<0b10_00_10_00>(ba, bb), ib),
+                (
+                    _mm_shuffle_ps::<0b11_01_11_01>(ba, bb),
+                    _mm_add_epi32(ib, one),
+                ),
+            );
+            let (v, at) = pick(first, second);
+            _mm_storeu_ps(y.as_mut_ptr().add(ox), v);
+            _mm_storeu_si128(arg.as_mut_ptr().add(ox).cast(), at);
+        }
+    }
+    n
+}
+
+/// The larger of two (value, index) vectors lane by lane: `b` where it is greater, or NaN
+/// where `a` is not.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn pick(a: (__m128, __m128i), b: (__m128, __m128i)) -> (__m128, __m128i) {
+    let nan_b = _mm_cmpunord_ps(b.0, b.0);
+    let take = _mm_or_ps(
+        _mm_cmpgt_ps(b.0, a.0),
+        _mm_and_ps(nan_b, _mm_cmpord_ps(a.0, a.0)),
+    );
+    let at = _mm_castps_si128(_mm_blendv_ps(
+        _mm_castsi128_ps(a.1),
+        _mm_castsi128_ps(b.1),
+        take,
+    ));
+    (_mm_blendv_ps(a.0, b.0, take), at)
 }

@@ -464,7 +464,7 @@ impl NativeNet {
                     arg.truncate(planes * oh * ow);
                     arg.resize(planes * oh * ow, 0);
                     if *k == 2 && *stride == 2 {
-                        pool2(x, y, arg, planes, *ih, *iw, *oh, *ow);
+                        pool2(x, y, arg, planes, (*ih, *iw, *oh, *ow), self.direct);
                         continue;
                     }
                     for p in 0..planes {
@@ -777,16 +777,13 @@ impl NativeNet {
 /// 2x2 max pooling with stride 2 of `planes` planes: the maximum (NaN if any is NaN, the
 /// first of equal values) and where it is, without branches.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn pool2(
     x: &[f32],
     y: &mut [f32],
     arg: &mut [u32],
     planes: usize,
-    ih: usize,
-    iw: usize,
-    oh: usize,
-    ow: usize,
+    (ih, iw, oh, ow): (usize, usize, usize, usize),
+    simd: bool,
 ) {
     #[inline(always)]
     fn pick(a: (f32, u32), b: (f32, u32)) -> (f32, u32) {
@@ -801,7 +798,13 @@ fn pool2(
             let (top, bottom) = (&x[r0..r0 + 2 * ow], &x[r1..r1 + 2 * ow]);
             let out = p * oh * ow + oy * ow;
             let (yo, ao) = (&mut y[out..out + ow], &mut arg[out..out + ow]);
-            for ox in 0..ow {
+            let mut done = 0;
+            #[cfg(target_arch = "x86_64")]
+            if simd {
+                // SAFETY: `simd` is only set where the CPU has AVX2 (`NativeNet::direct`).
+                done = unsafe { direct::pool2_row(top, bottom, (r0 as u32, r1 as u32), yo, ao) };
+            }
+            for ox in done..ow {
                 let j = 2 * ox;
                 let first = pick((top[j], (r0 + j) as u32), (top[j + 1], (r0 + j + 1) as u32));
                 let second = pick(
@@ -1541,6 +1544,38 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn vectorised_pooling_picks_what_the_scalar_rule_picks() {
+        if !direct::available() {
+            eprintln!("no AVX2 on this CPU; nothing to compare");
+            return;
+        }
+        // Ties (values from a set of 4), NaNs, infinities; rows of 4, 12 and 13 outputs (the
+        // vector loop and the scalar rest).
+        let mut rng = model_rng(4, 5, 6);
+        let values = [0.5, -1.0, f32::NAN, f32::INFINITY];
+        for (ih, iw) in [(8, 8), (24, 24), (6, 26)] {
+            let (planes, oh, ow) = (3, ih / 2, iw / 2);
+            let x: Vec<f32> = (0..planes * ih * iw)
+                .map(|_| values[rng.random_range(0..4usize)])
+                .collect();
+            let run = |simd: bool| {
+                let (mut y, mut arg) = (vec![0.0; planes * oh * ow], vec![0u32; planes * oh * ow]);
+                pool2(&x, &mut y, &mut arg, planes, (ih, iw, oh, ow), simd);
+                (y, arg)
+            };
+            let ((ys, args), (yv, argv)) = (run(false), run(true));
+            assert_eq!(args, argv, "{ih}x{iw}: where the maxima are");
+            for (a, b) in ys.iter().zip(&yv) {
+                assert!(
+                    a == b || (a.is_nan() && b.is_nan()),
+                    "{ih}x{iw}: {a} vs {b}"
+                );
+            }
+            assert!(ys.iter().any(|v| v.is_nan()) && ys.iter().any(|&v| v == 0.5));
         }
     }
 
