@@ -146,12 +146,16 @@ fn matmul_peak(device: &Device) -> f64 {
     let a = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), device);
     let b = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), device);
     let _ = a.clone().matmul(b.clone()).sum().into_scalar::<f32>();
-    let reps: usize = 10;
-    let start = Instant::now();
-    for _ in 0..reps {
-        let _ = a.clone().matmul(b.clone()).sum().into_scalar::<f32>();
-    }
-    2.0 * (n * n * n * reps) as f64 / start.elapsed().as_secs_f64()
+    // The fastest of 10 products: the rate the machine reaches (a mean lets a moment of
+    // contention on a shared machine lower the peak and so raise the ratios measured to it).
+    let best = (0..10)
+        .map(|_| {
+            let start = Instant::now();
+            let _ = a.clone().matmul(b.clone()).sum().into_scalar::<f32>();
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min);
+    2.0 * (n * n * n) as f64 / best
 }
 
 /// A hyper-representation model at a reference's size.
