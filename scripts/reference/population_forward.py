@@ -4,10 +4,11 @@ Writes tests/reference/population_forward.json, compared by crates/engine/tests/
 Run:  scripts/reference/setup-venv.sh && .venv-ref/bin/python scripts/reference/population_forward.py
 
 The networks are written here independently of hyperzoo, the way the reference repositories
-write them (HSG-AIML def_net.py CNN / CNN3 / LeNet5, Unterthiner's Keras CNN in PyTorch form,
-the 2021 Tetris MLP). Weights are deterministic so only small numbers are committed: parameter
-tensor t (in state-dict order) of model n holds, at flat index i of the whole vector,
-    w = scale[t] * sin(0.37 * i + 1.1 * n + 0.5)
+write them (HSG-AIML def_net.py CNN / CNN3 / LeNet5 / ResNetBase, Unterthiner's Keras CNN in
+PyTorch form, the 2021 Tetris MLP). Weights are deterministic so only small numbers are
+committed: parameter tensor t (in state-dict order, num_batches_tracked left out) of model n
+holds, at flat index i of the whole vector,
+    w = offset[t] + scale[t] * sin(0.37 * i + 1.1 * n + 0.5)
 and input element j (flat C*H*W index) of image b is  x = sin(0.11 * j + 0.7 * b).
 """
 import json
@@ -79,6 +80,57 @@ def lenet5(act):
     )
 
 
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock, written out (same state-dict names and order)."""
+
+    def __init__(self, c_in, c_out, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.downsample = None
+        if stride != 1 or c_in != c_out:
+            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNet(nn.Module):
+    """[RS] ResNetBase: torchvision's ResNet with conv1 3x3 stride 1 padding 1 (no bias) and
+    maxpool = Identity; stages of BasicBlocks, the first block of each later stage stride 2."""
+
+    def __init__(self, c_in, stem, stages, classes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, stem, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
+        blocks, c = [], stem
+        for s, (out, n) in enumerate(stages):
+            for b in range(n):
+                blocks.append(BasicBlock(c, out, 2 if s > 0 and b == 0 else 1))
+                c = out
+        self.layers = nn.Sequential(*blocks)
+        self.fc = nn.Linear(c, classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layers(x).mean(dim=(2, 3))
+        return self.fc(x)
+
+
+def resnet18():
+    return ResNet(3, 64, [(64, 2), (128, 2), (256, 2), (512, 2)], 10)
+
+
+def resnet8():
+    return ResNet(1, 8, [(8, 1), (16, 1), (32, 1)], 10)
+
+
+# (arch, activation, network, input shape[, training]): `training` runs batch norm on the
+# batch's statistics (PyTorch's train mode), else on the running ones.
 CASES = [
     ("cnn_s", "tanh", lambda: cnn_s(1, "tanh"), (1, 28, 28)),
     ("cnn_s", "gelu", lambda: cnn_s(1, "gelu"), (1, 28, 28)),
@@ -87,24 +139,49 @@ CASES = [
     ("unterthiner_cnn", "silu", lambda: unterthiner("silu"), (1, 28, 28)),
     ("tetris_mlp", "sigmoid", lambda: tetris("sigmoid"), (1, 4, 4)),
     ("lenet5", "tanh", lambda: lenet5("tanh"), (3, 32, 32)),
+    ("resnet8", "relu", resnet8, (1, 28, 28)),
+    ("resnet8", "relu", resnet8, (1, 28, 28), True),
+    # ResNet-18 in train mode is not compared: at these weights batch norm on batch statistics
+    # makes its 20 layers chaotic (PyTorch's own float32 logits differ from its float64 ones by
+    # 0.064 of at most 3.6), so any two float32 implementations differ by that much; resnet8
+    # checks train-mode batch norm, projections included.
+    ("resnet18", "relu", resnet18, (3, 32, 32)),
 ]
+
+
+def scale_and_offset(key, t):
+    """Each tensor's weights: offset + scale * sin(...). Fan-in scaling keeps every layer's
+    pre-activations of order one; a batch norm's weight is about 1 and its running variance
+    positive."""
+    if key.endswith("running_var"):
+        return 0.5, 1.0
+    if key.endswith("running_mean"):
+        return 0.3, 0.0
+    if t.dim() == 1 and key.endswith("weight"):  # batch norm
+        return 0.3, 1.0
+    if t.dim() > 1:
+        return 1.5 / math.sqrt(t[0].numel()), 0.0
+    return 0.3, 0.0
 
 
 def main():
     out = {"generator": "scripts/reference/population_forward.py", "torch": torch.__version__,
            "models": N, "batch": B, "cases": []}
-    for arch, act, make, shape in CASES:
-        nets = [make().eval() for _ in range(N)]
-        tensors = list(nets[0].state_dict().values())
-        # fan-in scaling keeps every layer's pre-activations of order one
-        scales = [1.5 / math.sqrt(t[0].numel()) if t.dim() > 1 else 0.3 for t in tensors]
-        total = sum(t.numel() for t in tensors)
+    for arch, act, make, shape, *training in CASES:
+        training = bool(training and training[0])
+        nets = [make() for _ in range(N)]
+        for net in nets:
+            net.train(training)
+        # num_batches_tracked (an integer) is not part of a flat weight vector
+        items = [(k, t) for k, t in nets[0].state_dict().items() if not k.endswith("num_batches_tracked")]
+        scales, offsets = zip(*[scale_and_offset(k, t) for k, t in items])
+        total = sum(t.numel() for _, t in items)
         for n, net in enumerate(nets):
             i = torch.arange(total, dtype=torch.float64)
             flat = torch.sin(0.37 * i + 1.1 * n + 0.5)
-            sd, off = {}, 0
-            for (k, t), s in zip(net.state_dict().items(), scales):
-                sd[k] = (s * flat[off:off + t.numel()]).reshape(t.shape)
+            sd, off = dict(net.state_dict()), 0
+            for (k, t), s, o in zip(items, scales, offsets):
+                sd[k] = (o + s * flat[off:off + t.numel()]).reshape(t.shape)
                 off += t.numel()
             net.load_state_dict(sd)
         j = torch.arange(math.prod(shape), dtype=torch.float64)
@@ -112,11 +189,12 @@ def main():
         with torch.no_grad():
             logits = torch.stack([net(x) for net in nets])  # [N, B, classes]
         out["cases"].append({
-            "arch": arch, "activation": act, "params": total, "scales": scales,
+            "arch": arch, "activation": act, "params": total, "scales": list(scales),
+            "offsets": list(offsets), "training": training,
             "logits": [round(v, 7) for v in logits.flatten().tolist()],
             "classes": logits.shape[-1],
         })
-        print(f"{arch:16} {act:10} params {total:6} |logits| max {logits.abs().max().item():.3f}")
+        print(f"{arch:16} {act:10} {'train' if training else 'eval ':5} params {total:8} |logits| max {logits.abs().max().item():.3f}")
     path = pathlib.Path(__file__).resolve().parents[2] / "tests/reference/population_forward.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print("wrote", path)

@@ -7,6 +7,12 @@
 //!
 //! `Activation` and `Dropout` layers without an explicit function/probability take the model's
 //! hyperparameters (a zoo varies them per model); they hold no parameters.
+//!
+//! Residual networks: a `residual` layer holds a `body` and a `shortcut` (empty: the identity)
+//! whose outputs are added; its parameters come body first, then shortcut, as torchvision's
+//! `BasicBlock` lists `conv1, bn1, conv2, bn2, downsample.0, downsample.1`. A `batch_norm`
+//! layer holds weight, bias, running mean and running variance in that order (PyTorch's state
+//! dict without `num_batches_tracked`, an integer no zoo format needs).
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +78,12 @@ fn one() -> usize {
 fn yes() -> bool {
     true
 }
+fn bn_eps() -> f64 {
+    1e-5
+}
+fn bn_momentum() -> f64 {
+    0.1
+}
 
 /// One layer of an architecture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,6 +137,33 @@ pub enum Layer {
         #[serde(default = "yes")]
         bias: bool,
     },
+    /// Batch normalisation of the channels of `[C, H, W]` (PyTorch's BatchNorm2d) or the
+    /// features of `[F]` (BatchNorm1d), with an affine weight and bias and running statistics.
+    BatchNorm {
+        /// Added to the variance (PyTorch's default 1e-5).
+        #[serde(default = "bn_eps")]
+        eps: f64,
+        /// Weight of a batch's statistics in the running ones (PyTorch's default 0.1).
+        #[serde(default = "bn_momentum")]
+        momentum: f64,
+    },
+    /// A residual block: `body(x) + shortcut(x)`, both of the same shape; an empty shortcut is
+    /// the identity. The nonlinearity after the sum is the next layer.
+    Residual {
+        /// The block's layers.
+        body: Vec<Layer>,
+        /// The shortcut's layers (e.g. a 1x1 convolution and batch norm), or none.
+        #[serde(default)]
+        shortcut: Vec<Layer>,
+    },
+}
+
+impl Layer {
+    /// Whether this layer is, or holds, a residual block or batch normalisation (what the
+    /// sequential-only parts of hyperzoo do not handle yet).
+    pub fn is_residual_or_norm(&self) -> bool {
+        matches!(self, Layer::Residual { .. } | Layer::BatchNorm { .. })
+    }
 }
 
 /// Kind of a parametric layer.
@@ -141,6 +180,8 @@ pub enum ParamKind {
     },
     /// Linear: weight `[out, in]`.
     Linear,
+    /// Batch normalisation: weight and bias `[C]`, then running mean and variance `[C]`.
+    BatchNorm,
 }
 
 /// Where one parametric layer's weight and bias sit in the flat vector.
@@ -160,6 +201,8 @@ pub struct ParamLayer {
     pub weight_offset: usize,
     /// Offset of the bias, if the layer has one.
     pub bias_offset: Option<usize>,
+    /// Offset of a batch norm's running mean (its running variance follows).
+    pub buffers_offset: Option<usize>,
     /// Input activation shape `[C, H, W]` or `[F]`.
     pub in_shape: Vec<usize>,
     /// Output activation shape.
@@ -175,11 +218,17 @@ impl ParamLayer {
     pub fn row_len(&self) -> usize {
         self.weight_len() / self.out
     }
-    /// Weights plus bias.
+    /// Weights plus bias plus a batch norm's running statistics: the layer's extent in the
+    /// flat vector.
     pub fn len(&self) -> usize {
         self.weight_len()
             + if self.bias_offset.is_some() {
                 self.out
+            } else {
+                0
+            }
+            + if self.buffers_offset.is_some() {
+                2 * self.out
             } else {
                 0
             }
@@ -192,7 +241,7 @@ impl ParamLayer {
     pub fn fans(&self) -> (usize, usize) {
         let receptive = match self.kind {
             ParamKind::Conv { kernel, .. } => kernel * kernel,
-            ParamKind::Linear => 1,
+            ParamKind::Linear | ParamKind::BatchNorm => 1,
         };
         (self.inp * receptive, self.out * receptive)
     }
@@ -221,6 +270,28 @@ pub struct Layout {
     pub shapes: Vec<Vec<usize>>,
 }
 
+impl ArchSpec {
+    /// Whether some layer is a residual block or batch normalisation.
+    pub fn is_residual_or_norm(&self) -> bool {
+        self.layers.iter().any(Layer::is_residual_or_norm)
+    }
+
+    /// An error for a part of hyperzoo that handles sequential networks without batch norm
+    /// only: `what` names it.
+    pub fn sequential_only(&self, what: &str) -> Result<()> {
+        if !self.is_residual_or_norm() {
+            return Ok(());
+        }
+        Err(Error::InvalidValue {
+            what: format!("{what} of architecture '{}'", self.name),
+            value: "residual blocks or batch normalisation".into(),
+            expected: "a sequential network without batch norm (residual networks are, so far, \
+                       built, laid out and evaluated; the rest follows)"
+                .into(),
+        })
+    }
+}
+
 impl Layout {
     /// Output shape of the network.
     pub fn output_shape(&self) -> &[usize] {
@@ -232,11 +303,6 @@ impl ArchSpec {
     /// Infers shapes and the flat parameter layout, rejecting impossible specs with the layer
     /// index, the layer and the shape it received.
     pub fn layout(&self) -> Result<Layout> {
-        let bad = |i: usize, l: &Layer, shape: &[usize], why: &str| Error::InvalidValue {
-            what: format!("architecture '{}' layer {i}", self.name),
-            value: format!("{l:?} on input shape {shape:?}"),
-            expected: why.into(),
-        };
         if self.input.contains(&0) {
             return Err(Error::InvalidValue {
                 what: format!("architecture '{}' input", self.name),
@@ -244,114 +310,18 @@ impl ArchSpec {
                 expected: "[channels, height, width], all positive".into(),
             });
         }
-        let mut shape = self.input.to_vec();
-        let mut offset = 0;
-        let mut params = Vec::new();
+        let mut walk = Walk {
+            spec: self,
+            offset: 0,
+            params: Vec::new(),
+        };
         let mut shapes = Vec::with_capacity(self.layers.len());
+        let mut shape = self.input.to_vec();
         for (i, layer) in self.layers.iter().enumerate() {
-            let in_shape = shape.clone();
-            match layer {
-                Layer::Conv2d {
-                    out,
-                    kernel,
-                    stride,
-                    padding,
-                    bias,
-                } => {
-                    let [c, h, w] = spatial(&shape)
-                        .ok_or_else(|| bad(i, layer, &shape, "conv2d needs [C, H, W] input"))?;
-                    if *out == 0 || *kernel == 0 || *stride == 0 {
-                        return Err(bad(
-                            i,
-                            layer,
-                            &shape,
-                            "out, kernel and stride must be positive",
-                        ));
-                    }
-                    let (hp, wp) = (h + 2 * padding, w + 2 * padding);
-                    if *kernel > hp || *kernel > wp {
-                        return Err(bad(i, layer, &shape, "kernel larger than the padded input"));
-                    }
-                    let (ho, wo) = ((hp - kernel) / stride + 1, (wp - kernel) / stride + 1);
-                    let weight_shape = vec![*out, c, *kernel, *kernel];
-                    let wlen: usize = weight_shape.iter().product();
-                    let bias_offset = bias.then_some(offset + wlen);
-                    params.push(ParamLayer {
-                        layer_index: i,
-                        kind: ParamKind::Conv {
-                            kernel: *kernel,
-                            stride: *stride,
-                            padding: *padding,
-                        },
-                        out: *out,
-                        inp: c,
-                        weight_shape,
-                        weight_offset: offset,
-                        bias_offset,
-                        in_shape: in_shape.clone(),
-                        out_shape: vec![*out, ho, wo],
-                    });
-                    offset += wlen + if *bias { *out } else { 0 };
-                    shape = vec![*out, ho, wo];
-                }
-                Layer::MaxPool { kernel, stride } => {
-                    let [c, h, w] = spatial(&shape)
-                        .ok_or_else(|| bad(i, layer, &shape, "max_pool needs [C, H, W] input"))?;
-                    let s = stride.unwrap_or(*kernel);
-                    if *kernel == 0 || s == 0 || *kernel > h || *kernel > w {
-                        return Err(bad(
-                            i,
-                            layer,
-                            &shape,
-                            "window must be positive and fit the input",
-                        ));
-                    }
-                    shape = vec![c, (h - kernel) / s + 1, (w - kernel) / s + 1];
-                }
-                Layer::Activation { .. } => {}
-                Layer::Dropout { p } => {
-                    if p.is_some_and(|p| !(0.0..1.0).contains(&p)) {
-                        return Err(bad(i, layer, &shape, "dropout p must be in [0, 1)"));
-                    }
-                }
-                Layer::Flatten => shape = vec![shape.iter().product()],
-                Layer::GlobalAvgPool => {
-                    let [c, _, _] = spatial(&shape).ok_or_else(|| {
-                        bad(i, layer, &shape, "global_avg_pool needs [C, H, W] input")
-                    })?;
-                    shape = vec![c];
-                }
-                Layer::Linear { out, bias } => {
-                    if shape.len() != 1 {
-                        return Err(bad(
-                            i,
-                            layer,
-                            &shape,
-                            "linear needs a flat input: add a flatten layer before it",
-                        ));
-                    }
-                    if *out == 0 {
-                        return Err(bad(i, layer, &shape, "out must be positive"));
-                    }
-                    let weight_shape = vec![*out, shape[0]];
-                    let wlen = out * shape[0];
-                    params.push(ParamLayer {
-                        layer_index: i,
-                        kind: ParamKind::Linear,
-                        out: *out,
-                        inp: shape[0],
-                        weight_shape,
-                        weight_offset: offset,
-                        bias_offset: bias.then_some(offset + wlen),
-                        in_shape: in_shape.clone(),
-                        out_shape: vec![*out],
-                    });
-                    offset += wlen + if *bias { *out } else { 0 };
-                    shape = vec![*out];
-                }
-            }
+            shape = walk.layer(i, "", layer, shape)?;
             shapes.push(shape.clone());
         }
+        let (offset, params) = (walk.offset, walk.params);
         if params.is_empty() {
             return Err(Error::InvalidValue {
                 what: format!("architecture '{}'", self.name),
@@ -405,11 +375,195 @@ impl ArchSpec {
     }
 }
 
+/// The layout's walk over (possibly nested) layers: the next parameter offset and the
+/// parametric layers so far.
+struct Walk<'a> {
+    spec: &'a ArchSpec,
+    offset: usize,
+    params: Vec<ParamLayer>,
+}
+
+impl Walk<'_> {
+    /// The shape after `layer` (top-level layer `i`; `place` says where in a block it sits)
+    /// on input `shape`, its parameters appended.
+    fn layer(
+        &mut self,
+        i: usize,
+        place: &str,
+        layer: &Layer,
+        shape: Vec<usize>,
+    ) -> Result<Vec<usize>> {
+        let name = &self.spec.name;
+        let bad = |i: usize, l: &Layer, shape: &[usize], why: &str| Error::InvalidValue {
+            what: format!("architecture '{name}' layer {i}{place}"),
+            value: format!("{l:?} on input shape {shape:?}"),
+            expected: why.into(),
+        };
+        let mut shape = shape;
+        let in_shape = shape.clone();
+        match layer {
+            Layer::Conv2d {
+                out,
+                kernel,
+                stride,
+                padding,
+                bias,
+            } => {
+                let [c, h, w] = spatial(&shape)
+                    .ok_or_else(|| bad(i, layer, &shape, "conv2d needs [C, H, W] input"))?;
+                if *out == 0 || *kernel == 0 || *stride == 0 {
+                    return Err(bad(
+                        i,
+                        layer,
+                        &shape,
+                        "out, kernel and stride must be positive",
+                    ));
+                }
+                let (hp, wp) = (h + 2 * padding, w + 2 * padding);
+                if *kernel > hp || *kernel > wp {
+                    return Err(bad(i, layer, &shape, "kernel larger than the padded input"));
+                }
+                let (ho, wo) = ((hp - kernel) / stride + 1, (wp - kernel) / stride + 1);
+                let weight_shape = vec![*out, c, *kernel, *kernel];
+                let wlen: usize = weight_shape.iter().product();
+                let bias_offset = bias.then_some(self.offset + wlen);
+                self.params.push(ParamLayer {
+                    layer_index: i,
+                    kind: ParamKind::Conv {
+                        kernel: *kernel,
+                        stride: *stride,
+                        padding: *padding,
+                    },
+                    out: *out,
+                    inp: c,
+                    weight_shape,
+                    weight_offset: self.offset,
+                    bias_offset,
+                    buffers_offset: None,
+                    in_shape: in_shape.clone(),
+                    out_shape: vec![*out, ho, wo],
+                });
+                self.offset += wlen + if *bias { *out } else { 0 };
+                shape = vec![*out, ho, wo];
+            }
+            Layer::MaxPool { kernel, stride } => {
+                let [c, h, w] = spatial(&shape)
+                    .ok_or_else(|| bad(i, layer, &shape, "max_pool needs [C, H, W] input"))?;
+                let s = stride.unwrap_or(*kernel);
+                if *kernel == 0 || s == 0 || *kernel > h || *kernel > w {
+                    return Err(bad(
+                        i,
+                        layer,
+                        &shape,
+                        "window must be positive and fit the input",
+                    ));
+                }
+                shape = vec![c, (h - kernel) / s + 1, (w - kernel) / s + 1];
+            }
+            Layer::Activation { .. } => {}
+            Layer::BatchNorm { eps, momentum } => {
+                if !(*eps > 0.0 && (0.0..=1.0).contains(momentum)) {
+                    return Err(bad(
+                        i,
+                        layer,
+                        &shape,
+                        "eps must be positive and momentum in [0, 1]",
+                    ));
+                }
+                let c = match shape.len() {
+                    1 | 3 => shape[0],
+                    _ => return Err(bad(i, layer, &shape, "batch_norm needs [C, H, W] or [F]")),
+                };
+                self.params.push(ParamLayer {
+                    layer_index: i,
+                    kind: ParamKind::BatchNorm,
+                    out: c,
+                    inp: c,
+                    weight_shape: vec![c],
+                    weight_offset: self.offset,
+                    bias_offset: Some(self.offset + c),
+                    buffers_offset: Some(self.offset + 2 * c),
+                    in_shape: shape.clone(),
+                    out_shape: shape.clone(),
+                });
+                self.offset += 4 * c;
+            }
+            Layer::Residual { body, shortcut } => {
+                if body.is_empty() {
+                    return Err(bad(i, layer, &shape, "a residual block needs a body"));
+                }
+                let input = shape.clone();
+                let mut out = input.clone();
+                for (j, l) in body.iter().enumerate() {
+                    out = self.layer(i, &format!("{place} body {j}"), l, out)?;
+                }
+                let mut side = input.clone();
+                for (j, l) in shortcut.iter().enumerate() {
+                    side = self.layer(i, &format!("{place} shortcut {j}"), l, side)?;
+                }
+                if out != side {
+                    return Err(bad(
+                        i,
+                        layer,
+                        &input,
+                        &format!(
+                            "body and shortcut of the same shape (body gives {out:?}, shortcut {side:?})"
+                        ),
+                    ));
+                }
+                shape = out;
+            }
+            Layer::Dropout { p } => {
+                if p.is_some_and(|p| !(0.0..1.0).contains(&p)) {
+                    return Err(bad(i, layer, &shape, "dropout p must be in [0, 1)"));
+                }
+            }
+            Layer::Flatten => shape = vec![shape.iter().product()],
+            Layer::GlobalAvgPool => {
+                let [c, _, _] = spatial(&shape).ok_or_else(|| {
+                    bad(i, layer, &shape, "global_avg_pool needs [C, H, W] input")
+                })?;
+                shape = vec![c];
+            }
+            Layer::Linear { out, bias } => {
+                if shape.len() != 1 {
+                    return Err(bad(
+                        i,
+                        layer,
+                        &shape,
+                        "linear needs a flat input: add a flatten layer before it",
+                    ));
+                }
+                if *out == 0 {
+                    return Err(bad(i, layer, &shape, "out must be positive"));
+                }
+                let weight_shape = vec![*out, shape[0]];
+                let wlen = out * shape[0];
+                self.params.push(ParamLayer {
+                    layer_index: i,
+                    kind: ParamKind::Linear,
+                    out: *out,
+                    inp: shape[0],
+                    weight_shape,
+                    weight_offset: self.offset,
+                    bias_offset: bias.then_some(self.offset + wlen),
+                    buffers_offset: None,
+                    in_shape: in_shape.clone(),
+                    out_shape: vec![*out],
+                });
+                self.offset += wlen + if *bias { *out } else { 0 };
+                shape = vec![*out];
+            }
+        }
+        Ok(shape)
+    }
+}
+
 fn spatial(shape: &[usize]) -> Option<[usize; 3]> {
     <[usize; 3]>::try_from(shape).ok()
 }
 
-/// Names accepted by [`ArchSpec::builtin`].
+/// Sequential built-ins (every part of hyperzoo handles them).
 pub const BUILTINS: &[&str] = &[
     "cnn_s",
     "cnn_s_rgb",
@@ -418,6 +572,11 @@ pub const BUILTINS: &[&str] = &[
     "tetris_mlp",
     "lenet5",
 ];
+
+/// Residual built-ins with batch norm: `resnet18` (the Model Zoos' ResNet-18 for 32x32 images:
+/// first convolution 3x3 stride 1, no max pooling) and `resnet8` (a small one for 28x28 grey
+/// images, trainable on a CPU). Accepted by [`ArchSpec::builtin`] beside [`BUILTINS`].
+pub const RESIDUAL_BUILTINS: &[&str] = &["resnet8", "resnet18"];
 
 fn conv(out: usize, kernel: usize) -> Layer {
     Layer::Conv2d {
@@ -442,6 +601,58 @@ fn drop() -> Layer {
 }
 fn linear(out: usize) -> Layer {
     Layer::Linear { out, bias: true }
+}
+fn bn() -> Layer {
+    Layer::BatchNorm {
+        eps: bn_eps(),
+        momentum: bn_momentum(),
+    }
+}
+/// A convolution without bias, as residual networks have them.
+fn conv_nb(out: usize, kernel: usize, stride: usize, padding: usize) -> Layer {
+    Layer::Conv2d {
+        out,
+        kernel,
+        stride,
+        padding,
+        bias: false,
+    }
+}
+/// torchvision's BasicBlock: two 3x3 convolutions with batch norm; the shortcut a 1x1
+/// convolution with batch norm where the block changes the shape (`project`).
+fn basic_block(out: usize, stride: usize, project: bool) -> Layer {
+    Layer::Residual {
+        body: vec![
+            conv_nb(out, 3, stride, 1),
+            bn(),
+            act(),
+            conv_nb(out, 3, 1, 1),
+            bn(),
+        ],
+        shortcut: if project {
+            vec![conv_nb(out, 1, stride, 0), bn()]
+        } else {
+            Vec::new()
+        },
+    }
+}
+/// A ResNet: stem (3x3 convolution, batch norm, activation), then per stage (channels, blocks),
+/// blocks followed by the activation, the first block of a stage after the first with stride 2;
+/// global average pooling and a linear classifier.
+fn resnet(stem: usize, stages: &[(usize, usize)], classes: usize) -> Vec<Layer> {
+    let mut layers = vec![conv_nb(stem, 3, 1, 1), bn(), act()];
+    let mut channels = stem;
+    for (s, &(out, blocks)) in stages.iter().enumerate() {
+        for b in 0..blocks {
+            let stride = if s > 0 && b == 0 { 2 } else { 1 };
+            layers.push(basic_block(out, stride, stride != 1 || out != channels));
+            layers.push(act());
+            channels = out;
+        }
+    }
+    layers.push(Layer::GlobalAvgPool);
+    layers.push(linear(classes));
+    layers
 }
 
 fn builtin(name: &str) -> Option<ArchSpec> {
@@ -558,6 +769,15 @@ fn builtin(name: &str) -> Option<ArchSpec> {
                 linear(10),
             ],
         ),
+        // [RS] ResNetBase: torchvision's ResNet-18 with conv1 3x3 stride 1 padding 1 (no bias)
+        // and maxpool = Identity; 10 classes (CIFAR-10).
+        "resnet18" => (
+            [3, 32, 32],
+            resnet(64, &[(64, 2), (128, 2), (256, 2), (512, 2)], 10),
+        ),
+        // A small ResNet (stem 8, stages of 8, 16, 32 channels, one block each) for MNIST-sized
+        // images: 7 convolutions (2 more as shortcuts) and the classifier, 20,146 values.
+        "resnet8" => ([1, 28, 28], resnet(8, &[(8, 1), (16, 1), (32, 1)], 10)),
         _ => return None,
     };
     Some(ArchSpec {
@@ -576,6 +796,116 @@ mod tests {
     }
 
     #[test]
+    fn resnet18_is_laid_out_as_its_state_dict() {
+        // torchvision's resnet18(num_classes=10) has 11,181,642 parameters; conv1 3x3 instead
+        // of 7x7 takes 9,408 - 1,728: 11,173,962 (the CIFAR ResNet-18 count); its 20 batch
+        // norms hold 4,800 channels, whose running mean and variance add 9,600.
+        let layout = ArchSpec::builtin("resnet18").unwrap().layout().unwrap();
+        assert_eq!(layout.total, 11_173_962 + 9_600);
+        let norms: Vec<_> = layout
+            .params
+            .iter()
+            .filter(|p| p.kind == ParamKind::BatchNorm)
+            .collect();
+        assert_eq!(norms.len(), 20);
+        assert_eq!(norms.iter().map(|p| p.out).sum::<usize>(), 4_800);
+        // State-dict order: conv1, bn1, layer1.0.conv1, layer1.0.bn1, ...; layer2.0's
+        // downsample (1x1 conv, bn) after its conv2 and bn2; fc last.
+        let kinds: Vec<String> = layout
+            .params
+            .iter()
+            .map(|p| match p.kind {
+                ParamKind::Conv { kernel, stride, .. } => format!("conv{kernel}s{stride}"),
+                ParamKind::BatchNorm => "bn".into(),
+                ParamKind::Linear => "fc".into(),
+            })
+            .collect();
+        assert_eq!(
+            kinds[..12].join(" "),
+            "conv3s1 bn conv3s1 bn conv3s1 bn conv3s1 bn conv3s1 bn conv3s2 bn"
+        );
+        assert_eq!(kinds[12..16].join(" "), "conv3s1 bn conv1s2 bn");
+        assert_eq!(kinds.last().unwrap(), "fc");
+        // Each tensor follows the one before: weight, bias, running mean, running var.
+        let mut next = 0;
+        for p in &layout.params {
+            assert_eq!(p.weight_offset, next);
+            next = p.weight_offset + p.len();
+            if p.kind == ParamKind::BatchNorm {
+                assert_eq!(p.bias_offset, Some(p.weight_offset + p.out));
+                assert_eq!(p.buffers_offset, Some(p.weight_offset + 2 * p.out));
+            }
+        }
+        assert_eq!(next, layout.total);
+        assert_eq!(layout.output_shape(), &[10]);
+        assert_eq!(count("resnet8"), 20_146);
+    }
+
+    #[test]
+    fn residual_blocks_read_from_toml_and_shape_errors_name_the_block() {
+        let text = r#"
+name = "tiny-res"
+input = [2, 8, 8]
+[[layers]]
+type = "conv2d"
+out = 4
+kernel = 3
+padding = 1
+bias = false
+[[layers]]
+type = "batch_norm"
+[[layers]]
+type = "residual"
+[[layers.body]]
+type = "conv2d"
+out = 6
+kernel = 3
+stride = 2
+padding = 1
+[[layers.body]]
+type = "batch_norm"
+eps = 1e-3
+[[layers.shortcut]]
+type = "conv2d"
+out = 6
+kernel = 1
+stride = 2
+[[layers]]
+type = "activation"
+[[layers]]
+type = "global_avg_pool"
+[[layers]]
+type = "linear"
+out = 3
+"#;
+        let spec = ArchSpec::from_toml(std::path::Path::new("tiny.toml"), text).unwrap();
+        assert!(spec.is_residual_or_norm());
+        let layout = spec.layout().unwrap();
+        // conv 72, bn 16, body conv 216 + 6, bn 24, shortcut conv 24 + 6, linear 18 + 3.
+        assert_eq!(layout.total, 72 + 16 + 222 + 24 + 30 + 21);
+        assert_eq!(layout.shapes[2], vec![6, 4, 4]);
+        // Without the shortcut's stride the two branches differ: the error says so.
+        let broken = text.replace("kernel = 1\nstride = 2", "kernel = 1");
+        let err = ArchSpec::from_toml(std::path::Path::new("tiny.toml"), &broken)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tiny.toml") && err.contains("layer 2") && err.contains("[6, 4, 4]"),
+            "{err}"
+        );
+        let err = ArchSpec::from_toml(
+            std::path::Path::new("tiny.toml"),
+            &text.replace("eps = 1e-3", "eps = 0.0"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("layer 2 body 1") && err.contains("eps"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn builtin_parameter_counts_match_the_references() {
         assert_eq!(count("cnn_s"), 2464);
         assert_eq!(count("cnn_s_rgb"), 2864);
@@ -583,7 +913,7 @@ mod tests {
         assert_eq!(count("unterthiner_cnn"), 4970);
         assert_eq!(count("tetris_mlp"), 100);
         assert_eq!(count("lenet5"), 62_006);
-        for n in BUILTINS {
+        for n in BUILTINS.iter().chain(RESIDUAL_BUILTINS) {
             assert_eq!(
                 ArchSpec::builtin(n)
                     .unwrap()

@@ -127,6 +127,8 @@ pub fn train_flops_per_image(spec: &ArchSpec) -> Result<f64> {
         .map(|p| match p.kind {
             ParamKind::Conv { .. } => p.weight_len() * p.out_shape[1] * p.out_shape[2],
             ParamKind::Linear => p.weight_len(),
+            // Normalising: a multiply-add per element.
+            ParamKind::BatchNorm => p.out_shape.iter().product(),
         })
         .sum();
     Ok(2.0 * macs as f64 * 3.0)

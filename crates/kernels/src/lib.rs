@@ -125,6 +125,7 @@ impl NativeNet {
     /// Compiles `spec` with `activation` for its activation layers without a fixed function.
     pub fn new(spec: &ArchSpec, activation: Activation) -> hyperzoo_core::Result<Self> {
         let layout = spec.layout()?;
+        spec.sequential_only("the native CPU kernels")?;
         let mut params = layout.params.iter();
         let mut ops = Vec::with_capacity(spec.layers.len());
         let mut classes = 0;
@@ -181,6 +182,9 @@ impl NativeNet {
                     c: shape[0],
                     hw: shape[1..].iter().product(),
                 },
+                Layer::BatchNorm { .. } | Layer::Residual { .. } => {
+                    unreachable!("refused by sequential_only")
+                }
                 Layer::Linear { .. } => {
                     let pl = params.next().expect("layout matches layers");
                     Op::Linear {

@@ -137,6 +137,7 @@ impl PermutationGroups {
     /// itself is invalid ([`ArchSpec::layout`]'s error).
     pub fn new(spec: &ArchSpec) -> Result<Self> {
         let layout = spec.layout()?;
+        spec.sequential_only("the permutation symmetries")?;
         let mut groups = Vec::with_capacity(layout.params.len().saturating_sub(1));
         for (li, pair) in layout.params.windows(2).enumerate() {
             let (l, m) = (&pair[0], &pair[1]);
@@ -182,6 +183,7 @@ impl PermutationGroups {
                     }
                     block
                 }
+                ParamKind::BatchNorm => unreachable!("refused by sequential_only"),
             };
             debug_assert_eq!(chunk * size, m.row_len());
             groups.push(PermGroup {

@@ -46,9 +46,87 @@ pub struct PopulationNet {
 }
 
 /// Activations between layers: spatial `[B, N*C, H, W]` or flat `[N, B, F]`.
+#[derive(Clone)]
 enum Act {
     Spatial(Tensor<4>),
     Flat(Tensor<3>),
+}
+
+/// One forward pass's state: the weights, the parameters still to use, whether the activation
+/// is still the shared input (not yet one copy per model), the next layer's index.
+struct Pass<'a> {
+    weights: &'a Tensor<2>,
+    n: usize,
+    dropout: Option<&'a Dropout>,
+    params: std::slice::Iter<'a, hyperzoo_core::arch::ParamLayer>,
+    broadcast: bool,
+    index: usize,
+}
+
+impl Pass<'_> {
+    /// The activation with one copy per model (a shared input repeated).
+    fn materialise(&mut self, t: Act) -> Act {
+        match t {
+            Act::Spatial(x) if self.broadcast => {
+                self.broadcast = false;
+                Act::Spatial(x.repeat_dim(1, self.n))
+            }
+            t => t,
+        }
+    }
+}
+
+/// Batch normalisation of every model's channels (`[B, N*C, H, W]`) or features
+/// (`[N, B, F]`): with the batch's statistics (biased variance, as PyTorch normalises in
+/// training) when `training`, else with the running ones held in the weights.
+fn batch_norm(
+    pl: &hyperzoo_core::arch::ParamLayer,
+    eps: f64,
+    w: &Tensor<2>,
+    t: Act,
+    n: usize,
+    training: bool,
+) -> Act {
+    let c = pl.out;
+    let col = |o: usize| w.clone().narrow(1, o, c);
+    let gamma = col(pl.weight_offset);
+    let beta = col(pl.bias_offset.expect("a batch norm's bias"));
+    let buffers = pl
+        .buffers_offset
+        .expect("a batch norm's running statistics");
+    match t {
+        Act::Spatial(x) => {
+            let per = |v: Tensor<2>| v.reshape([1, n * c, 1, 1]);
+            if training {
+                let mean = x.clone().mean_dim(0).mean_dim(2).mean_dim(3);
+                let centred = x - mean;
+                let var = centred
+                    .clone()
+                    .powi_scalar(2)
+                    .mean_dim(0)
+                    .mean_dim(2)
+                    .mean_dim(3);
+                Act::Spatial(centred / (var + eps).sqrt() * per(gamma) + per(beta))
+            } else {
+                let scale = gamma / (col(buffers + c) + eps).sqrt();
+                let shift = beta - col(buffers) * scale.clone();
+                Act::Spatial(x * per(scale) + per(shift))
+            }
+        }
+        Act::Flat(x) => {
+            let per = |v: Tensor<2>| v.reshape([n, 1, c]);
+            if training {
+                let mean = x.clone().mean_dim(1);
+                let centred = x - mean;
+                let var = centred.clone().powi_scalar(2).mean_dim(1);
+                Act::Flat(centred / (var + eps).sqrt() * per(gamma) + per(beta))
+            } else {
+                let scale = gamma / (col(buffers + c) + eps).sqrt();
+                let shift = beta - col(buffers) * scale.clone();
+                Act::Flat(x * per(scale) + per(shift))
+            }
+        }
+    }
 }
 
 impl PopulationNet {
@@ -115,7 +193,7 @@ impl PopulationNet {
             ));
         }
         let [c, h, w] = self.spec.input;
-        let (mut x, shared) = match input {
+        let (x, shared) = match input {
             Input::Shared(x) => {
                 let [_, xc, xh, xw] = x.dims();
                 if [xc, xh, xw] != [c, h, w] {
@@ -140,29 +218,53 @@ impl PopulationNet {
                 )
             }
         };
-        // A shared input is broadcast lazily: the first layer that needs per-model data does it.
-        let mut broadcast = shared;
-        let mut params = self.layout.params.iter();
-        for (i, layer) in self.spec.layers.iter().enumerate() {
+        let mut pass = Pass {
+            weights: &weights,
+            n,
+            dropout,
+            params: self.layout.params.iter(),
+            broadcast: shared,
+            index: 0,
+        };
+        match self.run(&mut pass, &self.spec.layers, x) {
+            Act::Flat(t) => Ok(t),
+            Act::Spatial(_) => unreachable!("layout() ensures a flat output"),
+        }
+    }
+
+    /// Runs `layers` on `x`: each layer takes its index in the pass (in order, a residual
+    /// block before its body and shortcut: the stream of its dropout masks) and its
+    /// parameters from the pass.
+    fn run(&self, pass: &mut Pass<'_>, layers: &[Layer], mut x: Act) -> Act {
+        let n = pass.n;
+        for layer in layers {
+            let i = pass.index;
+            pass.index += 1;
             x = match (layer, x) {
                 (Layer::Conv2d { .. }, Act::Spatial(t)) => {
-                    let pl = params.next().expect("layout matches layers");
+                    let pl = pass.params.next().expect("layout matches layers");
                     let ParamKind::Conv {
                         stride, padding, ..
                     } = pl.kind
                     else {
                         unreachable!()
                     };
-                    let wt = weights.clone().narrow(1, pl.weight_offset, pl.weight_len());
+                    let wt = pass
+                        .weights
+                        .clone()
+                        .narrow(1, pl.weight_offset, pl.weight_len());
                     let [k] = [pl.weight_shape[2]];
                     let wt = wt.reshape([n * pl.out, pl.inp, k, k]);
-                    let bias = pl
-                        .bias_offset
-                        .map(|o| weights.clone().narrow(1, o, pl.out).reshape([n * pl.out]));
+                    let bias = pl.bias_offset.map(|o| {
+                        pass.weights
+                            .clone()
+                            .narrow(1, o, pl.out)
+                            .reshape([n * pl.out])
+                    });
                     // Shared input: every model reads the same channels, so one ungrouped
                     // convolution with N*out filters does it without copying the input N times.
-                    let groups = if broadcast { 1 } else { n };
-                    broadcast = false;
+                    let groups = if pass.broadcast { 1 } else { n };
+                    pass.broadcast = false;
                     Act::Spatial(conv2d(
                         t,
                         wt,
@@ -184,31 +286,39 @@ impl PopulationNet {
                         Act::Flat(t) => Act::Flat(apply_activation(t, f)),
                     }
                 }
-                (Layer::Dropout { p }, t) => match dropout {
+                (Layer::Dropout { p }, t) => match pass.dropout {
                     None => t,
                     Some(d) => {
                         let probs: Vec<f64> = (0..n).map(|m| p.unwrap_or(d.p[m])).collect();
                         if probs.iter().all(|&q| q == 0.0) {
                             t
                         } else {
-                            apply_dropout(t, &probs, d, i, n, broadcast)
+                            apply_dropout(t, &probs, d, i, n, pass.broadcast)
                         }
                     }
                 },
                 (Layer::Flatten, Act::Spatial(t)) => {
                     let [b, nc, hh, ww] = t.dims();
-                    let t = if broadcast { t.repeat_dim(1, n) } else { t };
-                    let f = nc / if broadcast { 1 } else { n } * hh * ww;
-                    broadcast = false;
+                    let t = if pass.broadcast {
+                        t.repeat_dim(1, n)
+                    } else {
+                        t
+                    };
+                    let f = nc / if pass.broadcast { 1 } else { n } * hh * ww;
+                    pass.broadcast = false;
                     Act::Flat(t.reshape([b, n, f]).swap_dims(0, 1))
                 }
                 // Already flat (e.g. after global average pooling): nothing to do.
                 (Layer::Flatten, Act::Flat(t)) => Act::Flat(t),
                 (Layer::GlobalAvgPool, Act::Spatial(t)) => {
                     let [b, nc, hh, ww] = t.dims();
-                    let t = if broadcast { t.repeat_dim(1, n) } else { t };
-                    let cc = nc / if broadcast { 1 } else { n };
-                    broadcast = false;
+                    let t = if pass.broadcast {
+                        t.repeat_dim(1, n)
+                    } else {
+                        t
+                    };
+                    let cc = nc / if pass.broadcast { 1 } else { n };
+                    pass.broadcast = false;
                     Act::Flat(
                         t.reshape([b, n * cc, hh * ww])
                             .mean_dim(2)
@@ -217,24 +327,42 @@ impl PopulationNet {
                     )
                 }
                 (Layer::Linear { .. }, Act::Flat(t)) => {
-                    let pl = params.next().expect("layout matches layers");
-                    let wt = weights
+                    let pl = pass.params.next().expect("layout matches layers");
+                    let wt = pass
+                        .weights
                         .clone()
                         .narrow(1, pl.weight_offset, pl.weight_len())
                         .reshape([n, pl.out, pl.inp]);
                     let y = t.matmul(wt.swap_dims(1, 2));
                     Act::Flat(match pl.bias_offset {
-                        Some(o) => y + weights.clone().narrow(1, o, pl.out).reshape([n, 1, pl.out]),
+                        Some(o) => {
+                            y + pass
+                                .weights
+                                .clone()
+                                .narrow(1, o, pl.out)
+                                .reshape([n, 1, pl.out])
+                        }
                         None => y,
                     })
+                }
+                (Layer::BatchNorm { eps, .. }, t) => {
+                    let pl = pass.params.next().expect("layout matches layers");
+                    let t = pass.materialise(t);
+                    batch_norm(pl, *eps, pass.weights, t, n, pass.dropout.is_some())
+                }
+                (Layer::Residual { body, shortcut }, t) => {
+                    let t = pass.materialise(t);
+                    let out = self.run(pass, body, t.clone());
+                    match (out, self.run(pass, shortcut, t)) {
+                        (Act::Spatial(a), Act::Spatial(b)) => Act::Spatial(a + b),
+                        (Act::Flat(a), Act::Flat(b)) => Act::Flat(a + b),
+                        _ => unreachable!("layout() checked the two branches' shapes"),
+                    }
                 }
                 (l, _) => unreachable!("layout() validated layer {i} ({l:?})"),
             };
         }
-        match x {
-            Act::Flat(t) => Ok(t),
-            Act::Spatial(_) => unreachable!("layout() ensures a flat output"),
-        }
+        x
     }
 
     fn shape_error(&self, found: String, expected: String) -> Error {

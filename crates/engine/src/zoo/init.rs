@@ -1,8 +1,9 @@
 //! Weight initialisation of zoo networks, per model from its own seed (host-side, so a network
 //! starts from the same weights alone or in any population). Biases are 0.01, as in the
-//! reference zoo generators; schemes follow torch.nn.init with its default arguments.
+//! reference zoo generators; schemes follow torch.nn.init with its default arguments. Batch
+//! norms start as PyTorch's do (weight 1, bias 0, running mean 0 and variance 1).
 use super::forward::model_rng;
-use hyperzoo_core::arch::Layout;
+use hyperzoo_core::arch::{Layout, ParamKind};
 use hyperzoo_core::zoo::InitScheme;
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
@@ -15,6 +16,14 @@ pub fn init_weights(layout: &Layout, scheme: InitScheme, seed: u64) -> Vec<f32> 
     let mut rng = model_rng(seed, 0, INIT_STREAM);
     let mut w = vec![0f32; layout.total];
     for p in &layout.params {
+        if p.kind == ParamKind::BatchNorm {
+            // PyTorch's reset_parameters: weight 1, bias 0; running mean 0, variance 1.
+            w[p.weight_offset..p.weight_offset + p.out].fill(1.0);
+            if let Some(buffers) = p.buffers_offset {
+                w[buffers + p.out..buffers + 2 * p.out].fill(1.0);
+            }
+            continue;
+        }
         let (fan_in, fan_out) = p.fans();
         let (fi, fo) = (fan_in as f64, fan_out as f64);
         let seg = &mut w[p.weight_offset..p.weight_offset + p.weight_len()];

@@ -125,6 +125,8 @@ pub fn generate(
     cancel: &AtomicBool,
     on: &mut dyn FnMut(Event),
 ) -> Result<()> {
+    // Batch norm's running statistics are not yet updated in training.
+    def.arch.sequential_only("zoo generation")?;
     let pops = def.populations();
     for (k, (key, ids)) in pops.iter().enumerate() {
         if k % opts.shard.1 != opts.shard.0 || writer.is_done(k) {

@@ -297,6 +297,7 @@ pub fn import(src: &Path, opts: &ImportOptions) -> Result<Imported> {
 /// PyTorch layout of `arch` (per layer: weight `[out, in, kh, kw]` / `[out, in]`, then bias).
 pub fn keras_to_torch(src: &[f32], arch: &ArchSpec, dst: &mut [f32]) -> Result<()> {
     let layout = arch.layout()?;
+    arch.sequential_only("the Small CNN Zoo's Keras layout")?;
     let mut pos = 0;
     for l in &layout.params {
         let (out, inp) = (l.out, l.inp);
@@ -325,6 +326,7 @@ pub fn keras_to_torch(src: &[f32], arch: &ArchSpec, dst: &mut [f32]) -> Result<(
                     }
                 }
             }
+            ParamKind::BatchNorm => unreachable!("refused by sequential_only"),
         }
         match l.bias_offset {
             Some(b) => dst[b..b + out].copy_from_slice(bias),
