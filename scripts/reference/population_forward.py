@@ -188,9 +188,14 @@ def main():
         x = torch.stack([torch.sin(0.11 * j + 0.7 * b) for b in range(B)]).reshape(B, *shape)
         with torch.no_grad():
             logits = torch.stack([net(x) for net in nets])  # [N, B, classes]
+        # In train mode PyTorch moved each batch norm's running statistics towards the
+        # batch's: record them (per model, layer by layer: running mean, running variance).
+        running = [v for net in nets for k, t in net.state_dict().items()
+                   if k.endswith(("running_mean", "running_var")) for v in t.flatten().tolist()]
         out["cases"].append({
             "arch": arch, "activation": act, "params": total, "scales": list(scales),
             "offsets": list(offsets), "training": training,
+            "running": [round(v, 8) for v in running] if training else [],
             "logits": [round(v, 7) for v in logits.flatten().tolist()],
             "classes": logits.shape[-1],
         })

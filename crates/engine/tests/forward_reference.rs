@@ -27,6 +27,10 @@ struct Case {
     /// Batch norm on the batch's statistics (PyTorch's train mode).
     #[serde(default)]
     training: bool,
+    /// In training: every batch norm's running mean and variance after the forward pass, per
+    /// model, layer by layer.
+    #[serde(default)]
+    running: Vec<f64>,
     logits: Vec<f64>,
     classes: usize,
 }
@@ -130,15 +134,38 @@ fn population_forward_matches_pytorch_for_every_builtin() {
         );
         assert!(diff <= tol, "{what}: max |diff| {diff} > {tol}");
         // The same images given per model take the grouped path; same answer.
-        let per_model = shared.unsqueeze_dim::<5>(0).repeat_dim(0, n);
+        let per_model = shared.clone().unsqueeze_dim::<5>(0).repeat_dim(0, n);
         let got: Vec<f32> = net
-            .forward(weights, Input::PerModel(per_model), mode.as_ref())
+            .forward(weights.clone(), Input::PerModel(per_model), mode.as_ref())
             .unwrap()
             .into_data()
             .try_to_vec()
             .unwrap();
         let diff = max_abs_diff(&got, &case.logits);
         assert!(diff <= tol, "{what} per-model input: max |diff| {diff}");
+        if case.training {
+            // The running statistics move as PyTorch's train-mode forward moves them.
+            let (_, stats) = net
+                .forward_training(weights.clone(), Input::Shared(shared.clone()), &training(n))
+                .unwrap();
+            let moved: Vec<f32> = net
+                .update_running_stats(weights.clone(), &stats)
+                .into_data()
+                .try_to_vec()
+                .unwrap();
+            let mut got = Vec::new();
+            for m in 0..n {
+                for p in net.layout().params.iter() {
+                    if let Some(at) = p.buffers_offset {
+                        let row = &moved[m * case.params..(m + 1) * case.params];
+                        got.extend_from_slice(&row[at..at + 2 * p.out]);
+                    }
+                }
+            }
+            assert!(!case.running.is_empty(), "{what}: no running statistics");
+            let diff = max_abs_diff(&got, &case.running);
+            assert!(diff <= 1e-4, "{what} running statistics: max |diff| {diff}");
+        }
         covered.push(&case.arch);
         if spec.is_residual_or_norm() {
             // Not for the native kernels yet: they say so.

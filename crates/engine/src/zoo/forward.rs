@@ -61,6 +61,8 @@ struct Pass<'a> {
     params: std::slice::Iter<'a, hyperzoo_core::arch::ParamLayer>,
     broadcast: bool,
     index: usize,
+    /// Batch norms' statistics of a training pass, in layer order.
+    stats: Vec<BatchStats>,
 }
 
 impl Pass<'_> {
@@ -76,9 +78,25 @@ impl Pass<'_> {
     }
 }
 
+/// A batch norm's statistics over one training batch, per model: what its running statistics
+/// move towards ([`PopulationNet::update_running_stats`]).
+#[derive(Debug, Clone)]
+pub struct BatchStats {
+    /// Offset of the layer's running mean in the flat vector (its variance follows).
+    pub offset: usize,
+    /// Weight of the batch's statistics (the layer's momentum).
+    pub momentum: f64,
+    /// Mean per model and channel, `[N, C]`.
+    pub mean: Tensor<2>,
+    /// Unbiased variance per model and channel, `[N, C]` (what PyTorch's running variance
+    /// follows).
+    pub var: Tensor<2>,
+}
+
 /// Batch normalisation of every model's channels (`[B, N*C, H, W]`) or features
 /// (`[N, B, F]`): with the batch's statistics (biased variance, as PyTorch normalises in
-/// training) when `training`, else with the running ones held in the weights.
+/// training) when `training`, which it also returns as `(mean, unbiased variance)`, each
+/// `[N, C]`; else with the running ones held in the weights.
 fn batch_norm(
     pl: &hyperzoo_core::arch::ParamLayer,
     eps: f64,
@@ -86,7 +104,7 @@ fn batch_norm(
     t: Act,
     n: usize,
     training: bool,
-) -> Act {
+) -> (Act, Option<(Tensor<2>, Tensor<2>)>) {
     let c = pl.out;
     let col = |o: usize| w.clone().narrow(1, o, c);
     let gamma = col(pl.weight_offset);
@@ -94,37 +112,49 @@ fn batch_norm(
     let buffers = pl
         .buffers_offset
         .expect("a batch norm's running statistics");
+    let running = || {
+        let scale = gamma.clone() / (col(buffers + c) + eps).sqrt();
+        let shift = beta.clone() - col(buffers) * scale.clone();
+        (scale, shift)
+    };
+    // Unbiased from biased over `count` values.
+    let unbiased = |var: Tensor<2>, count: usize| var * (count as f64 / (count.max(2) - 1) as f64);
     match t {
         Act::Spatial(x) => {
             let per = |v: Tensor<2>| v.reshape([1, n * c, 1, 1]);
-            if training {
-                let mean = x.clone().mean_dim(0).mean_dim(2).mean_dim(3);
-                let centred = x - mean;
-                let var = centred
-                    .clone()
-                    .powi_scalar(2)
-                    .mean_dim(0)
-                    .mean_dim(2)
-                    .mean_dim(3);
-                Act::Spatial(centred / (var + eps).sqrt() * per(gamma) + per(beta))
-            } else {
-                let scale = gamma / (col(buffers + c) + eps).sqrt();
-                let shift = beta - col(buffers) * scale.clone();
-                Act::Spatial(x * per(scale) + per(shift))
+            if !training {
+                let (scale, shift) = running();
+                return (Act::Spatial(x * per(scale) + per(shift)), None);
             }
+            let [b, _, h, wd] = x.dims();
+            let mean = x.clone().mean_dim(0).mean_dim(2).mean_dim(3);
+            let centred = x - mean.clone();
+            let var = centred
+                .clone()
+                .powi_scalar(2)
+                .mean_dim(0)
+                .mean_dim(2)
+                .mean_dim(3);
+            let y = centred / (var.clone() + eps).sqrt() * per(gamma) + per(beta);
+            let stats = (
+                mean.reshape([n, c]),
+                unbiased(var.reshape([n, c]), b * h * wd),
+            );
+            (Act::Spatial(y), Some(stats))
         }
         Act::Flat(x) => {
             let per = |v: Tensor<2>| v.reshape([n, 1, c]);
-            if training {
-                let mean = x.clone().mean_dim(1);
-                let centred = x - mean;
-                let var = centred.clone().powi_scalar(2).mean_dim(1);
-                Act::Flat(centred / (var + eps).sqrt() * per(gamma) + per(beta))
-            } else {
-                let scale = gamma / (col(buffers + c) + eps).sqrt();
-                let shift = beta - col(buffers) * scale.clone();
-                Act::Flat(x * per(scale) + per(shift))
+            if !training {
+                let (scale, shift) = running();
+                return (Act::Flat(x * per(scale) + per(shift)), None);
             }
+            let [_, b, _] = x.dims();
+            let mean = x.clone().mean_dim(1);
+            let centred = x - mean.clone();
+            let var = centred.clone().powi_scalar(2).mean_dim(1);
+            let y = centred / (var.clone() + eps).sqrt() * per(gamma) + per(beta);
+            let stats = (mean.reshape([n, c]), unbiased(var.reshape([n, c]), b));
+            (Act::Flat(y), Some(stats))
         }
     }
 }
@@ -170,13 +200,35 @@ impl PopulationNet {
     }
 
     /// Logits `[N, B, classes]` of the N networks whose weights are the rows of `weights`.
-    /// `dropout` is `None` for evaluation.
+    /// `dropout` is `None` for evaluation (batch norms then use their running statistics);
+    /// with it, batch norms normalise with the batch's statistics.
     pub fn forward(
         &self,
         weights: Tensor<2>,
         input: Input,
         dropout: Option<&Dropout>,
     ) -> Result<Tensor<3>> {
+        Ok(self.forward_with_stats(weights, input, dropout)?.0)
+    }
+
+    /// [`PopulationNet::forward`] in training mode (batch norms on the batch's statistics,
+    /// dropout as `dropout` says), with each batch norm's statistics over the batch (detached
+    /// from autodiff) for [`PopulationNet::update_running_stats`].
+    pub fn forward_training(
+        &self,
+        weights: Tensor<2>,
+        input: Input,
+        dropout: &Dropout,
+    ) -> Result<(Tensor<3>, Vec<BatchStats>)> {
+        self.forward_with_stats(weights, input, Some(dropout))
+    }
+
+    fn forward_with_stats(
+        &self,
+        weights: Tensor<2>,
+        input: Input,
+        dropout: Option<&Dropout>,
+    ) -> Result<(Tensor<3>, Vec<BatchStats>)> {
         let [n, p] = weights.dims();
         if p != self.layout.total {
             return Err(self.shape_error(
@@ -225,11 +277,48 @@ impl PopulationNet {
             params: self.layout.params.iter(),
             broadcast: shared,
             index: 0,
+            stats: Vec::new(),
         };
         match self.run(&mut pass, &self.spec.layers, x) {
-            Act::Flat(t) => Ok(t),
+            Act::Flat(t) => Ok((t, pass.stats)),
             Act::Spatial(_) => unreachable!("layout() ensures a flat output"),
         }
+    }
+
+    /// Whether some layer is a batch norm (whose running statistics training must update).
+    pub fn has_batch_norm(&self) -> bool {
+        self.layout
+            .params
+            .iter()
+            .any(|p| p.kind == hyperzoo_core::arch::ParamKind::BatchNorm)
+    }
+
+    /// `[1, P]`: 1 for the values an optimizer trains, 0 for batch norms' running statistics.
+    pub fn trainable_mask(&self, device: &Device) -> Tensor<2> {
+        let mut mask = vec![1f32; self.layout.total];
+        for p in &self.layout.params {
+            if let Some(b) = p.buffers_offset {
+                mask[b..b + 2 * p.out].fill(0.0);
+            }
+        }
+        Tensor::from_data(TensorData::new(mask, [1, self.layout.total]), device)
+    }
+
+    /// The weights with every batch norm's running statistics moved towards a training
+    /// batch's, as PyTorch's train-mode forward moves them:
+    /// `running = (1 - momentum) * running + momentum * batch` (the variance unbiased).
+    pub fn update_running_stats(&self, w: Tensor<2>, stats: &[BatchStats]) -> Tensor<2> {
+        let mut w = w;
+        let [n, _] = w.dims();
+        for s in stats {
+            let [_, c] = s.mean.dims();
+            for (at, batch) in [(s.offset, &s.mean), (s.offset + c, &s.var)] {
+                let old = w.clone().narrow(1, at, c);
+                let new = old * (1.0 - s.momentum) + batch.clone() * s.momentum;
+                w = w.slice_assign([0..n, at..at + c], new);
+            }
+        }
+        w
     }
 
     /// Runs `layers` on `x`: each layer takes its index in the pass (in order, a residual
@@ -345,10 +434,22 @@ impl PopulationNet {
                         None => y,
                     })
                 }
-                (Layer::BatchNorm { eps, .. }, t) => {
+                (Layer::BatchNorm { eps, momentum }, t) => {
                     let pl = pass.params.next().expect("layout matches layers");
                     let t = pass.materialise(t);
-                    batch_norm(pl, *eps, pass.weights, t, n, pass.dropout.is_some())
+                    let (y, stats) =
+                        batch_norm(pl, *eps, pass.weights, t, n, pass.dropout.is_some());
+                    if let Some((mean, var)) = stats {
+                        pass.stats.push(BatchStats {
+                            offset: pl
+                                .buffers_offset
+                                .expect("a batch norm's running statistics"),
+                            momentum: *momentum,
+                            mean: mean.without_autodiff(),
+                            var: var.without_autodiff(),
+                        });
+                    }
+                    y
                 }
                 (Layer::Residual { body, shortcut }, t) => {
                     let t = pass.materialise(t);

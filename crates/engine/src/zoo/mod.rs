@@ -7,4 +7,4 @@ pub mod init;
 pub use hyperzoo_kernels as native;
 pub mod train;
 
-pub use forward::{Dropout, Input, PopulationNet};
+pub use forward::{BatchStats, Dropout, Input, PopulationNet};

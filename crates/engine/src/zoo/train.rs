@@ -81,7 +81,8 @@ impl Kernel {
     /// The native network for `net` when this kernel computes natively on `device`.
     fn native_for(self, net: &PopulationNet, device: &Device) -> Result<Option<NativeNet>> {
         Ok(match self {
-            Kernel::Auto if crate::device::is_cpu(device) => {
+            // Residual networks and batch norm: LibTorch (the native kernels do not run them).
+            Kernel::Auto if crate::device::is_cpu(device) && !net.spec().is_residual_or_norm() => {
                 Some(NativeNet::new(net.spec(), net.activation())?)
             }
             _ => None,
@@ -125,8 +126,6 @@ pub fn generate(
     cancel: &AtomicBool,
     on: &mut dyn FnMut(Event),
 ) -> Result<()> {
-    // Batch norm's running statistics are not yet updated in training.
-    def.arch.sequential_only("zoo generation")?;
     let pops = def.populations();
     for (k, (key, ids)) in pops.iter().enumerate() {
         if k % opts.shard.1 != opts.shard.0 || writer.is_done(k) {
@@ -174,6 +173,9 @@ struct Population {
     device: Device,
     /// The network compiled for the native CPU path, when it computes the steps.
     native: Option<NativeNet>,
+    /// `[1, P]`, 0 at batch norms' running statistics (which no optimizer moves), when the
+    /// network has batch norms.
+    trainable: Option<Tensor<2>>,
 }
 
 fn column(values: impl Iterator<Item = f64>, device: &Device) -> Tensor<2> {
@@ -215,6 +217,7 @@ impl Population {
             last_mean_test_acc: f64::NAN,
             device: device.clone(),
             native: None,
+            trainable: None,
         }
     }
 
@@ -234,6 +237,7 @@ impl Population {
         let mk = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [n, p]), device);
         let mut pop = Population::fresh(hps, p, device);
         pop.native = opts.kernel.native_for(net, device)?;
+        pop.trainable = net.has_batch_norm().then(|| net.trainable_mask(device));
         if let Some(state) = writer.read_state(k)? {
             let get = |name: &str| -> Result<Vec<f32>> {
                 let (d, shape) = state.get(name).ok_or_else(|| Error::Shape {
@@ -324,16 +328,24 @@ impl Population {
                 step: self.step as u64,
             };
             let any_dropout = dropout_p.iter().any(|p| *p > 0.0) || net.has_fixed_dropout();
-            let logits = net.forward(
-                wa.clone(),
-                Input::PerModel(x.autodiff()),
-                any_dropout.then_some(&dropout),
-            )?;
+            // Batch norms train on the batch's statistics and move their running ones.
+            let (logits, stats) = if net.has_batch_norm() {
+                net.forward_training(wa.clone(), Input::PerModel(x.autodiff()), &dropout)?
+            } else {
+                let input = Input::PerModel(x.autodiff());
+                (
+                    net.forward(wa.clone(), input, any_dropout.then_some(&dropout))?,
+                    Vec::new(),
+                )
+            };
             let loss = per_model_cross_entropy(logits, y.autodiff()).sum();
             let grads = loss.backward();
             let g = wa.grad(&grads).expect("weights take part in the loss");
             self.step += 1;
             self.update(g, &lr);
+            if !stats.is_empty() {
+                self.w = net.update_running_stats(self.w.clone(), &stats);
+            }
             on(Event::Step {
                 models: n,
                 epoch,
@@ -444,6 +456,11 @@ impl Population {
     /// One optimizer step for every network (torch.optim.Adam / SGD semantics).
     fn update(&mut self, g: Tensor<2>, lr: &Tensor<2>) {
         let g = g + self.w.clone() * self.wd.clone();
+        // Running statistics: no gradient, no weight decay, so no Adam or SGD step.
+        let g = match &self.trainable {
+            Some(mask) => g * mask.clone(),
+            None => g,
+        };
         let mut upd: Option<Tensor<2>> = None;
         if self.any_adam {
             let t = self.step as i32;
@@ -625,6 +642,7 @@ pub fn finetune(
     let refs: Vec<&Hparams> = hps.iter().collect();
     let mut pop = Population::fresh(&refs, p, device);
     pop.native = Kernel::Auto.native_for(net, device)?;
+    pop.trainable = net.has_batch_norm().then(|| net.trainable_mask(device));
     pop.w = Tensor::from_data(TensorData::new(weights.to_vec(), [n, p]), device);
     let mut out = vec![pop.evaluate(net, &data.test, eval_batch).1];
     for _ in 0..epochs {
