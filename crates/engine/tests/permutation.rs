@@ -5,11 +5,11 @@
 //! check can fail.
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use hyperzoo_core::arch::{Activation, ArchSpec, BUILTINS, Layout};
+use hyperzoo_core::arch::{Activation, ArchSpec, BUILTINS, Layout, ParamKind, RESIDUAL_BUILTINS};
 use hyperzoo_core::augment::PermutationGroups;
 use hyperzoo_core::augment::noise::standard_normal;
 use hyperzoo_engine::burn;
-use hyperzoo_engine::zoo::{Input, PopulationNet};
+use hyperzoo_engine::zoo::{Dropout, Input, PopulationNet};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -22,10 +22,21 @@ fn device() -> Device {
         .device
 }
 
-/// Kaiming-like random weights per layer (logits of order 1) and small random biases.
+/// Kaiming-like random weights per layer (logits of order 1) and small random biases; batch
+/// norms with weights near 1 and running variances in [0.5, 1.5].
 fn random_weights(layout: &Layout, rng: &mut ChaCha8Rng) -> Vec<f32> {
     let mut w = vec![0f32; layout.total];
     for p in &layout.params {
+        if p.kind == ParamKind::BatchNorm {
+            let (c, o) = (p.out, p.weight_offset);
+            for i in 0..c {
+                w[o + i] = (1.0 + 0.2 * standard_normal(rng)) as f32;
+                w[o + c + i] = (0.1 * standard_normal(rng)) as f32;
+                w[o + 2 * c + i] = (0.1 * standard_normal(rng)) as f32;
+                w[o + 3 * c + i] = rng.random_range(0.5f32..1.5);
+            }
+            continue;
+        }
         let std = (2.0 / p.fans().0 as f64).sqrt();
         for v in &mut w[p.weight_offset..p.weight_offset + p.weight_len()] {
             *v = (std * standard_normal(rng)) as f32;
@@ -40,9 +51,26 @@ fn random_weights(layout: &Layout, rng: &mut ChaCha8Rng) -> Vec<f32> {
 }
 
 fn logits(net: &PopulationNet, weights: &[f32], x: &Tensor<4>, dev: &Device) -> Vec<f32> {
+    forward(net, weights, x, dev, false)
+}
+
+/// Logits in evaluation mode, or in training mode (batch norms on the batch's statistics, no
+/// dropout).
+fn forward(
+    net: &PopulationNet,
+    weights: &[f32],
+    x: &Tensor<4>,
+    dev: &Device,
+    training: bool,
+) -> Vec<f32> {
     let p = net.param_count();
     let w = Tensor::<2>::from_data(TensorData::new(weights.to_vec(), [N, p]), dev);
-    net.forward(w, Input::Shared(x.clone()), None)
+    let mode = Dropout {
+        p: vec![0.0; N],
+        seeds: vec![0; N],
+        step: 0,
+    };
+    net.forward(w, Input::Shared(x.clone()), training.then_some(&mode))
         .unwrap()
         .into_data()
         .try_to_vec()
@@ -166,6 +194,61 @@ fn permuted_networks_compute_the_same_function_for_every_builtin() {
                     "{name} {act:?} group {gi}: channel-last flatten went unnoticed ({diff})"
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn permuted_residual_networks_compute_the_same_function_in_both_modes() {
+    // The residual stream of each stage is one group: the stem's convolution and batch norm,
+    // every block's second convolution and batch norm, the projections; each batch norm's
+    // weight, bias and running statistics follow their channel.
+    let groups = PermutationGroups::new(&ArchSpec::builtin("resnet8").unwrap()).unwrap();
+    // stream 8, block 1 inside, block 2 inside, stream 16, block 3 inside, stream 32.
+    assert_eq!(groups.sizes(), vec![8, 8, 16, 16, 32, 32]);
+    let stream = &groups.groups()[0];
+    // stem conv + bn, block 1's conv2 + bn2 (identity shortcut); read by block 1's conv1, block
+    // 2's conv1 and its projection.
+    assert_eq!(stream.producers.len(), 4);
+    assert_eq!(stream.consumers.len(), 3);
+    let dev = device();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for name in RESIDUAL_BUILTINS {
+        let spec = ArchSpec::builtin(name).unwrap();
+        let groups = PermutationGroups::new(&spec).unwrap();
+        let p = groups.param_count();
+        let [c, h, wd] = spec.input;
+        let x: Vec<f32> = (0..B * c * h * wd)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        let x = Tensor::<4>::from_data(TensorData::new(x, [B, c, h, wd]), &dev);
+        let weights: Vec<f32> = (0..N)
+            .flat_map(|_| random_weights(groups.layout(), &mut rng))
+            .collect();
+        let permuted: Vec<f32> = weights
+            .chunks_exact(p)
+            .flat_map(|w| groups.apply(w, &groups.random(&mut rng)))
+            .collect();
+        assert_ne!(weights, permuted, "{name}");
+        let net = PopulationNet::new(spec.clone(), Activation::Relu).unwrap();
+        for training in [false, true] {
+            let original = forward(&net, &weights, &x, &dev, training);
+            let scale = original.iter().fold(1f32, |m, v| m.max(v.abs()));
+            let same = max_abs_diff(&original, &forward(&net, &permuted, &x, &dev, training));
+            assert!(
+                same <= 1e-4 * scale,
+                "{name} (training {training}): permuted network differs by {same} (logits up to {scale})"
+            );
+            // Moving the stem's rows alone breaks it.
+            let broken: Vec<f32> = weights
+                .chunks_exact(p)
+                .flat_map(|w| rows_only(&groups, w))
+                .collect();
+            let diff = max_abs_diff(&original, &forward(&net, &broken, &x, &dev, training));
+            assert!(
+                diff > 1e-3,
+                "{name}: a broken permutation went unnoticed ({diff})"
+            );
         }
     }
 }

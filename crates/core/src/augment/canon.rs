@@ -309,6 +309,22 @@ mod tests {
     }
 
     #[test]
+    fn a_permuted_resnet_maps_back_onto_its_reference() {
+        // The residual streams are groups of several producers and consumers (batch norms'
+        // four entries per channel among them): a permuted copy with 10 % noise still maps back.
+        let g = groups("resnet8");
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let reference = gaussian(g.param_count(), &mut rng);
+        let mut noisy = reference.clone();
+        crate::augment::noise::mul_gaussian(&mut noisy, 0.1, &mut rng);
+        let sigma = g.random(&mut rng);
+        let (aligned, m) =
+            canonicalize(&g, &reference, &g.apply(&noisy, &sigma), &mut rng).unwrap();
+        assert_eq!(m.perms, g.inverse(&sigma));
+        assert_eq!(aligned, noisy);
+    }
+
+    #[test]
     fn bad_inputs_are_refused_with_context() {
         let g = groups("tetris_mlp");
         let mut rng = ChaCha8Rng::seed_from_u64(7);

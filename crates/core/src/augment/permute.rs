@@ -30,6 +30,16 @@
 //! A parametric layer between two groups is the consumer of one and the producer of the next:
 //! its rows follow the second group and its input chunks the first; the two axes are independent.
 //!
+//! Batch norm acts on each channel with its own weight, bias and running statistics: it joins
+//! the group of the channels it normalises, its four entries of channel `u` moving with unit
+//! `u`. A residual block adds its body's output to its shortcut's, channel by channel, so the
+//! two must be permuted alike: their groups are one (for an identity shortcut, the block's
+//! output group is its input group). A ResNet's residual stream is therefore one group through
+//! a whole stage: the stem's (or the projection's) convolution and batch norm, every block's
+//! second convolution and batch norm as producers, every block's first convolution (and the next
+//! stage's projection, and the classifier) as consumers. Channels added to the network's input
+//! are not permutable.
+//!
 //! # Conventions
 //!
 //! A permutation `perm` of a group of size `n` is a `Vec<usize>` holding each of `0..n` once,
@@ -102,20 +112,149 @@ impl PermutationPool {
 }
 
 /// One permutation group: the output units of a parametric layer and the inputs of the next.
+/// In a residual network a group spans every layer that writes or reads one residual stream:
+/// several producers (the convolutions whose outputs are added, and the batch norms after
+/// them) and several consumers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermGroup {
     /// Number of units (the size of the permutation).
     pub size: usize,
-    /// Index in [`Layout::params`] of the layer whose outputs are permuted.
+    /// Index in [`Layout::params`] of the (first) layer whose outputs are permuted.
     pub producer: usize,
-    /// Index in [`Layout::params`] of the next parametric layer, whose inputs follow.
+    /// Index in [`Layout::params`] of the (first) parametric layer whose inputs follow.
     pub consumer: usize,
-    /// Input columns of the consumer per unit before any kernel: `H*W` after a flatten of
+    /// Input columns of that consumer per unit before any kernel: `H*W` after a flatten of
     /// `[C, H, W]`, else 1.
     pub block: usize,
-    /// Contiguous entries per unit in each row of the consumer's weight: `block` for a linear
+    /// Contiguous entries per unit in each row of that consumer's weight: `block` for a linear
     /// consumer, `k*k` for a conv consumer.
     pub chunk: usize,
+    /// Every layer whose rows are the units, in layout order: convolutions and linear layers
+    /// (a weight row and a bias entry per unit) and batch norms (weight, bias, running mean
+    /// and variance entries per unit). For a sequential network: `[producer]`.
+    pub producers: Vec<usize>,
+    /// Every layer whose inputs follow, in layout order, as `(layer, block, chunk)`. For a
+    /// sequential network: `[(consumer, block, chunk)]`.
+    pub consumers: Vec<(usize, usize, usize)>,
+}
+
+/// A group while the walk over the layers builds it.
+struct Building {
+    size: usize,
+    producers: Vec<usize>,
+    consumers: Vec<(usize, usize, usize)>,
+    /// Merged into another group (the sum of a residual block).
+    merged: Option<usize>,
+    /// The network's input channels, which no permutation may move.
+    fixed: bool,
+}
+
+/// The walk over (possibly nested) layers: the groups built so far and the parameters still
+/// to visit.
+struct GroupWalk<'a> {
+    spec: &'a ArchSpec,
+    layout: &'a Layout,
+    next: usize,
+    groups: Vec<Building>,
+}
+
+impl GroupWalk<'_> {
+    fn find(&self, mut g: usize) -> usize {
+        while let Some(m) = self.groups[g].merged {
+            g = m;
+        }
+        g
+    }
+
+    /// One group from two whose units are added (a residual block's sum); the earlier keeps
+    /// its place, a fixed one stays fixed.
+    fn union(&mut self, a: usize, b: usize) -> usize {
+        let (a, b) = (self.find(a), self.find(b));
+        if a == b {
+            return a;
+        }
+        let (keep, gone) = (a.min(b), a.max(b));
+        let moved = std::mem::take(&mut self.groups[gone].producers);
+        let consumers = std::mem::take(&mut self.groups[gone].consumers);
+        let fixed = self.groups[gone].fixed;
+        self.groups[gone].merged = Some(keep);
+        let k = &mut self.groups[keep];
+        k.producers.extend(moved);
+        k.consumers.extend(consumers);
+        k.fixed |= fixed;
+        keep
+    }
+
+    /// Walks `layers` from the activation whose channels are group `cur`; returns the group of
+    /// the output's channels.
+    fn layers(&mut self, layers: &[Layer], mut cur: usize) -> Result<usize> {
+        for layer in layers {
+            cur = match layer {
+                Layer::Conv2d { .. } | Layer::Linear { .. } => {
+                    let li = self.next;
+                    self.next += 1;
+                    let m = &self.layout.params[li];
+                    let g = self.find(cur);
+                    let size = self.groups[g].size;
+                    let inconsistent = |why: &str| Error::InvalidValue {
+                        what: format!("architecture '{}' permutation group", self.spec.name),
+                        value: format!(
+                            "{size} units feeding layer {} ({:?} input {:?})",
+                            m.layer_index, m.kind, m.in_shape
+                        ),
+                        expected: why.into(),
+                    };
+                    let (block, chunk) = match m.kind {
+                        ParamKind::Conv { kernel, .. } => {
+                            if m.inp != size {
+                                return Err(inconsistent(
+                                    "a conv consumer with one input channel per unit",
+                                ));
+                            }
+                            (1, kernel * kernel)
+                        }
+                        _ => {
+                            // A flatten of [C, H, W] (channel-major) gives each unit H*W
+                            // columns; global pooling or a flat input one.
+                            if !m.inp.is_multiple_of(size) {
+                                return Err(inconsistent(
+                                    "a linear consumer with `block` columns per unit",
+                                ));
+                            }
+                            (m.inp / size, m.inp / size)
+                        }
+                    };
+                    debug_assert_eq!(chunk * size, m.row_len());
+                    self.groups[g].consumers.push((li, block, chunk));
+                    self.groups.push(Building {
+                        size: m.out,
+                        producers: vec![li],
+                        consumers: Vec::new(),
+                        merged: None,
+                        fixed: false,
+                    });
+                    self.groups.len() - 1
+                }
+                Layer::BatchNorm { .. } => {
+                    let g = self.find(cur);
+                    self.groups[g].producers.push(self.next);
+                    self.next += 1;
+                    g
+                }
+                Layer::Residual { body, shortcut } => {
+                    let out = self.layers(body, cur)?;
+                    let side = self.layers(shortcut, cur)?;
+                    self.union(out, side)
+                }
+                Layer::Activation { .. }
+                | Layer::Dropout { .. }
+                | Layer::MaxPool { .. }
+                | Layer::Flatten
+                | Layer::GlobalAvgPool => cur,
+            };
+        }
+        Ok(cur)
+    }
 }
 
 /// The permutation groups of an architecture, with the layout they index into.
@@ -137,63 +276,38 @@ impl PermutationGroups {
     /// itself is invalid ([`ArchSpec::layout`]'s error).
     pub fn new(spec: &ArchSpec) -> Result<Self> {
         let layout = spec.layout()?;
-        spec.sequential_only("the permutation symmetries")?;
-        let mut groups = Vec::with_capacity(layout.params.len().saturating_sub(1));
-        for (li, pair) in layout.params.windows(2).enumerate() {
-            let (l, m) = (&pair[0], &pair[1]);
-            let size = l.out;
-            // Walk the non-parametric layers between the two, tracking how many input columns
-            // of the consumer one channel of the producer becomes.
-            let mut block = 1;
-            for i in l.layer_index + 1..m.layer_index {
-                match &spec.layers[i] {
-                    Layer::Activation { .. } | Layer::Dropout { .. } | Layer::MaxPool { .. } => {}
-                    Layer::Flatten => {
-                        let before = &layout.shapes[i - 1];
-                        if before.len() == 3 {
-                            block *= before[1] * before[2];
-                        }
-                    }
-                    Layer::GlobalAvgPool => {}
-                    other => unreachable!("parametric layer {other:?} between two layout entries"),
+        let mut walk = GroupWalk {
+            spec,
+            layout: &layout,
+            next: 0,
+            groups: vec![Building {
+                size: spec.input[0],
+                producers: Vec::new(),
+                consumers: Vec::new(),
+                merged: None,
+                fixed: true,
+            }],
+        };
+        walk.layers(&spec.layers, 0)?;
+        // Every group that is not the input's, has consumers (the logits have none) and was
+        // not merged into another, in the order of its first producer.
+        let groups = walk
+            .groups
+            .into_iter()
+            .filter(|g| g.merged.is_none() && !g.fixed && !g.consumers.is_empty())
+            .map(|g| {
+                let (consumer, block, chunk) = g.consumers[0];
+                PermGroup {
+                    size: g.size,
+                    producer: g.producers[0],
+                    consumer,
+                    block,
+                    chunk,
+                    producers: g.producers,
+                    consumers: g.consumers,
                 }
-            }
-            let inconsistent = |why: &str| Error::InvalidValue {
-                what: format!("architecture '{}' permutation group {li}", spec.name),
-                value: format!(
-                    "{} units feeding layer {} ({:?} input {:?})",
-                    size, m.layer_index, m.kind, m.in_shape
-                ),
-                expected: why.into(),
-            };
-            let chunk = match m.kind {
-                ParamKind::Conv { kernel, .. } => {
-                    if block != 1 || m.inp != size {
-                        return Err(inconsistent(
-                            "a conv consumer with one input channel per unit",
-                        ));
-                    }
-                    kernel * kernel
-                }
-                ParamKind::Linear => {
-                    if m.inp != size * block {
-                        return Err(inconsistent(
-                            "a linear consumer with `block` columns per unit",
-                        ));
-                    }
-                    block
-                }
-                ParamKind::BatchNorm => unreachable!("refused by sequential_only"),
-            };
-            debug_assert_eq!(chunk * size, m.row_len());
-            groups.push(PermGroup {
-                size,
-                producer: li,
-                consumer: li + 1,
-                block,
-                chunk,
-            });
-        }
+            })
+            .collect();
         Ok(Self { layout, groups })
     }
 
@@ -255,8 +369,8 @@ impl PermutationGroups {
     }
 
     /// The flat indices owned by `unit` of group `group`, in a fixed order shared by all units of
-    /// the group: the producer's weight row, the producer's bias entry (if any), then the unit's
-    /// chunk of every consumer row (rows in order). Slot `k` of unit `i` and slot `k` of unit `j`
+    /// the group: per producer its weight row and bias entry (a batch norm's four entries), then
+    /// the unit's chunk of every consumer row (consumers and rows in order). Slot `k` of unit `i` and slot `k` of unit `j`
     /// are the "same" weight of two different units, which is what weight matching compares.
     ///
     /// # Panics
@@ -264,21 +378,30 @@ impl PermutationGroups {
     pub fn unit_slots(&self, group: usize, unit: usize) -> Vec<usize> {
         let g = &self.groups[group];
         assert!(unit < g.size, "unit {unit} of a group of {}", g.size);
-        let (l, m) = (
-            &self.layout.params[g.producer],
-            &self.layout.params[g.consumer],
-        );
-        let row = l.row_len();
-        let mut slots = Vec::with_capacity(row + 1 + m.out * g.chunk);
-        let start = l.weight_offset + unit * row;
-        slots.extend(start..start + row);
-        if let Some(b) = l.bias_offset {
-            slots.push(b + unit);
+        let mut slots = Vec::new();
+        for &li in &g.producers {
+            let l = &self.layout.params[li];
+            if l.kind == ParamKind::BatchNorm {
+                // Weight, bias, running mean, running variance: one entry each per channel.
+                let buffers = l.buffers_offset.expect("a batch norm's running statistics");
+                let bias = l.bias_offset.expect("a batch norm's bias");
+                slots.extend([l.weight_offset, bias, buffers, buffers + l.out].map(|o| o + unit));
+                continue;
+            }
+            let row = l.row_len();
+            let start = l.weight_offset + unit * row;
+            slots.extend(start..start + row);
+            if let Some(b) = l.bias_offset {
+                slots.push(b + unit);
+            }
         }
-        let mrow = m.row_len();
-        for o in 0..m.out {
-            let start = m.weight_offset + o * mrow + unit * g.chunk;
-            slots.extend(start..start + g.chunk);
+        for &(li, _, chunk) in &g.consumers {
+            let m = &self.layout.params[li];
+            let mrow = m.row_len();
+            for o in 0..m.out {
+                let start = m.weight_offset + o * mrow + unit * chunk;
+                slots.extend(start..start + chunk);
+            }
         }
         slots
     }
