@@ -25,27 +25,34 @@ use crate::{Error, Result};
 use super::batch_count;
 
 /// The `(offset, len)` slice of every parametric layer, weight and bias together (they are
-/// contiguous in the flat vector: weight, then bias).
+/// contiguous in the flat vector: weight, then bias). A batch norm gives three, as SANE takes
+/// its state-dict keys: weight and bias, running mean, running variance.
 fn layer_slices(layout: &Layout) -> Result<Vec<(usize, usize)>> {
-    layout
-        .params
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let wlen = p.weight_len();
-            if p.bias_offset.is_some_and(|b| b != p.weight_offset + wlen) {
-                return Err(Error::InvalidValue {
-                    what: format!("layout of parametric layer {i}"),
-                    value: format!(
-                        "weight at {} ({wlen} values), bias at {:?}",
-                        p.weight_offset, p.bias_offset
-                    ),
-                    expected: "the bias right after the weight (PyTorch state-dict order)".into(),
-                });
-            }
-            Ok((p.weight_offset, p.len()))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(layout.params.len());
+    for (i, p) in layout.params.iter().enumerate() {
+        if let Some(b) = p.buffers_offset {
+            out.extend([(p.weight_offset, 2 * p.out), (b, p.out), (b + p.out, p.out)]);
+            continue;
+        }
+        out.push(one_slice(i, p)?);
+    }
+    Ok(out)
+}
+
+/// A convolution's or linear layer's weight and bias, checked to be contiguous.
+fn one_slice(i: usize, p: &crate::arch::ParamLayer) -> Result<(usize, usize)> {
+    let wlen = p.weight_len();
+    if p.bias_offset.is_some_and(|b| b != p.weight_offset + wlen) {
+        return Err(Error::InvalidValue {
+            what: format!("layout of parametric layer {i}"),
+            value: format!(
+                "weight at {} ({wlen} values), bias at {:?}",
+                p.weight_offset, p.bias_offset
+            ),
+            expected: "the bias right after the weight (PyTorch state-dict order)".into(),
+        });
+    }
+    Ok((p.weight_offset, p.len()))
 }
 
 /// Mean and unbiased variance (divisor `len − 1`; 0 for a single value) in f64.

@@ -21,8 +21,11 @@
 //! token counter within the layer (the two agree only when every row fits in one token).
 //! [RS] builds `pos` as `[idx, jdx] for jdx in range(rows) for _ in range(token_factor)` and
 //! then prepends the enumeration index. CNN3 at token size 289 gives `n ∈ [0, 92]`,
-//! `l ∈ [0, 4]`, `c ∈ [0, 31]` (§2.5). BatchNorm keys, which SANE also tokenizes, do not occur
-//! in our architectures.
+//! `l ∈ [0, 4]`, `c ∈ [0, 31]` (§2.5).
+//!
+//! A batch norm is three "layers" here, as [RS] processes its state-dict keys: its weight with
+//! its bias (rows of 2 values), its running mean and its running variance (rows of 1 value
+//! each); `l` counts these, so a ResNet has more token layers than parametric layers.
 //!
 //! # Windows and halos
 //! Training reads a window of `W` consecutive tokens, its start drawn uniformly from
@@ -58,10 +61,11 @@ impl Position {
     }
 }
 
-/// One parametric layer as SANE tokens see it.
+/// One parametric layer (or one of a batch norm's three parts) as SANE tokens see it; its
+/// index in [`SaneTokenizer::layers`] is its position component `l`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SaneLayer {
-    /// Index of the layer in [`Layout::params`] (also its position component `l`).
+    /// Index of the layer in [`Layout::params`].
     pub param_index: usize,
     /// Offset of the weight in the flat vector.
     pub weight_offset: usize,
@@ -131,24 +135,40 @@ impl SaneTokenizer {
         let mut layers = Vec::with_capacity(layout.params.len());
         let mut positions = Vec::new();
         let mut first = 0usize;
-        for (l, p) in layout.params.iter().enumerate() {
-            let row_len = p.row_len() + usize::from(p.bias_offset.is_some());
-            let per_row = row_len.div_ceil(token_size);
-            layers.push(SaneLayer {
-                param_index: l,
-                weight_offset: p.weight_offset,
-                bias_offset: p.bias_offset,
-                rows: p.out,
-                row_len,
-                tokens_per_row: per_row,
-                first_token: first,
-            });
-            for c in 0..p.out {
-                for _ in 0..per_row {
-                    positions.push((l, c));
+        for (pi, p) in layout.params.iter().enumerate() {
+            // (weights at, bias at, values per row): a batch norm's weight and bias, then its
+            // running mean and running variance as layers of their own.
+            let parts = match p.buffers_offset {
+                Some(b) => vec![
+                    (p.weight_offset, p.bias_offset, 2),
+                    (b, None, 1),
+                    (b + p.out, None, 1),
+                ],
+                None => vec![(
+                    p.weight_offset,
+                    p.bias_offset,
+                    p.row_len() + usize::from(p.bias_offset.is_some()),
+                )],
+            };
+            for (weight_offset, bias_offset, row_len) in parts {
+                let l = layers.len();
+                let per_row = row_len.div_ceil(token_size);
+                layers.push(SaneLayer {
+                    param_index: pi,
+                    weight_offset,
+                    bias_offset,
+                    rows: p.out,
+                    row_len,
+                    tokens_per_row: per_row,
+                    first_token: first,
+                });
+                for c in 0..p.out {
+                    for _ in 0..per_row {
+                        positions.push((l, c));
+                    }
                 }
+                first += p.out * per_row;
             }
-            first += p.out * per_row;
         }
         let slots = first
             .checked_mul(token_size)
@@ -473,8 +493,28 @@ mod tests {
     }
 
     #[test]
+    fn resnet18_tokens_round_trip_within_the_reference_bounds() {
+        // [RS] pretrain_sane_cifar100_resnet18.py: token size 288, position embeddings bounded
+        // by [55000, 100, 550].
+        let lay = layout("resnet18");
+        let tk = SaneTokenizer::new(&lay, 288).unwrap();
+        let [t, l, c] = tk.max_positions();
+        assert!(t <= 55_000 && l <= 100 && c <= 550, "{:?}", [t, l, c]);
+        // 20 convolutions (17 and 3 projections), the classifier, 20 batch norms as three
+        // token layers each.
+        assert_eq!(l, 20 + 1 + 3 * 20);
+        // A batch norm's parts: rows of 2 (weight, bias), then 1 and 1.
+        let bn: Vec<usize> = tk.layers()[1..4].iter().map(|s| s.row_len).collect();
+        assert_eq!(bn, vec![2, 1, 1]);
+        let flat = random_bits(lay.total, 18);
+        let back = tk.detokenize(&tk.tokenize(&flat).unwrap()).unwrap();
+        assert!(same_bits(&flat, &back));
+        assert_eq!(tk.mask().iter().sum::<f32>() as usize, lay.total);
+    }
+
+    #[test]
     fn sane_round_trip_is_bitwise_on_every_builtin_and_token_size() {
-        for (i, name) in BUILTINS.iter().enumerate() {
+        for (i, name) in BUILTINS.iter().chain(&["resnet8"]).enumerate() {
             let lay = layout(name);
             let widest = SaneTokenizer::max_row_len(&lay);
             // 7 splits every row of every built-in; 289 is CNN3's released size.
