@@ -106,3 +106,138 @@ fn train_evaluate_and_generate_through_the_workflows() {
     open_run(&env, "wf", CheckpointChoice::Last, Access::Read).expect("reading is not locked");
     drop(held);
 }
+
+/// 20 small residual networks with batch norm on Tetris: stem, one residual block (identity
+/// shortcut), global pooling, classifier.
+const RESIDUAL_ZOO: &str = r#"
+name = "tetris-res"
+dataset = "tetris"
+epochs = 2
+[data]
+val_size = 200
+[models]
+split = [0.6, 0.2, 0.2]
+[hparams]
+activation = "relu"
+init = "kaiming_uniform"
+optimizer = "sgd"
+lr = 5e-2
+weight_decay = 5e-4
+dropout = 0.0
+batch_size = 10
+[grid]
+seed = { from = 1, to = 20 }
+[arch]
+name = "tetris-res"
+input = [1, 4, 4]
+[[arch.layers]]
+type = "conv2d"
+out = 4
+kernel = 3
+padding = 1
+bias = false
+[[arch.layers]]
+type = "batch_norm"
+[[arch.layers]]
+type = "activation"
+[[arch.layers]]
+type = "residual"
+body = [
+  { type = "conv2d", out = 4, kernel = 3, padding = 1, bias = false },
+  { type = "batch_norm" },
+  { type = "activation" },
+  { type = "conv2d", out = 4, kernel = 3, padding = 1, bias = false },
+  { type = "batch_norm" },
+]
+[[arch.layers]]
+type = "activation"
+[[arch.layers]]
+type = "global_avg_pool"
+[[arch.layers]]
+type = "linear"
+out = 4
+"#;
+
+#[test]
+fn sane_trains_evaluates_and_generates_on_a_residual_zoo() {
+    // SANE with the behavioural loss and permutation augmentation on networks with batch norm:
+    // tokens, standardization, permutation groups, the behavioural forward (running
+    // statistics), evaluation and generation with fine-tuning (LibTorch, running statistics
+    // updated) all take residual networks.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("tetris-res.toml"), RESIDUAL_ZOO).unwrap();
+    let file = tmp.path().join("res.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "res"
+[zoo]
+definition = "tetris-res.toml"
+epochs = "all"
+[model]
+kind = "sane"
+token_size = 0
+window = 0
+d_model = 16
+heads = 2
+layers = 1
+latent = 8
+max_positions = [64, 16, 8]
+[head]
+kind = "sane"
+[loss]
+gamma = 0.0
+beta = 0.5
+reconstruction = "masked"
+behaviour = "softmax_mse"
+queries = 32
+query_set = "data"
+[augment]
+permutation = true
+[train]
+epochs = 2
+batch_size = 8
+lr = 1e-3
+[eval]
+after_train = true
+images = 100
+"#,
+    )
+    .unwrap();
+    let env = Env {
+        workspace: Workspace::new(tmp.path().join("ws")),
+        data_dir: tmp.path().join("no-data"),
+        device: Default::default(),
+        zoo_kernel: Default::default(),
+    };
+    let e = Experiment::load(&file).unwrap();
+    let cancel = AtomicBool::new(false);
+    let end = run_experiment(&env, &e, &env.workspace.runs(), &cancel, &mut |_| {}).unwrap();
+    assert!(end.failed.is_empty() && end.cancelled.is_none(), "{end:?}");
+    let (_, results) = &end.evaluated[0];
+    let rec = results.reconstruction.as_ref().expect("reconstruction");
+    assert!(!results.probes.is_empty(), "probes");
+    // Original and reconstructed networks evaluated (on their running statistics).
+    let original = rec.acc_original.as_ref().expect("original accuracy").median;
+    let reconstructed = rec
+        .acc_reconstructed
+        .as_ref()
+        .expect("reconstructed")
+        .median;
+    assert!(original > 0.3 && reconstructed.is_finite(), "{rec:?}");
+    let msg = run_task(&env, "res", Task::Generate, &cancel).unwrap();
+    assert!(msg.ends_with("res-generated"), "{msg}");
+    let r = Results::read(
+        &RunDir::open(&env.workspace.run_dir("res"))
+            .unwrap()
+            .path("results.toml"),
+    )
+    .unwrap()
+    .unwrap();
+    let generation = r.generation.expect("generation results");
+    let generated = generation
+        .acc_generated
+        .as_ref()
+        .expect("generated accuracy");
+    assert!(generated.median.is_finite(), "{generation:?}");
+}

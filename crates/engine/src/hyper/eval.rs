@@ -431,7 +431,6 @@ pub fn raw_weights(prepared: &Prepared, split: usize) -> Result<Vec<f32>> {
 /// degenerate matrix) are set to 0 so that one network cannot void a probe.
 pub fn baselines(prepared: &Prepared, zoo: &Zoo) -> Result<Vec<(String, [Vec<f64>; 3])>> {
     let layout = zoo.manifest.arch.layout()?;
-    zoo.manifest.arch.sequential_only("evaluation")?;
     let raw: Vec<Vec<f32>> = (0..3)
         .map(|k| raw_weights(prepared, k))
         .collect::<Result<_>>()?;

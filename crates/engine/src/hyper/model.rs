@@ -136,6 +136,17 @@ fn token_order(layout: &Layout, encoding: Encoding) -> (Vec<(usize, usize)>, Vec
             let mut groups = Vec::new();
             let mut order = Vec::with_capacity(layout.total);
             for l in &layout.params {
+                if let Some(b) = l.buffers_offset {
+                    // A batch norm: its channels' (weight, bias) pairs, then their running
+                    // means, then their running variances, each a group of its own (as SANE
+                    // tokens take them).
+                    for o in 0..l.out {
+                        order.extend([l.weight_offset + o, l.weight_offset + l.out + o]);
+                    }
+                    order.extend(b..b + 2 * l.out);
+                    groups.extend([(l.out, 2), (l.out, 1), (l.out, 1)]);
+                    continue;
+                }
                 let row = l.row_len();
                 let len = row + usize::from(l.bias_offset.is_some());
                 for o in 0..l.out {
@@ -611,7 +622,8 @@ mod tests {
 
     #[test]
     fn token_order_is_a_permutation() {
-        for name in hyperzoo_core::arch::BUILTINS {
+        let builtins = hyperzoo_core::arch::BUILTINS.iter();
+        for name in builtins.chain(hyperzoo_core::arch::RESIDUAL_BUILTINS) {
             let layout = ArchSpec::builtin(name).unwrap().layout().unwrap();
             for enc in [Encoding::Neuron, Encoding::Weight] {
                 let (groups, order) = token_order(&layout, enc);
@@ -625,6 +637,11 @@ mod tests {
         let cnn = ArchSpec::builtin("cnn_s").unwrap().layout().unwrap();
         let (groups, _) = token_order(&cnn, Encoding::Neuron);
         assert_eq!(groups, vec![(8, 26), (6, 201), (4, 25), (20, 37), (10, 21)]);
+        // resnet8: the stem's 8 rows of 9, its batch norm as (weight, bias) pairs, means and
+        // variances.
+        let res = ArchSpec::builtin("resnet8").unwrap().layout().unwrap();
+        let (groups, _) = token_order(&res, Encoding::Neuron);
+        assert_eq!(groups[..4], [(8, 9), (8, 2), (8, 1), (8, 1)]);
     }
 
     fn shapes(

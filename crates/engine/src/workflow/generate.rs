@@ -406,7 +406,6 @@ fn finetune_both(
     let p = zoo.manifest.params;
     let n = acts.len();
     let layout = zoo.manifest.arch.layout()?;
-    zoo.manifest.arch.sequential_only("generation")?;
     let hps: Vec<hyperzoo_core::zoo::Hparams> = (0..n)
         .map(|i| {
             let base = anchors[i]

@@ -22,9 +22,6 @@ pub struct Prepared {
 pub fn prepare(spec: &TrainSpec, zoo: &Zoo) -> Result<Prepared> {
     let mut splits = crate::hyper::data::load_splits(zoo, &spec.selection, spec.seed)?;
     let layout = zoo.manifest.arch.layout()?;
-    zoo.manifest
-        .arch
-        .sequential_only("hyper-representation training")?;
     let standardizer = if spec.normalize {
         let s = Standardizer::fit(&layout, &splits[0].weights)?;
         for split in splits.iter_mut() {
