@@ -124,6 +124,37 @@ fn modelzoos_import_runs_like_pytorch() {
 }
 
 #[test]
+fn modelzoos_resnet_import_runs_like_pytorch() {
+    // torchvision's names (model.conv1, model.layer2.0.downsample.1, model.fc) sort into the
+    // state-dict order; batch norms' running statistics are read, num_batches_tracked left out;
+    // the networks run in evaluation mode as PyTorch ran them.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mzr");
+    let zoo = import("modelzoos", "modelzoos_resnet", &out);
+    assert_eq!(zoo.manifest.arch.name, "resnet8");
+    assert_eq!(zoo.manifest.checkpoints, vec![0, 1, 2]);
+    assert_eq!(zoo.models[0].get("activation"), Some("relu"));
+    let exp: MzExpected = serde_json::from_str(
+        &std::fs::read_to_string(fixture("modelzoos_resnet_expected.json")).unwrap(),
+    )
+    .unwrap();
+    for (id, m) in exp.models.iter().enumerate() {
+        for epoch in 0..=2usize {
+            let expected = &m.logits[&epoch.to_string()];
+            let got = logits(&zoo, id, epoch, &exp.inputs, exp.input_shape);
+            let scale = expected.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            let d = max_diff(&got, expected);
+            assert!(d <= 1e-4 * scale, "model {id} epoch {epoch}: max diff {d}");
+        }
+    }
+    // Trained: the running statistics moved from PyTorch's initial 0 and 1.
+    let layout = zoo.manifest.arch.layout().unwrap();
+    let bn = layout.params[1].buffers_offset.unwrap();
+    let w = zoo.weights(2).unwrap();
+    assert!(w[bn..bn + 8].iter().all(|v| *v != 0.0), "running means");
+}
+
+#[test]
 fn modelzoos_import_names_a_corrupt_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");

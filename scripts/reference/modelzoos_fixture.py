@@ -1,7 +1,10 @@
-"""A tiny zoo in the Model Zoos layout (Schürholt et al., NeurIPS 2022 D&B), written by PyTorch.
+"""Tiny zoos in the Model Zoos layout (Schürholt et al., NeurIPS 2022 D&B), written by PyTorch.
 
-Writes tests/fixtures/modelzoos/ (the zoo) and tests/fixtures/modelzoos_expected.json (logits),
-used by tests/import.rs to check `hyperzoo zoo import modelzoos`.
+Writes tests/fixtures/modelzoos/ (a CNN zoo) and tests/fixtures/modelzoos_expected.json
+(logits), and tests/fixtures/modelzoos_resnet/ with tests/fixtures/modelzoos_resnet_expected.json
+(a zoo of small ResNets with batch norm, named as torchvision names a ResNet-18, wrapped as
+[RS] ResNetBase wraps it: keys model.conv1.weight, model.bn1.running_mean, model.layer2.0.
+downsample.1.weight, ...), used by tests/import.rs to check `hyperzoo zoo import modelzoos`.
 Run:  scripts/reference/setup-venv.sh && .venv-ref/bin/python scripts/reference/modelzoos_fixture.py
 
 The layout is the one ray tune wrote for the published zoos (ModelZooDataset
@@ -26,6 +29,8 @@ import torch.nn as nn
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "modelzoos"
 EXPECTED = ROOT / "tests" / "fixtures" / "modelzoos_expected.json"
+RES_OUT = ROOT / "tests" / "fixtures" / "modelzoos_resnet"
+RES_EXPECTED = ROOT / "tests" / "fixtures" / "modelzoos_resnet_expected.json"
 
 ACTS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
 
@@ -52,6 +57,109 @@ class CNN(nn.Module):
         for m in self.module_list:
             x = m(x)
         return x
+
+
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock (its module names)."""
+
+    def __init__(self, c_in, c_out, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.downsample = None
+        if stride != 1 or c_in != c_out:
+            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class TvResNet(nn.Module):
+    """torchvision's ResNet layout with one BasicBlock per stage (conv1 3x3 stride 1, no max
+    pooling, as [RS] ResNetBase has it): hyperzoo's resnet8."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.layer1 = nn.Sequential(BasicBlock(8, 8, 1))
+        self.layer2 = nn.Sequential(BasicBlock(8, 16, 2))
+        self.layer3 = nn.Sequential(BasicBlock(16, 32, 2))
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+class ResNetBase(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.model = TvResNet()
+
+    def forward(self, x):
+        return self.model(x)
+
+
+def resnet_zoo():
+    """Two ResNet trials, SGD as the Model Zoos train them, checkpoints 0..2 (a few training
+    steps each, so that the running statistics move)."""
+    if RES_OUT.exists():
+        shutil.rmtree(RES_OUT)
+    exp = RES_OUT / "tune_zoo_resnet_tiny"
+    exp.mkdir(parents=True)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 1, 28, 28, generator=g)
+    xt = torch.randn(32, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (32,), generator=g)
+    expected = {"inputs": x.flatten().tolist(), "input_shape": [4, 1, 28, 28], "models": []}
+    for k, seed in enumerate([11, 12]):
+        torch.manual_seed(seed)
+        model = ResNetBase()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+        name = f"NN_tune_trainable_bbbb2_0000{k}_{k}"
+        d = exp / name
+        d.mkdir()
+        config = {
+            "model::type": "Resnet18",
+            "model::o_dim": 10,
+            "model::init_type": "kaiming_uniform",
+            "optim::optimizer": "sgd",
+            "optim::lr": 0.05,
+            "optim::wd": 5e-4,
+            "optim::momentum": 0.9,
+            "seed": seed,
+            "training::batchsize": 32,
+            "training::epochs_train": 60,
+            "cuda": False,
+            "dataset::dump": "/zoos/MNIST/tune_zoo_resnet_tiny/dataset.pt",
+        }
+        (d / "params.json").write_text(json.dumps(config))
+        lines, logits = [], {}
+        for epoch in range(3):
+            if epoch > 0:
+                model.train()
+                for _ in range(3):
+                    opt.zero_grad()
+                    nn.functional.cross_entropy(model(xt), y).backward()
+                    opt.step()
+            model.eval()
+            with torch.no_grad():
+                out = model(x)
+            c = d / f"checkpoint_{epoch:06d}"
+            c.mkdir()
+            torch.save(model.state_dict(), c / "checkpoints")
+            logits[str(epoch)] = out.flatten().tolist()
+            lines.append({"test_acc": 0.1 * (epoch + 1), "test_loss": 2.3, "training_iteration": epoch})
+        (d / "result.json").write_text("".join(json.dumps(l) + "\n" for l in lines))
+        expected["models"].append({"dir": name, "logits": logits})
+    RES_EXPECTED.write_text(json.dumps(expected))
+    print(f"wrote {RES_OUT} and {RES_EXPECTED}")
 
 
 def init(model, init_type):
@@ -151,6 +259,7 @@ def main():
         expected["models"].append({"dir": name, "logits": logits})
     EXPECTED.write_text(json.dumps(expected))
     print(f"wrote {OUT} and {EXPECTED}")
+    resnet_zoo()
 
 
 if __name__ == "__main__":

@@ -11,13 +11,17 @@
 //! Checkpoints are read with `pytorch-reader`, which parses the pickle without executing it.
 //! Tensors are mapped to the architecture's layers **by order** (keys sorted numerically, weight
 //! before bias), never by key name: the CNN's keys move when dropout layers are present
-//! (module_list.{0,3,6,9,11} without dropout, {0,4,8,11,14} with). The result line of epoch
+//! (module_list.{0,3,6,9,11} without dropout, {0,4,8,11,14} with). ResNets (torchvision's
+//! names, as the Model Zoos' ResNet-18 zoos have them) sort in their state-dict order: `conv1`,
+//! `bn1`, `layer1` … `layer4` (in each block `conv1`, `bn1`, `conv2`, `bn2`, `downsample`), `fc`;
+//! a batch norm's `running_mean` and `running_var` follow its weight and bias, and
+//! `num_batches_tracked` is left out. A ResNet's activation is ReLU when params.json names none. The result line of epoch
 //! e is the one with `training_iteration == e`; the generators' `-999` placeholder (train
 //! metrics before any training) becomes NaN. Trial directories are taken in sorted order.
 use super::{
     ImportOptions, Imported, dataset_from_hint, manifest, model_rows, record, select_epochs,
 };
-use crate::arch::{ArchSpec, BUILTINS};
+use crate::arch::{ArchSpec, BUILTINS, Layer, RESIDUAL_BUILTINS};
 use crate::zoo::store::NetStatus;
 use crate::{Error, Result};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -88,7 +92,14 @@ pub fn import(src: &Path, opts: &ImportOptions) -> Result<Imported> {
             records.push(record(id, epoch, status, metrics));
         }
     }
-    let per_model: Vec<HashMap<String, String>> = trials.iter().map(hparams).collect();
+    let mut per_model: Vec<HashMap<String, String>> = trials.iter().map(hparams).collect();
+    if arch.is_residual_or_norm() {
+        // torchvision's ResNets are ReLU networks; their zoos' configs do not say so.
+        for m in &mut per_model {
+            m.entry("activation".into())
+                .or_insert_with(|| "relu".into());
+        }
+    }
     let dataset = opts
         .dataset
         .as_deref()
@@ -256,24 +267,52 @@ fn ordered_params(path: &Path) -> Result<Vec<(String, pytorch_reader::Tensor)>> 
     let mut entries: Vec<(String, pytorch_reader::Tensor)> = reader
         .into_tensors()
         .into_iter()
-        .filter(|(k, _)| k.ends_with(".weight") || k.ends_with(".bias"))
+        .filter(|(k, _)| {
+            [".weight", ".bias", ".running_mean", ".running_var"]
+                .iter()
+                .any(|leaf| k.ends_with(leaf))
+        })
         .collect();
     entries.sort_by_cached_key(|(k, _)| key_order(k));
     Ok(entries)
 }
 
-/// Sort key: the module path with numeric components compared as numbers, then weight before
-/// bias.
+/// Sort key: the module path with numeric components compared as numbers and torchvision's
+/// ResNet module names in their definition order, then weight, bias, running mean, running
+/// variance.
 fn key_order(key: &str) -> (Vec<(u64, String)>, u8) {
+    const RESNET: &[&str] = &[
+        "conv1",
+        "bn1",
+        "conv2",
+        "bn2",
+        "conv3",
+        "bn3",
+        "downsample",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "fc",
+    ];
     let (module, leaf) = key.rsplit_once('.').unwrap_or(("", key));
     let parts = module
         .split('.')
         .map(|c| match c.parse::<u64>() {
             Ok(n) => (n, String::new()),
-            Err(_) => (u64::MAX, c.to_string()),
+            Err(_) => match RESNET.iter().position(|&r| r == c) {
+                Some(rank) => (u64::MAX - 100 + rank as u64, String::new()),
+                None => (u64::MAX, c.to_string()),
+            },
         })
         .collect();
-    (parts, if leaf == "weight" { 0 } else { 1 })
+    let leaf = match leaf {
+        "weight" => 0,
+        "bias" => 1,
+        "running_mean" => 2,
+        _ => 3,
+    };
+    (parts, leaf)
 }
 
 /// Expected (shape, is_bias) of the architecture's tensors in state-dict order.
@@ -285,8 +324,21 @@ fn expected_tensors(arch: &ArchSpec) -> Result<Vec<Vec<usize>>> {
         if l.bias_offset.is_some() {
             v.push(vec![l.out]);
         }
+        if l.buffers_offset.is_some() {
+            v.extend([vec![l.out], vec![l.out]]);
+        }
     }
     Ok(v)
+}
+
+/// `arch` with `classes` outputs (a ResNet-18 zoo of CIFAR-100 has 100), named for them.
+fn with_classes(arch: ArchSpec, classes: usize) -> ArchSpec {
+    let mut arch = arch;
+    if let Some(Layer::Linear { out, .. }) = arch.layers.last_mut() {
+        *out = classes;
+    }
+    arch.name = format!("{}_c{classes}", arch.name);
+    arch
 }
 
 fn infer_arch(path: &Path) -> Result<ArchSpec> {
@@ -294,17 +346,29 @@ fn infer_arch(path: &Path) -> Result<ArchSpec> {
         .iter()
         .map(|(_, t)| t.shape().to_vec())
         .collect();
-    for name in BUILTINS {
+    let names = || BUILTINS.iter().chain(RESIDUAL_BUILTINS);
+    for name in names() {
         let arch = ArchSpec::builtin(name).expect("built-in");
         if expected_tensors(&arch)? == found {
             return Ok(arch);
         }
     }
+    // A residual built-in with another number of classes (the last tensor, the classifier's
+    // bias, says how many).
+    if let Some(&[classes]) = found.last().map(Vec::as_slice) {
+        for name in RESIDUAL_BUILTINS {
+            let arch = with_classes(ArchSpec::builtin(name).expect("built-in"), classes);
+            if expected_tensors(&arch)? == found {
+                return Ok(arch);
+            }
+        }
+    }
+    let names: Vec<&str> = names().copied().collect();
     Err(Error::format(
         path,
         format!(
             "its tensor shapes {found:?} match no built-in architecture ({}); pass --arch <name or TOML file>",
-            BUILTINS.join(", ")
+            names.join(", ")
         ),
     ))
 }
@@ -366,6 +430,34 @@ pub fn read_state_dict(path: &Path, arch: &ArchSpec) -> Result<Vec<f32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resnet_keys_sort_in_state_dict_order() {
+        let order = [
+            "model.conv1.weight",
+            "model.bn1.weight",
+            "model.bn1.bias",
+            "model.bn1.running_mean",
+            "model.bn1.running_var",
+            "model.layer1.0.conv1.weight",
+            "model.layer1.0.bn1.weight",
+            "model.layer1.0.conv2.weight",
+            "model.layer1.0.bn2.running_var",
+            "model.layer1.1.conv1.weight",
+            "model.layer2.0.conv1.weight",
+            "model.layer2.0.bn2.bias",
+            "model.layer2.0.downsample.0.weight",
+            "model.layer2.0.downsample.1.weight",
+            "model.layer2.0.downsample.1.running_var",
+            "model.layer4.1.bn2.weight",
+            "model.fc.weight",
+            "model.fc.bias",
+        ];
+        let mut keys = order.to_vec();
+        keys.reverse();
+        keys.sort_by_key(|k| key_order(k));
+        assert_eq!(keys, order);
+    }
 
     #[test]
     fn keys_sort_numerically_weight_first() {

@@ -40,7 +40,15 @@ pub fn prepare(spec: &TrainSpec, zoo: &Zoo) -> Result<Prepared> {
             } else {
                 SaneTokenizer::new(&layout, token_size)?
             };
-            Representation::sane(tok, window)?
+            let repr = Representation::sane(tok, window)?;
+            if let Representation::Sane {
+                tokenizer, window, ..
+            } = &repr
+                && *window < tokenizer.token_count()
+            {
+                whole_networks_needed(spec, *window, tokenizer.token_count())?;
+            }
+            repr
         }
     };
     let a = &spec.augment;
@@ -82,4 +90,33 @@ pub fn prepare(spec: &TrainSpec, zoo: &Zoo) -> Result<Prepared> {
         activations,
         loss_std,
     })
+}
+
+/// The behavioural loss runs decoded networks and the layer-wise loss weighs whole layers: both
+/// need every token of a network in one sample, which a window shorter than the sequence does
+/// not give.
+fn whole_networks_needed(spec: &TrainSpec, window: usize, tokens: usize) -> Result<()> {
+    let l = &spec.loss;
+    let why = if l.beta < 1.0 {
+        Some(("loss.beta", format!("{}", l.beta), "1 (structure only)"))
+    } else if l.reconstruction == ReconstructionKind::Layerwise {
+        Some((
+            "loss.reconstruction",
+            "\"layerwise\"".into(),
+            "\"masked\" or \"mse\"",
+        ))
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some((key, value, instead)) => Err(Error::Core(hyperzoo_core::Error::InvalidValue {
+            what: format!("{key} with model.window = {window} of {tokens} tokens"),
+            value,
+            expected: format!(
+                "{instead}, or model.window = 0 (every token): the behavioural and layer-wise \
+                 losses need whole networks, a window holds {window} of their {tokens} tokens"
+            ),
+        })),
+    }
 }
