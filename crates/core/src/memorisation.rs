@@ -470,7 +470,8 @@ pub fn sorted_proxy(tensors: &[(usize, usize)], w: &[f32]) -> Vec<f32> {
     out
 }
 
-/// `(offset, len)` of every parameter tensor (each layer's weight, then its bias) of `layout`:
+/// `(offset, len)` of every parameter tensor (each layer's weight, then its bias, a batch norm's
+/// running mean and variance) of `layout`:
 /// the blocks inside which hidden-unit permutations move entries.
 pub fn tensors(layout: &Layout) -> Vec<(usize, usize)> {
     let mut out = Vec::with_capacity(2 * layout.params.len());
@@ -478,6 +479,10 @@ pub fn tensors(layout: &Layout) -> Vec<(usize, usize)> {
         out.push((l.weight_offset, l.weight_len()));
         if let Some(b) = l.bias_offset {
             out.push((b, l.out));
+        }
+        // A batch norm's running statistics move with its channels too.
+        if let Some(b) = l.buffers_offset {
+            out.extend([(b, l.out), (b + l.out, l.out)]);
         }
     }
     out

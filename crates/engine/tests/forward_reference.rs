@@ -406,3 +406,35 @@ fn native_gradients_equal_autodiff() {
         }
     }
 }
+
+#[test]
+fn negative_running_variances_evaluate_to_finite_logits() {
+    // A decoded or generated network's running variance can come out below zero: evaluation
+    // clamps it at 0 instead of producing NaN (which the behavioural loss would spread to every
+    // gradient of the hyper-representation).
+    let spec = ArchSpec::builtin("resnet8").unwrap();
+    let net = PopulationNet::new(spec.clone(), "relu".parse().unwrap()).unwrap();
+    let layout = net.layout().clone();
+    let mut w: Vec<f32> = (0..layout.total)
+        .map(|i| (0.37 * i as f32).sin() * 0.2)
+        .collect();
+    for p in &layout.params {
+        if let Some(b) = p.buffers_offset {
+            w[b + p.out..b + 2 * p.out].fill(-1.0);
+        }
+    }
+    let dev = device();
+    let weights = Tensor::<2>::from_data(TensorData::new(w, [1, layout.total]), &dev);
+    let [c, h, wd] = spec.input;
+    let x = Tensor::<4>::from_data(
+        TensorData::new(reference_input(spec.input, 2), [2, c, h, wd]),
+        &dev,
+    );
+    let out: Vec<f32> = net
+        .forward(weights, Input::Shared(x), None)
+        .unwrap()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    assert!(out.iter().all(|v| v.is_finite()), "{out:?}");
+}

@@ -237,6 +237,21 @@ impl GroupWalk<'_> {
                 }
                 Layer::BatchNorm { .. } => {
                     let g = self.find(cur);
+                    let l = &self.layout.params[self.next];
+                    let size = self.groups[g].size;
+                    if l.out != size && !self.groups[g].fixed {
+                        return Err(Error::InvalidValue {
+                            what: format!("architecture '{}' permutation group", self.spec.name),
+                            value: format!(
+                                "a batch norm of {} features after {size} permutable channels \
+                                 (layer {})",
+                                l.out, l.layer_index
+                            ),
+                            expected: "batch norm on the channels themselves (before any \
+                                       flatten), or no permutation augmentation"
+                                .into(),
+                        });
+                    }
                     self.groups[g].producers.push(self.next);
                     self.next += 1;
                     g
@@ -645,6 +660,38 @@ mod tests {
     fn invalid_permutations_are_refused() {
         let g = groups("tetris_mlp");
         g.apply(&ramp(100), &[vec![0, 0, 1, 2, 3]]);
+    }
+
+    #[test]
+    fn a_batch_norm_after_a_flatten_is_refused_not_permuted_wrongly() {
+        let text = r#"
+name = "bn-flat"
+input = [1, 4, 4]
+[[layers]]
+type = "conv2d"
+out = 2
+kernel = 3
+padding = 1
+[[layers]]
+type = "flatten"
+[[layers]]
+type = "batch_norm"
+[[layers]]
+type = "linear"
+out = 3
+"#;
+        let path = std::path::Path::new("bn.toml");
+        let spec = crate::arch::ArchSpec::from_toml(path, text).unwrap();
+        let err = PermutationGroups::new(&spec).unwrap_err().to_string();
+        assert!(err.contains("batch norm of 32 features after 2"), "{err}");
+        // On the channels themselves it joins their group.
+        let ok = text.replace(
+            "type = \"flatten\"\n[[layers]]\ntype = \"batch_norm\"",
+            "type = \"batch_norm\"\n[[layers]]\ntype = \"flatten\"",
+        );
+        let spec = crate::arch::ArchSpec::from_toml(path, &ok).unwrap();
+        let g = PermutationGroups::new(&spec).unwrap();
+        assert_eq!(g.groups()[0].producers, vec![0, 1]);
     }
 
     #[test]

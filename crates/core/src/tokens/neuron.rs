@@ -94,18 +94,22 @@ pub struct NeuronTokenizer {
 impl NeuronTokenizer {
     /// The tokenizer for networks of `layout`.
     pub fn new(layout: &Layout) -> Self {
-        let layers = layout
-            .params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| NeuronLayer {
+        let mut layers = Vec::with_capacity(layout.params.len());
+        for (i, p) in layout.params.iter().enumerate() {
+            let layer = |weight_offset, bias_offset| NeuronLayer {
                 param_index: i,
-                weight_offset: p.weight_offset,
-                bias_offset: p.bias_offset,
+                weight_offset,
+                bias_offset,
                 tokens: p.out,
                 row_len: p.row_len(),
-            })
-            .collect();
+            };
+            layers.push(layer(p.weight_offset, p.bias_offset));
+            // A batch norm's running means and variances: token groups of their own, one
+            // value per channel (as SANE takes them).
+            if let Some(b) = p.buffers_offset {
+                layers.extend([layer(b, None), layer(b + p.out, None)]);
+            }
+        }
         NeuronTokenizer {
             layers,
             param_count: layout.total,
@@ -262,7 +266,8 @@ mod tests {
 
     #[test]
     fn neuron_round_trip_is_bitwise_on_every_builtin() {
-        for (i, name) in BUILTINS.iter().enumerate() {
+        // resnet8: batch norms' running statistics are tokens too.
+        for (i, name) in BUILTINS.iter().chain(&["resnet8"]).enumerate() {
             let lay = layout(name);
             let tk = NeuronTokenizer::new(&lay);
             let n = 3;

@@ -113,7 +113,11 @@ fn batch_norm(
         .buffers_offset
         .expect("a batch norm's running statistics");
     let running = || {
-        let scale = gamma.clone() / (col(buffers + c) + eps).sqrt();
+        // A decoded or generated network's running variance can come out negative: clamped
+        // at 0 (its gradient 0 there), where PyTorch would give NaN, which would reach every
+        // gradient of a hyper-representation through the behavioural loss.
+        let var = col(buffers + c).clamp_min(0.0);
+        let scale = gamma.clone() / (var + eps).sqrt();
         let shift = beta.clone() - col(buffers) * scale.clone();
         (scale, shift)
     };
