@@ -26,6 +26,8 @@ import shutil
 import torch
 import torch.nn as nn
 
+from resnet_blocks import BasicBlock
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "modelzoos"
 EXPECTED = ROOT / "tests" / "fixtures" / "modelzoos_expected.json"
@@ -57,25 +59,6 @@ class CNN(nn.Module):
         for m in self.module_list:
             x = m(x)
         return x
-
-
-class BasicBlock(nn.Module):
-    """torchvision's BasicBlock (its module names)."""
-
-    def __init__(self, c_in, c_out, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.downsample = None
-        if stride != 1 or c_in != c_out:
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-
-    def forward(self, x):
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return torch.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
 class TvResNet(nn.Module):

@@ -19,6 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from resnet_blocks import BasicBlock
+
 torch.set_default_dtype(torch.float64)  # compute the reference in f64; Rust runs f32
 N, B = 3, 4
 
@@ -78,25 +80,6 @@ def lenet5(act):
         nn.Conv2d(6, 16, 5), a(), nn.MaxPool2d(2, 2),
         nn.Flatten(), nn.Linear(400, 120), a(), nn.Linear(120, 84), a(), nn.Linear(84, 10),
     )
-
-
-class BasicBlock(nn.Module):
-    """torchvision's BasicBlock, written out (same state-dict names and order)."""
-
-    def __init__(self, c_in, c_out, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.downsample = None
-        if stride != 1 or c_in != c_out:
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
 class ResNet(nn.Module):

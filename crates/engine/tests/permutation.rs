@@ -137,28 +137,51 @@ fn channel_last_flatten(groups: &PermutationGroups, gi: usize, w: &[f32]) -> Vec
     out
 }
 
+/// Random images, N networks of random weights, and each network randomly permuted.
+struct Case {
+    groups: PermutationGroups,
+    x: Tensor<4>,
+    weights: Vec<f32>,
+    permuted: Vec<f32>,
+}
+
+fn case(spec: &ArchSpec, rng: &mut ChaCha8Rng, dev: &Device) -> Case {
+    let groups = PermutationGroups::new(spec).unwrap();
+    let [c, h, wd] = spec.input;
+    let x: Vec<f32> = (0..B * c * h * wd)
+        .map(|_| rng.random_range(-1.0f32..1.0))
+        .collect();
+    let x = Tensor::<4>::from_data(TensorData::new(x, [B, c, h, wd]), dev);
+    let weights: Vec<f32> = (0..N)
+        .flat_map(|_| random_weights(groups.layout(), rng))
+        .collect();
+    // A different random permutation for every network.
+    let permuted: Vec<f32> = weights
+        .chunks_exact(groups.param_count())
+        .flat_map(|w| groups.apply(w, &groups.random(rng)))
+        .collect();
+    assert_ne!(weights, permuted, "{}", spec.name);
+    Case {
+        groups,
+        x,
+        weights,
+        permuted,
+    }
+}
+
 #[test]
 fn permuted_networks_compute_the_same_function_for_every_builtin() {
     let dev = device();
     let mut rng = ChaCha8Rng::seed_from_u64(2024);
     for (i, name) in BUILTINS.iter().enumerate() {
         let spec = ArchSpec::builtin(name).unwrap();
-        let groups = PermutationGroups::new(&spec).unwrap();
+        let Case {
+            groups,
+            x,
+            weights,
+            permuted,
+        } = case(&spec, &mut rng, &dev);
         let p = groups.param_count();
-        let [c, h, wd] = spec.input;
-        let x: Vec<f32> = (0..B * c * h * wd)
-            .map(|_| rng.random_range(-1.0f32..1.0))
-            .collect();
-        let x = Tensor::<4>::from_data(TensorData::new(x, [B, c, h, wd]), &dev);
-        let weights: Vec<f32> = (0..N)
-            .flat_map(|_| random_weights(groups.layout(), &mut rng))
-            .collect();
-        // A different random permutation for every network.
-        let permuted: Vec<f32> = weights
-            .chunks_exact(p)
-            .flat_map(|w| groups.apply(w, &groups.random(&mut rng)))
-            .collect();
-        assert_ne!(weights, permuted, "{name}");
         for act in [Activation::ALL[i % 6], Activation::ALL[(i + 3) % 6]] {
             let net = PopulationNet::new(spec.clone(), act).unwrap();
             let original = logits(&net, &weights, &x, &dev);
@@ -215,21 +238,13 @@ fn permuted_residual_networks_compute_the_same_function_in_both_modes() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     for name in RESIDUAL_BUILTINS {
         let spec = ArchSpec::builtin(name).unwrap();
-        let groups = PermutationGroups::new(&spec).unwrap();
+        let Case {
+            groups,
+            x,
+            weights,
+            permuted,
+        } = case(&spec, &mut rng, &dev);
         let p = groups.param_count();
-        let [c, h, wd] = spec.input;
-        let x: Vec<f32> = (0..B * c * h * wd)
-            .map(|_| rng.random_range(-1.0f32..1.0))
-            .collect();
-        let x = Tensor::<4>::from_data(TensorData::new(x, [B, c, h, wd]), &dev);
-        let weights: Vec<f32> = (0..N)
-            .flat_map(|_| random_weights(groups.layout(), &mut rng))
-            .collect();
-        let permuted: Vec<f32> = weights
-            .chunks_exact(p)
-            .flat_map(|w| groups.apply(w, &groups.random(&mut rng)))
-            .collect();
-        assert_ne!(weights, permuted, "{name}");
         let net = PopulationNet::new(spec.clone(), Activation::Relu).unwrap();
         for training in [false, true] {
             let original = forward(&net, &weights, &x, &dev, training);

@@ -42,20 +42,26 @@ after_train = true
 images = 100
 "#;
 
-#[test]
-fn train_evaluate_and_generate_through_the_workflows() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("tetris-tiny.toml"), ZOO).unwrap();
-    let file = tmp.path().join("wf.toml");
-    std::fs::write(&file, EXPERIMENT).unwrap();
+/// Writes the zoo definition `zoo` (file name, text) and the experiment `experiment` into
+/// `dir`; the environment of a workspace in `dir` and the loaded experiment.
+fn setup(dir: &std::path::Path, zoo: (&str, &str), experiment: &str) -> (Env, Experiment) {
+    std::fs::write(dir.join(zoo.0), zoo.1).unwrap();
+    let file = dir.join("experiment.toml");
+    std::fs::write(&file, experiment).unwrap();
     let env = Env {
-        workspace: Workspace::new(tmp.path().join("ws")),
+        workspace: Workspace::new(dir.join("ws")),
         // Tetris needs no dataset files.
-        data_dir: tmp.path().join("no-data"),
+        data_dir: dir.join("no-data"),
         device: Default::default(),
         zoo_kernel: Default::default(),
     };
-    let e = Experiment::load(&file).unwrap();
+    (env, Experiment::load(&file).unwrap())
+}
+
+#[test]
+fn train_evaluate_and_generate_through_the_workflows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (env, e) = setup(tmp.path(), ("tetris-tiny.toml", ZOO), EXPERIMENT);
     let cancel = AtomicBool::new(false);
     let mut notes = Vec::new();
     let end = run_experiment(&env, &e, &env.workspace.runs(), &cancel, &mut |n| {
@@ -165,10 +171,9 @@ fn sane_trains_evaluates_and_generates_on_a_residual_zoo() {
     // statistics), evaluation and generation with fine-tuning (LibTorch, running statistics
     // updated) all take residual networks.
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("tetris-res.toml"), RESIDUAL_ZOO).unwrap();
-    let file = tmp.path().join("res.toml");
-    std::fs::write(
-        &file,
+    let (env, e) = setup(
+        tmp.path(),
+        ("tetris-res.toml", RESIDUAL_ZOO),
         r#"
 name = "res"
 [zoo]
@@ -202,15 +207,7 @@ lr = 1e-3
 after_train = true
 images = 100
 "#,
-    )
-    .unwrap();
-    let env = Env {
-        workspace: Workspace::new(tmp.path().join("ws")),
-        data_dir: tmp.path().join("no-data"),
-        device: Default::default(),
-        zoo_kernel: Default::default(),
-    };
-    let e = Experiment::load(&file).unwrap();
+    );
     let cancel = AtomicBool::new(false);
     let end = run_experiment(&env, &e, &env.workspace.runs(), &cancel, &mut |_| {}).unwrap();
     assert!(end.failed.is_empty() && end.cancelled.is_none(), "{end:?}");

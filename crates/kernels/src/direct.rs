@@ -121,20 +121,14 @@ pub(crate) unsafe fn forward(
     }
     let mut o0 = 0;
     while o0 < g.o {
-        let left = g.o - o0;
         // SAFETY (each call): the assertions above bound every address the tiles form.
-        unsafe {
-            if left >= 4 {
-                forward_channels::<4>(g, x, w, bias, y, segs, o0);
-                o0 += 4;
-            } else if left >= 2 {
-                forward_channels::<2>(g, x, w, bias, y, segs, o0);
-                o0 += 2;
-            } else {
-                forward_channels::<1>(g, x, w, bias, y, segs, o0);
-                o0 += 1;
+        o0 += unsafe {
+            match g.o - o0 {
+                4.. => forward_channels::<4>(g, x, w, bias, y, segs, o0),
+                2..=3 => forward_channels::<2>(g, x, w, bias, y, segs, o0),
+                _ => forward_channels::<1>(g, x, w, bias, y, segs, o0),
             }
-        }
+        };
     }
 }
 
@@ -148,7 +142,7 @@ unsafe fn forward_channels<const NO: usize>(
     y: &mut [f32],
     segs: &[Seg],
     o0: usize,
-) {
+) -> usize {
     let mut tiles = segs.chunks_exact(3);
     for t in &mut tiles {
         unsafe { forward_tile::<NO, 3>(g, x, w, bias, y, t, o0) };
@@ -156,6 +150,7 @@ unsafe fn forward_channels<const NO: usize>(
     for s in tiles.remainder().chunks(1) {
         unsafe { forward_tile::<NO, 1>(g, x, w, bias, y, s, o0) };
     }
+    NO
 }
 
 #[cfg(target_arch = "x86_64")]

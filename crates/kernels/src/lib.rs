@@ -344,7 +344,9 @@ struct Tape {
     grad: Vec<f32>,
     grad_next: Vec<f32>,
     dcols: Vec<f32>,
-    segs: Vec<direct::Seg>,
+    /// Per op, the direct kernels' segments and the batch size they were cut for (the same
+    /// for the forward and the backward pass, and for every step of one batch size).
+    segs: Vec<(usize, Vec<direct::Seg>)>,
 }
 
 impl Tape {
@@ -355,9 +357,19 @@ impl Tape {
             cols: vec![Vec::new(); n],
             argmax: vec![Vec::new(); n],
             masks: vec![Vec::new(); n],
+            segs: vec![(0, Vec::new()); n],
             ..Tape::default()
         }
     }
+}
+
+/// The segments of `geo` from `cache`, cut again only when the batch size changed.
+fn segments<'a>(cache: &'a mut (usize, Vec<direct::Seg>), geo: &direct::Geo) -> &'a [direct::Seg] {
+    if cache.0 != geo.b || cache.1.is_empty() {
+        direct::segments(geo, &mut cache.1);
+        cache.0 = geo.b;
+    }
+    &cache.1
 }
 
 /// Per-network dropout of a forward pass: probability, seed, step.
@@ -421,13 +433,11 @@ impl NativeNet {
                     fit(y, out * cols_n);
                     #[cfg(target_arch = "x86_64")]
                     if let Some(geo) = self.direct_geo(op, b) {
-                        direct::segments(&geo, &mut tape.segs);
+                        let segs = segments(&mut tape.segs[i], &geo);
                         let bias = bo.map(|bo| &w[bo..bo + out]);
                         // SAFETY: `direct_geo` is only given where the CPU has AVX2 and FMA;
                         // the segments are those of this geometry.
-                        unsafe {
-                            direct::forward(&geo, x, &w[*wo..wo + out * ckk], bias, y, &tape.segs)
-                        };
+                        unsafe { direct::forward(&geo, x, &w[*wo..wo + out * ckk], bias, y, segs) };
                         continue;
                     }
                     if let Some(bo) = bo {
@@ -623,19 +633,13 @@ impl NativeNet {
                     }
                     #[cfg(target_arch = "x86_64")]
                     if let Some(geo) = self.direct_geo(op, b) {
-                        direct::segments(&geo, &mut tape.segs);
+                        let segs = segments(&mut tape.segs[i], &geo);
                         let wl = &w[*wo..wo + out * ckk];
                         // SAFETY: as in the forward pass.
                         unsafe {
-                            direct::weight_grad(
-                                &geo,
-                                x,
-                                dy,
-                                &mut g[*wo..wo + out * ckk],
-                                &tape.segs,
-                            );
+                            direct::weight_grad(&geo, x, dy, &mut g[*wo..wo + out * ckk], segs);
                             if need_input_grad {
-                                direct::input_grad(&geo, dy, wl, dx, &tape.segs);
+                                direct::input_grad(&geo, dy, wl, dx, segs);
                             }
                         }
                         if need_input_grad {

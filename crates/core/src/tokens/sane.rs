@@ -500,6 +500,7 @@ mod tests {
         let tk = SaneTokenizer::new(&lay, 288).unwrap();
         let [t, l, c] = tk.max_positions();
         assert!(t <= 55_000 && l <= 100 && c <= 550, "{:?}", [t, l, c]);
+        assert_eq!([t, c], [53_524, 512]);
         // 20 convolutions (17 and 3 projections), the classifier, 20 batch norms as three
         // token layers each.
         assert_eq!(l, 20 + 1 + 3 * 20);
@@ -510,6 +511,15 @@ mod tests {
         let back = tk.detokenize(&tk.tokenize(&flat).unwrap()).unwrap();
         assert!(same_bits(&flat, &back));
         assert_eq!(tk.mask().iter().sum::<f32>() as usize, lay.total);
+        // resnet8 (experiments/resnet8-sane.toml): 682 tokens, 504 of them a batch norm's.
+        let tk = SaneTokenizer::new(&layout("resnet8"), 288).unwrap();
+        let norm: usize = tk
+            .layers()
+            .iter()
+            .filter(|s| s.row_len <= 2)
+            .map(|s| s.token_count())
+            .sum();
+        assert_eq!((tk.token_count(), norm), (682, 504));
     }
 
     #[test]

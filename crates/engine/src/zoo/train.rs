@@ -194,9 +194,9 @@ impl Population {
         column(self.alive.iter().map(|&a| a as u8 as f64), &self.device)
     }
 
-    /// Zero weights and optimizer state for networks `hps` of `p` parameters, at epoch 0.
-    fn fresh(hps: &[&Hparams], p: usize, device: &Device) -> Population {
-        let n = hps.len();
+    /// Zero weights and optimizer state for networks `hps` of `net`, at epoch 0.
+    fn fresh(net: &PopulationNet, hps: &[&Hparams], device: &Device) -> Population {
+        let (n, p) = (hps.len(), net.param_count());
         Population {
             w: Tensor::zeros([n, p], device),
             m: Tensor::zeros([n, p], device),
@@ -217,7 +217,7 @@ impl Population {
             last_mean_test_acc: f64::NAN,
             device: device.clone(),
             native: None,
-            trainable: None,
+            trainable: net.has_batch_norm().then(|| net.trainable_mask(device)),
         }
     }
 
@@ -235,9 +235,8 @@ impl Population {
     ) -> Result<Population> {
         let (n, p) = (hps.len(), net.param_count());
         let mk = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [n, p]), device);
-        let mut pop = Population::fresh(hps, p, device);
+        let mut pop = Population::fresh(net, hps, device);
         pop.native = opts.kernel.native_for(net, device)?;
-        pop.trainable = net.has_batch_norm().then(|| net.trainable_mask(device));
         if let Some(state) = writer.read_state(k)? {
             let get = |name: &str| -> Result<Vec<f32>> {
                 let (d, shape) = state.get(name).ok_or_else(|| Error::Shape {
@@ -329,7 +328,7 @@ impl Population {
             };
             let any_dropout = dropout_p.iter().any(|p| *p > 0.0) || net.has_fixed_dropout();
             // Batch norms train on the batch's statistics and move their running ones.
-            let (logits, stats) = if net.has_batch_norm() {
+            let (logits, stats) = if self.trainable.is_some() {
                 net.forward_training(wa.clone(), Input::PerModel(x.autodiff()), &dropout)?
             } else {
                 let input = Input::PerModel(x.autodiff());
@@ -640,9 +639,8 @@ pub fn finetune(
         });
     }
     let refs: Vec<&Hparams> = hps.iter().collect();
-    let mut pop = Population::fresh(&refs, p, device);
+    let mut pop = Population::fresh(net, &refs, device);
     pop.native = Kernel::Auto.native_for(net, device)?;
-    pop.trainable = net.has_batch_norm().then(|| net.trainable_mask(device));
     pop.w = Tensor::from_data(TensorData::new(weights.to_vec(), [n, p]), device);
     let mut out = vec![pop.evaluate(net, &data.test, eval_batch).1];
     for _ in 0..epochs {
