@@ -7,6 +7,8 @@ Run (full torch wheel in .venv-ref, see scripts/reference/setup-venv.sh), beside
     .venv-ref/bin/python benches/hyper_baseline.py --model r21-mnist --threads 2
     .venv-ref/bin/python benches/hyper_baseline.py --model sane-2025 --threads 2
     .venv-ref/bin/python benches/hyper_baseline.py --model sane-2025 --behaviour --threads 2
+    .venv-ref/bin/python benches/hyper_baseline.py --model sane-resnet18 --batch 1 --steps 2 \
+        --warmup 1 --threads 2
 
 Models (mirroring crates/engine/src/hyper/{nn,model,loss}.rs; reference.md §3.1, §3.2, §4, §6):
 - r21-mnist: the 2021 transformer AE at its MNIST-Seed size. CNN-s networks (2464 parameters) as
@@ -42,6 +44,15 @@ Models (mirroring crates/engine/src/hyper/{nn,model,loss}.rs; reference.md §3.1
   `--behaviour-impl vmap` (torch.func.functional_call over an nn.Module under torch.func.vmap,
   as [R25] does). Same optimizer (the learning rate does not change the cost of a step).
 
+- sane-resnet18: SANE at [RS]'s ResNet-18 setting (pretrain_sane_cifar100_resnet18.py, reference.md
+  §3.2): the same modules at token size 288, d_model 2048, 16 heads, 8 + 8 blocks, latent 128,
+  position tables [55000, 100, 550], on windows of 256 of a ResNet-18's 53,524 tokens; SANE head on
+  256*128 = 32,768 inputs; same loss and optimizer as sane-2025 (no behavioural loss: a window is
+  not a whole network). Inputs: random normal tokens [N, 256, 288] with every slot real (the real
+  mask of a window changes the loss's value, not its cost) and positions of a window at a random
+  start (n = s..s+255, layers and rows drawn within the tables). Peak host memory (ru_maxrss) and,
+  on CUDA, peak allocated GPU memory are printed with the step time.
+
 Inputs: random normal flat weights (r21-mnist) / random normal tokens with zero padding
 (sane-2025), generated once; the two views are the batch and a noised copy of it (additive noise
 0.05 for r21-mnist, SANE's multiplicative noise 0.1 for sane-2025), fixed for every step. The cost
@@ -52,6 +63,7 @@ code builds a [2N, 2N, d] CosineSimilarity broadcast, which gives the same value
 """
 import argparse
 import json
+import resource
 import statistics
 import time
 
@@ -441,6 +453,15 @@ def build_r21(a, dev):
     return ae, head, step
 
 
+def sane_optimizer(ae, head):
+    """AdamW lr 1e-4, weight decay 3e-9 on >= 2-D parameters only (0 on norms and biases)."""
+    named = list(ae.named_parameters()) + list(head.named_parameters())
+    decay = [p for _, p in named if p.dim() >= 2]
+    no_decay = [p for _, p in named if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 3e-9},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=1e-4)
+
+
 def build_sane(a, dev):
     rows, ts = CNN3_ROWS, 289
     pos, mask, slots = sane_tokens(rows, ts)
@@ -449,11 +470,7 @@ def build_sane(a, dev):
     pos, mask, slots = pos.to(dev), mask.to(dev), slots.to(dev)
     ae = SaneAe(ts, d=256, heads=8, layers=8, latent=64, max_positions=[500, 50, 100]).to(dev)
     head = SaneHead(t * 64).to(dev)
-    named = list(ae.named_parameters()) + list(head.named_parameters())
-    decay = [p for _, p in named if p.dim() >= 2]
-    no_decay = [p for _, p in named if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 3e-9},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=1e-4)
+    opt = sane_optimizer(ae, head)
     n = a.batch
     x_i = torch.randn(n, t, ts, device=dev) * mask
     x_j = x_i * (1 + 0.1 * torch.randn_like(x_i))
@@ -488,16 +505,48 @@ def build_sane(a, dev):
     return ae, head, step
 
 
+def build_sane_resnet18(a, dev):
+    ts, w, d, latent = 288, 256, 2048, 128
+    ae = SaneAe(ts, d=d, heads=16, layers=8, latent=latent,
+                max_positions=[55000, 100, 550]).to(dev)
+    head = SaneHead(w * latent).to(dev)
+    opt = sane_optimizer(ae, head)
+    n = a.batch
+    x_i = torch.randn(n, w, ts, device=dev)
+    x_j = x_i * (1 + 0.1 * torch.randn_like(x_i))
+    x = torch.cat([x_i, x_j], 0)  # [2N, 256, 288]
+    mask = torch.ones(w, ts, device=dev)
+    start = int(torch.randint(0, 53524 - w + 1, ()))
+    pos = torch.stack([torch.arange(start, start + w), torch.randint(0, 100, (w,)),
+                       torch.randint(0, 550, (w,))], 1).to(dev)
+    positions = pos.unsqueeze(0).expand(2 * n, w, 3)
+    gamma, tau = 0.05, 0.1
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        z = ae.encode(x, positions)
+        y = ae.decode(z, positions)
+        c = nt_xent(head(z[:n]), head(z[n:]), tau)
+        loss = gamma * c + (1 - gamma) * masked_mse(y, x, mask)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return ae, head, step
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", choices=["r21-mnist", "sane-2025"], default="r21-mnist")
+    ap.add_argument("--model", choices=["r21-mnist", "sane-2025", "sane-resnet18"],
+                    default="r21-mnist")
     ap.add_argument("--behaviour", action="store_true",
                     help="sane-2025 only: add the 2025 behavioural loss (beta 0.1)")
     ap.add_argument("--behaviour-impl", choices=["grouped", "vmap"], default="grouped",
                     help="how the CNN3 networks run in the behavioural loss")
     ap.add_argument("--queries", type=int, default=256, help="query images of the behavioural loss")
     ap.add_argument("--batch", type=int, default=None,
-                    help="zoo networks per step (default 500 for r21-mnist, 64 for sane-2025); "
+                    help="zoo networks per step (default 500 for r21-mnist, 64 for sane-2025, "
+                         "32 for sane-resnet18); "
                          "the two views make 2*batch rows")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
@@ -508,9 +557,9 @@ def main():
     if a.behaviour and a.model != "sane-2025":
         ap.error("--behaviour needs --model sane-2025")
     if a.batch is None:
-        a.batch = 500 if a.model == "r21-mnist" else 64
-    if a.batch < 2 or a.steps < 1 or a.warmup < 0 or a.queries < 1:
-        ap.error("need --batch >= 2, --steps >= 1, --warmup >= 0, --queries >= 1")
+        a.batch = {"r21-mnist": 500, "sane-2025": 64, "sane-resnet18": 32}[a.model]
+    if a.batch < 1 or a.steps < 1 or a.warmup < 0 or a.queries < 1:
+        ap.error("need --batch >= 1, --steps >= 1, --warmup >= 0, --queries >= 1")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     dev = torch.device(a.device)
@@ -519,7 +568,8 @@ def main():
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
-    ae, head, step = (build_r21 if a.model == "r21-mnist" else build_sane)(a, dev)
+    build = {"r21-mnist": build_r21, "sane-2025": build_sane, "sane-resnet18": build_sane_resnet18}
+    ae, head, step = build[a.model](a, dev)
     ae.train()
     head.train()
     n_ae = sum(p.numel() for p in ae.parameters())
@@ -538,12 +588,15 @@ def main():
     med = statistics.median(times)
     rate = a.batch / med
     final_loss = float(loss.detach())
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    peak_gpu = torch.cuda.max_memory_allocated(dev) if dev.type == "cuda" else None
     what = a.model + (f" +behaviour ({a.behaviour_impl}, Q={a.queries})" if a.behaviour else "")
     print(f"pytorch {what}: {n_ae + n_head:,} parameters (autoencoder {n_ae:,}, head {n_head:,}), "
           f"batch {a.batch} ({2 * a.batch} rows), {a.threads} threads, {a.device}: "
           f"{med:.4f} s/step (median of {a.steps} after {a.warmup} warm-up; "
           f"min {min(times):.4f}, max {max(times):.4f}), {rate:.2f} samples/s, "
-          f"last loss {final_loss:.4g}")
+          f"last loss {final_loss:.4g}; peak resident memory {peak_rss / 1e9:.2f} GB"
+          + (f", peak GPU memory allocated {peak_gpu / 1e9:.2f} GB" if peak_gpu is not None else ""))
     print(json.dumps({
         "bench": "hyper", "impl": "pytorch", "torch": torch.__version__, "model": a.model,
         "behaviour": a.behaviour,
@@ -553,6 +606,7 @@ def main():
         "batch": a.batch, "threads": a.threads, "device": a.device, "steps": a.steps,
         "warmup": a.warmup, "s_per_step": med, "s_per_step_min": min(times),
         "s_per_step_max": max(times), "samples_per_s": rate, "last_loss": final_loss,
+        "peak_rss_bytes": peak_rss, "peak_gpu_bytes": peak_gpu,
     }))
 
 

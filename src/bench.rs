@@ -59,6 +59,7 @@ pub fn hyper(g: &Global, a: &BenchHyperArgs) -> Result<ExitCode> {
     let model = match a.model {
         HyperBenchModel::R21Mnist => HyperModel::R21Mnist,
         HyperBenchModel::Sane2025 => HyperModel::Sane2025,
+        HyperBenchModel::SaneResnet18 => HyperModel::SaneResnet18,
     };
     let batch = a.batch.unwrap_or(model.default_batch());
     let r = bench::hyper(
@@ -73,7 +74,7 @@ pub fn hyper(g: &Global, a: &BenchHyperArgs) -> Result<ExitCode> {
     )?;
     let name = model.name();
     println!(
-        "hyperzoo {name}{}: {} parameters, batch {batch}, device {dev}, libtorch threads = cores = {}: {:.3} s/step (median of {}), {:.1} samples/s; views built in {:.1} ms per batch on the producer thread",
+        "hyperzoo {name}{}: {} parameters, batch {batch}, device {dev}, libtorch threads = cores = {}: {:.3} s/step (median of {}), {:.3} samples/s; views built in {:.1} ms per batch on the producer thread",
         if a.behaviour { " +behaviour" } else { "" },
         r.params,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -82,12 +83,19 @@ pub fn hyper(g: &Global, a: &BenchHyperArgs) -> Result<ExitCode> {
         batch as f64 / r.s_per_step,
         r.data_ms
     );
+    if let Some(bytes) = r.peak_rss {
+        println!(
+            "  peak resident memory {:.2} GB (model, optimizer state, activations, the synthetic zoo)",
+            bytes as f64 / 1e9
+        );
+    }
     println!(
-        "{{\"impl\": \"hyperzoo\", \"model\": \"{name}\", \"behaviour\": {}, \"batch\": {batch}, \"params\": {}, \"s_per_step\": {:.5}, \"samples_per_s\": {:.2}}}",
+        "{{\"impl\": \"hyperzoo\", \"model\": \"{name}\", \"behaviour\": {}, \"batch\": {batch}, \"params\": {}, \"s_per_step\": {:.5}, \"samples_per_s\": {:.2}, \"peak_rss_bytes\": {}}}",
         a.behaviour,
         r.params,
         r.s_per_step,
-        batch as f64 / r.s_per_step
+        batch as f64 / r.s_per_step,
+        r.peak_rss.map_or("null".to_string(), |b| b.to_string())
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -198,6 +198,11 @@ pub struct GenerateNetsArgs {
     /// networks from random initialisation trained the same K epochs
     #[arg(long, value_name = "K", default_value_t = 0)]
     pub finetune_epochs: usize,
+    /// Refresh the generated networks' batch-norm running statistics with N training-mode
+    /// passes on batches of 32 training images before evaluating them ([RS]'s conditioning)
+    /// [default: 200 for architectures with batch norms; 0 turns it off]
+    #[arg(long, value_name = "N")]
+    pub bn_condition: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -454,6 +459,11 @@ pub enum HyperBenchModel {
     /// SANE at the 2025 setting (d_model 256, 8 heads, 8 layers, latent 64) on CNN3 tokens.
     #[value(name = "sane-2025")]
     Sane2025,
+    /// SANE at its ResNet-18 setting (d_model 2048, 16 heads, 8 layers, latent 128, windows of
+    /// 256 tokens of 288 values) on ResNet-18 weights: about 0.9 G parameters, so a CPU wants
+    /// `--batch 1 --steps 2 --warmup 1` and about 20 GB of memory.
+    #[value(name = "sane-resnet18")]
+    SaneResnet18,
 }
 
 #[derive(Debug, Args)]
@@ -461,7 +471,8 @@ pub struct BenchHyperArgs {
     /// Model
     #[arg(long, value_enum, default_value = "r21-mnist")]
     pub model: HyperBenchModel,
-    /// Batch size [default: 500 for r21-mnist, 64 for sane-2025, as the references]
+    /// Batch size [default: 500 for r21-mnist, 64 for sane-2025, 32 for sane-resnet18, as the
+    /// references]
     #[arg(long)]
     pub batch: Option<usize>,
     /// Timed steps

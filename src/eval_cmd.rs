@@ -155,6 +155,7 @@ pub fn generate(g: &Global, a: &crate::cli::GenerateNetsArgs) -> Result<ExitCode
         images: a.images,
         seed: a.seed,
         finetune_epochs: a.finetune_epochs,
+        bn_condition: a.bn_condition,
     };
     let mut progress = Progress::new(false);
     let out = generate_nets(&env, &l, &opts, &crate::cancel_flag(), &mut |n| {
@@ -181,11 +182,19 @@ fn print_generation(out: &hyperzoo_engine::workflow::generate::Generated) {
         None => crate::tell!("  {name:<22} -"),
     };
     crate::tell!(
-        "generated {} networks ({} sampler, bandwidth {}, {} anchors) -> {}",
+        "generated {} networks ({} sampler, bandwidth {}, {} anchors{}) -> {}",
         generation.networks,
         generation.sampler,
         generation.bandwidth,
         generation.anchors,
+        if generation.bn_condition > 0 {
+            format!(
+                ", batch norms conditioned on {} batches of training images",
+                generation.bn_condition
+            )
+        } else {
+            String::new()
+        },
         generation.zoo
     );
     crate::tell!("  test accuracy          min    q25    median q75    max    mean");

@@ -167,6 +167,11 @@ pub struct Generation {
     pub candidates: usize,
     /// Networks kept.
     pub networks: usize,
+    /// Training-mode passes (batches of 32 training images) that refreshed the generated
+    /// networks' batch-norm running statistics before evaluation, [RS]'s conditioning; 0 for
+    /// none (networks without batch norms, or files written before it existed).
+    #[serde(default)]
+    pub bn_condition: usize,
     /// Test images the networks ran on.
     pub images: usize,
     /// Test accuracy of the anchors (the zoo checkpoints sampled around).
@@ -345,6 +350,7 @@ mod tests {
             }],
             generation: Some(Generation {
                 networks: 3,
+                bn_condition: 0,
                 acc_generated: Quantiles::of(&[0.1, 0.2, f64::NAN, 0.3]),
                 finetune: vec![Finetune {
                     epoch: 1,

@@ -167,6 +167,9 @@ pub enum HyperModel {
     R21Mnist,
     /// SANE at the 2025 setting (d_model 256, 8 heads, 8 layers, latent 64) on CNN3 tokens.
     Sane2025,
+    /// SANE at [RS]'s ResNet-18 setting (d_model 2048, 16 heads, 8 layers, latent 128, windows
+    /// of 256 of the 53,524 tokens of 288 values) on ResNet-18 weights.
+    SaneResnet18,
 }
 
 impl HyperModel {
@@ -175,14 +178,17 @@ impl HyperModel {
         match self {
             HyperModel::R21Mnist => "r21-mnist",
             HyperModel::Sane2025 => "sane-2025",
+            HyperModel::SaneResnet18 => "sane-resnet18",
         }
     }
 
-    /// The reference's batch size (500 for the 2021 model, 64 for SANE).
+    /// The reference's batch size (500 for the 2021 model, 64 for SANE on CNN3, 32 for SANE
+    /// on ResNet-18).
     pub fn default_batch(self) -> usize {
         match self {
             HyperModel::R21Mnist => 500,
             HyperModel::Sane2025 => 64,
+            HyperModel::SaneResnet18 => 32,
         }
     }
 }
@@ -213,32 +219,45 @@ pub struct HyperBenchReport {
     pub steps: usize,
     /// Median milliseconds the producer thread took to build a batch's views.
     pub data_ms: f64,
+    /// The process's peak resident memory (bytes) at the last timed step, where the system
+    /// reports it (Linux): model, optimizer state, activations and the synthetic zoo.
+    pub peak_rss: Option<u64>,
 }
 
-/// Training speed of a hyper-representation model (see the module's documentation).
+/// Training speed of a hyper-representation model (see the module's documentation). The
+/// synthetic zoo holds one batch of training networks (and two for validation), trained for one
+/// step per epoch until the warm-up and timed steps are done; nothing is evaluated or written.
 pub fn hyper(device: &Device, a: &HyperBench) -> Result<HyperBenchReport> {
     let arch = match a.model {
-        HyperModel::R21Mnist => ArchSpec::builtin("cnn_s").expect("built-in"),
-        HyperModel::Sane2025 => ArchSpec::builtin("cnn3").expect("built-in"),
-    };
+        HyperModel::R21Mnist => ArchSpec::builtin("cnn_s"),
+        HyperModel::Sane2025 => ArchSpec::builtin("cnn3"),
+        HyperModel::SaneResnet18 => ArchSpec::builtin("resnet18"),
+    }
+    .expect("built-in");
     let batch = a.batch;
-    let steps = a.warmup + a.steps;
+    let steps = (a.warmup + a.steps) as u64;
     let tmp = tempdir()?;
     let zoo_dir = tmp.path().join("zoo");
-    synthetic_zoo(&zoo_dir, &arch, batch * steps + 2)?;
+    synthetic_zoo(&zoo_dir, &arch, batch + 2)?;
     let zoo = hyperzoo_core::zoo::store::Zoo::open(&zoo_dir)?;
-    let spec = spec(a, batch);
+    let mut spec = spec(a, batch);
+    spec.train.epochs = steps as usize + 1;
+    spec.max_steps = Some(steps);
     let prepared = prepare(&spec, &zoo)?;
     let run = RunDir::create(&tmp.path().join("run"))?;
     let cancel = AtomicBool::new(false);
     let mut times = Vec::new();
     let mut data_ms = Vec::new();
     let mut params = 0;
+    let mut peak_rss = None;
     let mut on = |e: &Event| match e {
         Event::Started { params: p, .. } => params = *p,
         Event::Step(s) if s.step as usize > a.warmup => {
             times.push((s.step_ms + s.wait_ms) / 1e3);
             data_ms.push(s.data_ms);
+            if s.step == steps {
+                peak_rss = peak_resident_bytes();
+            }
         }
         _ => {}
     };
@@ -252,7 +271,16 @@ pub fn hyper(device: &Device, a: &HyperBench) -> Result<HyperBenchReport> {
         s_per_step: median(&mut times),
         steps: times.len(),
         data_ms: median(&mut data_ms),
+        peak_rss,
     })
+}
+
+/// The process's peak resident set size (`VmHWM` of `/proc/self/status`), where there is one.
+pub fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// A zoo of `n` random networks of `arch` (one checkpoint, epoch 0), nearly all in train.
@@ -349,6 +377,22 @@ fn spec(a: &HyperBench, batch: usize) -> TrainSpec {
             ReconstructionKind::Masked,
             (Optimizer::AdamW, 3e-9),
         ),
+        HyperModel::SaneResnet18 => (
+            ModelConfig::Sane(SaneConfig {
+                token_size: 288,
+                d_model: 2048,
+                heads: 16,
+                layers: 8,
+                latent: 128,
+                max_positions: [55000, 100, 550],
+                dropout: 0.0,
+            }),
+            HeadConfig::Sane,
+            Some((288, 256)),
+            0.05,
+            ReconstructionKind::Masked,
+            (Optimizer::AdamW, 3e-9),
+        ),
     };
     TrainSpec {
         seed: 1,
@@ -393,5 +437,6 @@ fn spec(a: &HyperBench, batch: usize) -> TrainSpec {
             keep_last: 1,
             ..TrainSection::default()
         },
+        max_steps: None,
     }
 }

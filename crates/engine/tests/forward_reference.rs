@@ -31,6 +31,9 @@ struct Case {
     /// model, layer by layer.
     #[serde(default)]
     running: Vec<f64>,
+    /// The weights' sequence: "sin" (default) or "hash" (see [`reference_weights`]).
+    #[serde(default)]
+    weights: Option<String>,
     logits: Vec<f64>,
     classes: usize,
 }
@@ -41,9 +44,26 @@ fn device() -> Device {
         .device
 }
 
-/// The script's weights: tensor t of model n at flat index i is
-/// offset[t] + scale[t] * sin(0.37 i + 1.1 n + 0.5) (offsets 0 where the case has none).
-fn reference_weights(layout: &Layout, scales: &[f64], offsets: &[f64], n: usize) -> Vec<f32> {
+/// The script's weights: tensor t of model n at flat index i is offset[t] + scale[t] * s(i, n)
+/// (offsets 0 where the case has none), with s = sin(0.37 i + 1.1 n + 0.5), or for "hash"
+/// s = 2 (h - floor(h)) - 1, h = 43758.5453 sin(12.9898 (i + 7919 n) + 78.233).
+fn reference_weights(
+    layout: &Layout,
+    scales: &[f64],
+    offsets: &[f64],
+    n: usize,
+    kind: Option<&str>,
+) -> Vec<f32> {
+    let seq = |i: usize, m: usize| -> f64 {
+        match kind {
+            Some("hash") => {
+                let h = (12.9898 * (i + 7919 * m) as f64 + 78.233).sin() * 43758.5453;
+                2.0 * (h - h.floor()) - 1.0
+            }
+            None | Some("sin") => (0.37 * i as f64 + 1.1 * m as f64 + 0.5).sin(),
+            Some(other) => panic!("unknown weight sequence {other}"),
+        }
+    };
     let mut segments = Vec::new(); // (offset, len) per state-dict tensor, in order
     for p in &layout.params {
         segments.push((p.weight_offset, p.weight_len()));
@@ -61,8 +81,7 @@ fn reference_weights(layout: &Layout, scales: &[f64], offsets: &[f64], n: usize)
         for (t, (&(off, len), &s)) in segments.iter().zip(scales).enumerate() {
             let o = offsets.get(t).copied().unwrap_or(0.0);
             for i in off..off + len {
-                w[m * layout.total + i] =
-                    (o + s * (0.37 * i as f64 + 1.1 * m as f64 + 0.5).sin()) as f32;
+                w[m * layout.total + i] = (o + s * seq(i, m)) as f32;
             }
         }
     }
@@ -108,7 +127,13 @@ fn population_forward_matches_pytorch_for_every_builtin() {
         let spec = ArchSpec::builtin(&case.arch).unwrap();
         let net = PopulationNet::new(spec.clone(), case.activation.parse().unwrap()).unwrap();
         assert_eq!(net.param_count(), case.params, "{}", case.arch);
-        let w = reference_weights(net.layout(), &case.scales, &case.offsets, n);
+        let w = reference_weights(
+            net.layout(),
+            &case.scales,
+            &case.offsets,
+            n,
+            case.weights.as_deref(),
+        );
         let weights = Tensor::<2>::from_data(TensorData::new(w, [n, case.params]), &dev);
         let [c, h, wd] = spec.input;
         let x = reference_input(spec.input, b);
@@ -175,7 +200,13 @@ fn population_forward_matches_pytorch_for_every_builtin() {
         }
         // The native CPU path of zoo training, one network at a time.
         let native = NativeNet::new(&spec, case.activation.parse().unwrap()).unwrap();
-        let w = reference_weights(net.layout(), &case.scales, &case.offsets, n);
+        let w = reference_weights(
+            net.layout(),
+            &case.scales,
+            &case.offsets,
+            n,
+            case.weights.as_deref(),
+        );
         for m in 0..n {
             let got = native::logits(&native, &w[m * case.params..(m + 1) * case.params], &x, b);
             let want = &case.logits[m * b * case.classes..(m + 1) * b * case.classes];
@@ -437,4 +468,88 @@ fn negative_running_variances_evaluate_to_finite_logits() {
         .try_to_vec()
         .unwrap();
     assert!(out.iter().all(|v| v.is_finite()), "{out:?}");
+}
+
+#[test]
+fn batch_norm_conditioning_fits_running_statistics_to_the_images() {
+    // resnet8 with running statistics far from anything its weights produce: after enough
+    // training-mode passes on one batch the running statistics are that batch's (momentum 0.1:
+    // 0.9^150 ≈ 1.4e-7 of the old values left), so evaluation mode computes what training mode
+    // does on the batch; everything but the running statistics is left as it was.
+    use hyperzoo_engine::hyper::eval::condition_batch_norms;
+    use hyperzoo_engine::zoo::dataset::TensorSet;
+    let dev = device();
+    let spec = ArchSpec::builtin("resnet8").unwrap();
+    let net = PopulationNet::new(spec.clone(), "relu".parse().unwrap()).unwrap();
+    let layout = net.layout().clone();
+    let (n, b, p) = (2, 16, layout.total);
+    let mut w = Vec::new();
+    for m in 0..n {
+        // Hashed weights; running means 5, running variances 100.
+        let mut one: Vec<f32> = (0..p)
+            .map(|i| {
+                let h = (12.9898 * (i + 7919 * m) as f64 + 78.233).sin() * 43758.5453;
+                (0.3 * (2.0 * (h - h.floor()) - 1.0)) as f32
+            })
+            .collect();
+        for l in &layout.params {
+            if let Some(at) = l.buffers_offset {
+                one[at..at + l.out].fill(5.0);
+                one[at + l.out..at + 2 * l.out].fill(100.0);
+            }
+        }
+        w.extend(one);
+    }
+    let x = reference_input(spec.input, b);
+    let [c, h, wd] = spec.input;
+    let images = TensorSet {
+        x: Tensor::<4>::from_data(TensorData::new(x, [b, c, h, wd]), &dev),
+        y: Tensor::<1, Int>::zeros([b], &dev),
+    };
+    let run = |w: &[f32], train: bool| -> Vec<f32> {
+        let wt = Tensor::<2>::from_data(TensorData::new(w.to_vec(), [n, p]), &dev);
+        let mode = train.then(|| training(n));
+        net.forward(wt, Input::Shared(images.x.clone()), mode.as_ref())
+            .unwrap()
+            .into_data()
+            .try_to_vec()
+            .unwrap()
+    };
+    let before = w.clone();
+    let acts = vec!["relu".parse().unwrap(); n];
+    assert!(condition_batch_norms(&spec, &mut w, &acts, &images, 150, b, &dev).unwrap());
+    let train_mode = run(&w, true);
+    let eval_mode = run(&w, false);
+    let scale = train_mode.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let diff = train_mode
+        .iter()
+        .zip(&eval_mode)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    // Evaluation normalises by the unbiased variance, training by the biased one.
+    assert!(
+        diff <= 2e-3 * scale,
+        "eval vs train after conditioning: {diff} of {scale}"
+    );
+    let unconditioned = run(&before, false);
+    let far = train_mode
+        .iter()
+        .zip(&unconditioned)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(far > 100.0 * diff, "the running statistics mattered: {far}");
+    let stats: std::collections::HashSet<usize> = layout
+        .params
+        .iter()
+        .filter_map(|l| l.buffers_offset.map(|at| (at, l.out)))
+        .flat_map(|(at, c)| at..at + 2 * c)
+        .collect();
+    for m in 0..n {
+        for i in (0..p).filter(|i| !stats.contains(i)) {
+            assert_eq!(w[m * p + i], before[m * p + i], "weight {i} of network {m}");
+        }
+    }
+    // Networks without batch norms are left alone.
+    let cnn = ArchSpec::builtin("cnn_s").unwrap();
+    let mut v = vec![0.1f32; cnn.param_count().unwrap()];
+    let acts = vec!["relu".parse().unwrap()];
+    assert!(!condition_batch_norms(&cnn, &mut v, &acts, &images, 5, b, &dev).unwrap());
 }

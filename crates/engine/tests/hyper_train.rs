@@ -130,6 +130,7 @@ fn spec() -> TrainSpec {
             keep_last: 2,
             ..TrainSection::default()
         },
+        max_steps: None,
     }
 }
 
@@ -166,6 +167,22 @@ fn resumed_run_ends_where_an_uninterrupted_run_ends() {
 #[test]
 fn resumed_sane_run_ends_where_an_uninterrupted_run_ends() {
     resume_matches(&sane_spec(0.1));
+}
+
+#[test]
+fn a_step_budget_stops_without_evaluating_or_writing_a_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zoo = tiny_zoo(&tmp.path().join("zoo"));
+    let spec = TrainSpec {
+        max_steps: Some(1),
+        ..sane_spec(0.0)
+    };
+    let dir = tmp.path().join("run");
+    let (out, losses) = run(&spec, &zoo, &dir, None);
+    assert!(matches!(out.unwrap(), Outcome::Cancelled { step: 1 }));
+    assert_eq!(losses.len(), 1);
+    let written = std::fs::read_dir(dir.join("checkpoints")).map_or(0, |d| d.count());
+    assert_eq!(written, 0, "no checkpoint written");
 }
 
 /// [`spec`] with a small SANE (tokens of 8, masked reconstruction) and `dropout`.

@@ -814,6 +814,7 @@ mod tests {
                 anchors: 12,
                 candidates: 5,
                 networks: 3,
+                bn_condition: 0,
                 acc_anchors: q(&[0.6, 0.65, 0.7]),
                 acc_generated: q(&[0.3, 0.4, 0.5]),
                 finetune: vec![

@@ -410,6 +410,7 @@ pub fn results() -> Results {
             anchors: 40,
             candidates: 200,
             networks: 20,
+            bn_condition: 0,
             images: 1000,
             acc_anchors: quantiles(0.62, 0.05),
             acc_generated: quantiles(0.48, 0.09),

@@ -446,6 +446,53 @@ impl PermutationGroups {
         index
     }
 
+    /// [`gather_index`](Self::gather_index) at `params` only: the entry of the original
+    /// network that each of those entries of the permuted one comes from, without building the
+    /// index of the whole vector (a window of a ResNet-18's 11 M parameters costs its own size).
+    ///
+    /// # Panics
+    /// If `perms` is not one valid permutation per group or a parameter is out of range.
+    pub fn sources(&self, perms: &[Vec<usize>], params: &[usize]) -> Vec<usize> {
+        self.check(perms);
+        let layers = &self.layout.params;
+        // Per layer: the permutation of its rows (units it produces) and of its input chunks.
+        let mut rows: Vec<Option<&[usize]>> = vec![None; layers.len()];
+        let mut cols: Vec<Option<(&[usize], usize)>> = vec![None; layers.len()];
+        for (g, perm) in self.groups.iter().zip(perms) {
+            for &li in &g.producers {
+                rows[li] = Some(perm);
+            }
+            for &(li, _, chunk) in &g.consumers {
+                cols[li] = Some((perm, chunk));
+            }
+        }
+        let starts: Vec<usize> = layers.iter().map(|l| l.weight_offset).collect();
+        params
+            .iter()
+            .map(|&p| {
+                assert!(
+                    p < self.layout.total,
+                    "parameter {p} of {}",
+                    self.layout.total
+                );
+                let li = starts.partition_point(|&s| s <= p) - 1;
+                let l = &layers[li];
+                let row = |u: usize| rows[li].map_or(u, |perm| perm[u]);
+                if let Some(b) = l.buffers_offset.filter(|&b| p >= b) {
+                    let (which, unit) = ((p - b) / l.out, (p - b) % l.out);
+                    return b + which * l.out + row(unit);
+                }
+                if let Some(b) = l.bias_offset.filter(|&b| p >= b) {
+                    return b + row(p - b);
+                }
+                let len = l.row_len();
+                let (o, c) = ((p - l.weight_offset) / len, (p - l.weight_offset) % len);
+                let c = cols[li].map_or(c, |(perm, chunk)| perm[c / chunk] * chunk + c % chunk);
+                l.weight_offset + row(o) * len + c
+            })
+            .collect()
+    }
+
     /// A permuted copy of one network's flat weights (`weights.len() == P`).
     ///
     /// # Panics
@@ -551,6 +598,21 @@ mod tests {
 
     fn ramp(n: usize) -> Vec<f32> {
         (0..n).map(|i| i as f32).collect()
+    }
+
+    #[test]
+    fn sources_at_some_parameters_are_the_gather_index_there() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for name in ["cnn_s", "cnn3", "resnet8"] {
+            let g = groups(name);
+            let perms = g.random(&mut rng);
+            let index = g.gather_index(&perms);
+            let all: Vec<usize> = (0..g.param_count()).collect();
+            assert_eq!(g.sources(&perms, &all), index, "{name}");
+            let some: Vec<usize> = (0..g.param_count()).rev().step_by(7).collect();
+            let want: Vec<usize> = some.iter().map(|&p| index[p]).collect();
+            assert_eq!(g.sources(&perms, &some), want, "{name}");
+        }
     }
 
     #[test]

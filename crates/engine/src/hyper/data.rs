@@ -237,30 +237,37 @@ pub fn batch_rng(seed: u64, epoch: u64, batch: u64) -> ChaCha8Rng {
     rng
 }
 
-fn window_of(
-    repr: &Representation,
-    rows: &[Vec<f32>],
+/// The parameters a SANE window of `size` tokens from `start` holds, in ascending order, with
+/// the slot (relative to the window) each one fills.
+fn window_params(
+    slot_of_param: &[usize],
     start: usize,
-) -> Result<(Vec<f32>, Vec<i64>, Vec<f32>)> {
-    let Representation::Sane {
-        tokenizer, window, ..
-    } = repr
-    else {
-        unreachable!("flat representation has no windows")
-    };
-    let mut x = Vec::new();
-    let mut pos = Vec::new();
-    let mut mask = Vec::new();
-    for flat in rows {
-        let tokens = tokenizer.tokenize(flat)?;
-        let w = tokenizer.window(&tokens, start, *window)?;
-        x.extend_from_slice(&w.tokens);
-        pos.extend(w.positions.iter().flat_map(|p| p.to_array().map(i64::from)));
-        if mask.is_empty() {
-            mask = w.mask.clone();
-        }
-    }
-    Ok((x, pos, mask))
+    size: usize,
+    ts: usize,
+) -> (Vec<usize>, Vec<usize>) {
+    let (a, b) = (start * ts, (start + size) * ts);
+    slot_of_param
+        .iter()
+        .enumerate()
+        .filter(|&(_, &s)| (a..b).contains(&s))
+        .map(|(p, &s)| (p, s - a))
+        .unzip()
+}
+
+/// The mask `[size, D]` and positions `[rows, size, 3]` of a SANE window.
+fn window_frame(
+    tokenizer: &SaneTokenizer,
+    start: usize,
+    size: usize,
+    rows: usize,
+) -> (Vec<f32>, Vec<i64>) {
+    let ts = tokenizer.token_size();
+    let mask = tokenizer.mask()[start * ts..(start + size) * ts].to_vec();
+    let one: Vec<i64> = tokenizer.positions()[start..start + size]
+        .iter()
+        .flat_map(|p| p.to_array().map(i64::from))
+        .collect();
+    (mask, one.repeat(rows))
 }
 
 /// Starts of the consecutive windows covering a whole SANE sequence (the last one ending at
@@ -279,7 +286,29 @@ pub fn window_starts(repr: &Representation) -> Vec<usize> {
     }
 }
 
+/// The permutations of view `view` of row `i` (None: the view stays as stored).
+fn draw_perms(
+    aug: &Augment,
+    view: usize,
+    i: usize,
+    rng: &mut ChaCha8Rng,
+) -> Option<Vec<Vec<usize>>> {
+    match (&aug.permutation, aug.canonical[view]) {
+        (Some(groups), false) => Some(match &aug.pool {
+            Some(pool) => pool.draw(groups, i as u64, rng),
+            None => groups.random(rng),
+        }),
+        _ => None,
+    }
+}
+
 /// Two augmented views of rows `ids`: view 1 of every row, then view 2 (`2·len(ids)` rows).
+///
+/// A SANE window is gathered straight from the stored rows: only the window's parameters are
+/// permuted, noised and placed into tokens, never a whole network, so a batch costs its
+/// windows' size whatever the networks' (a ResNet-18's 11 M parameters). Noise is drawn for the
+/// window's parameters in flat order; with the whole sequence as the window every draw is what
+/// tokenizing whole permuted networks gave.
 pub fn views(
     data: &SplitData,
     ids: &[usize],
@@ -287,38 +316,38 @@ pub fn views(
     repr: &Representation,
     rng: &mut ChaCha8Rng,
 ) -> Result<BatchData> {
-    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(2 * ids.len());
-    let mut targets: Vec<Vec<f32>> = Vec::with_capacity(2 * ids.len());
     let changes = aug.noise.is_some() || aug.erase_vector.is_some() || aug.erase_window.is_some();
-    for view in 0..2 {
-        for &i in ids {
-            let mut x = match (&aug.permutation, aug.canonical[view]) {
-                (Some(groups), false) => {
-                    let perms = match &aug.pool {
-                        Some(pool) => pool.draw(groups, i as u64, rng),
-                        None => groups.random(rng),
-                    };
-                    let idx = groups.gather_index(&perms);
-                    let row = data.row(i);
-                    idx.iter().map(|&j| row[j]).collect()
-                }
-                _ => data.row(i).to_vec(),
-            };
-            if changes {
-                targets.push(x.clone());
-            }
-            if let Some(n) = &aug.noise {
-                n.apply(&mut x, rng);
-            }
-            if let Some(e) = &aug.erase_vector {
-                e.apply(&mut x, rng);
-            }
-            rows.push(x);
-        }
-    }
     match repr {
         Representation::Flat => {
             let p = data.params;
+            let mut rows: Vec<Vec<f32>> = Vec::with_capacity(2 * ids.len());
+            let mut targets: Vec<Vec<f32>> = Vec::with_capacity(2 * ids.len());
+            for view in 0..2 {
+                for &i in ids {
+                    let row = data.row(i);
+                    let mut x: Vec<f32> = match draw_perms(aug, view, i, rng) {
+                        Some(perms) => {
+                            let groups = aug.permutation.as_ref().expect("drawn from groups");
+                            groups
+                                .gather_index(&perms)
+                                .iter()
+                                .map(|&j| row[j])
+                                .collect()
+                        }
+                        None => row.to_vec(),
+                    };
+                    if changes {
+                        targets.push(x.clone());
+                    }
+                    if let Some(n) = &aug.noise {
+                        n.apply(&mut x, rng);
+                    }
+                    if let Some(e) = &aug.erase_vector {
+                        e.apply(&mut x, rng);
+                    }
+                    rows.push(x);
+                }
+            }
             Ok(BatchData {
                 shape: [rows.len(), 1, p],
                 x: rows.concat(),
@@ -328,23 +357,64 @@ pub fn views(
             })
         }
         Representation::Sane {
-            tokenizer, window, ..
+            tokenizer,
+            window,
+            slot_of_param,
         } => {
-            let start = tokenizer.window_start(*window, rng)?;
-            let (mut x, pos, mask) = window_of(repr, &rows, start)?;
-            let target = if changes {
-                Some(window_of(repr, &targets, start)?.0)
+            let (t, ts, w) = (tokenizer.token_count(), tokenizer.token_size(), *window);
+            // A shorter window's start is drawn first (its parameters are gathered); the whole
+            // sequence's (always 0) is drawn after the views, where earlier versions drew it,
+            // so such runs keep their random streams.
+            let early = if w < t {
+                Some(tokenizer.window_start(w, rng)?)
             } else {
                 None
             };
-            let ts = tokenizer.token_size();
-            if let Some(e) = &aug.erase_window {
-                for r in x.chunks_mut(window * ts) {
-                    e.apply(r, *window, ts, rng);
+            let (params, slots) = window_params(slot_of_param, early.unwrap_or(0), w, ts);
+            let (n, per) = (2 * ids.len(), w * ts);
+            let mut x = vec![0.0f32; n * per];
+            let mut target = changes.then(|| vec![0.0f32; n * per]);
+            let scatter = |out: &mut [f32], vals: &[f32]| {
+                for (&s, &v) in slots.iter().zip(vals) {
+                    out[s] = v;
+                }
+            };
+            for view in 0..2 {
+                for (k, &i) in ids.iter().enumerate() {
+                    let r = view * ids.len() + k;
+                    let row = data.row(i);
+                    let mut vals: Vec<f32> = match draw_perms(aug, view, i, rng) {
+                        Some(perms) => {
+                            let groups = aug.permutation.as_ref().expect("drawn from groups");
+                            groups
+                                .sources(&perms, &params)
+                                .iter()
+                                .map(|&j| row[j])
+                                .collect()
+                        }
+                        None => params.iter().map(|&j| row[j]).collect(),
+                    };
+                    if let Some(tg) = &mut target {
+                        scatter(&mut tg[r * per..(r + 1) * per], &vals);
+                    }
+                    if let Some(noise) = &aug.noise {
+                        noise.apply(&mut vals, rng);
+                    }
+                    scatter(&mut x[r * per..(r + 1) * per], &vals);
                 }
             }
+            let start = match early {
+                Some(s) => s,
+                None => tokenizer.window_start(w, rng)?,
+            };
+            if let Some(e) = &aug.erase_window {
+                for r in x.chunks_mut(per) {
+                    e.apply(r, w, ts, rng);
+                }
+            }
+            let (mask, pos) = window_frame(tokenizer, start, w, n);
             Ok(BatchData {
-                shape: [rows.len(), *window, ts],
+                shape: [n, w, ts],
                 x,
                 pos: Some(pos),
                 mask,
@@ -354,28 +424,47 @@ pub fn views(
     }
 }
 
-/// Rows `ids` without augmentation (evaluation); SANE windows start at `start`.
+/// Rows `ids` without augmentation (evaluation); SANE windows start at `start` (gathered
+/// from the stored rows, as [`views`] does).
 pub fn clean(
     data: &SplitData,
     ids: &[usize],
     repr: &Representation,
     start: usize,
 ) -> Result<BatchData> {
-    let rows: Vec<Vec<f32>> = ids.iter().map(|&i| data.row(i).to_vec()).collect();
     match repr {
         Representation::Flat => Ok(BatchData {
-            shape: [rows.len(), 1, data.params],
-            x: rows.concat(),
+            shape: [ids.len(), 1, data.params],
+            x: ids.iter().flat_map(|&i| data.row(i)).copied().collect(),
             pos: None,
             mask: vec![1.0; data.params],
             target: None,
         }),
         Representation::Sane {
-            tokenizer, window, ..
+            tokenizer,
+            window,
+            slot_of_param,
         } => {
-            let (x, pos, mask) = window_of(repr, &rows, start)?;
+            let (t, ts, w) = (tokenizer.token_count(), tokenizer.token_size(), *window);
+            if start + w > t {
+                return Err(Error::Core(hyperzoo_core::Error::InvalidValue {
+                    what: "SANE window".into(),
+                    value: format!("start {start}, size {w}"),
+                    expected: format!("a window inside the {t} tokens"),
+                }));
+            }
+            let (params, slots) = window_params(slot_of_param, start, w, ts);
+            let per = w * ts;
+            let mut x = vec![0.0f32; ids.len() * per];
+            for (out, &i) in x.chunks_exact_mut(per).zip(ids) {
+                let row = data.row(i);
+                for (&s, &p) in slots.iter().zip(&params) {
+                    out[s] = row[p];
+                }
+            }
+            let (mask, pos) = window_frame(tokenizer, start, w, ids.len());
             Ok(BatchData {
-                shape: [rows.len(), *window, tokenizer.token_size()],
+                shape: [ids.len(), w, ts],
                 x,
                 pos: Some(pos),
                 mask,
@@ -421,6 +510,95 @@ mod tests {
             }
         }
         seen.iter().map(HashSet::len).collect()
+    }
+
+    /// What tokenizing whole augmented networks gives: view `r`'s permuted (and noised) flat
+    /// vector, drawn as the views draw them, tokenized whole, then windowed at `start`.
+    fn whole_network_views(
+        data: &SplitData,
+        ids: &[usize],
+        aug: &Augment,
+        tok: &SaneTokenizer,
+        start_first: Option<usize>,
+        rng: &mut ChaCha8Rng,
+    ) -> (Vec<f32>, usize) {
+        let groups = aug.permutation.as_ref().unwrap();
+        let mut flat = Vec::new();
+        if let Some(w) = start_first {
+            tok.window_start(w, rng).unwrap();
+        }
+        for _view in 0..2 {
+            for &i in ids {
+                let mut x = groups.apply(data.row(i), &groups.random(rng));
+                if let Some(n) = &aug.noise {
+                    n.apply(&mut x, rng);
+                }
+                flat.extend(x);
+            }
+        }
+        let start = match start_first {
+            Some(_) => 0,
+            None => tok.window_start(tok.token_count(), rng).unwrap(),
+        };
+        (tok.tokenize(&flat).unwrap(), start)
+    }
+
+    #[test]
+    fn sane_views_gathered_from_windows_equal_whole_networks_tokenized() {
+        for name in ["cnn3", "resnet8"] {
+            let arch = ArchSpec::builtin(name).unwrap();
+            let groups = PermutationGroups::new(&arch).unwrap();
+            let tok = SaneTokenizer::new(&arch.layout().unwrap(), 64).unwrap();
+            let (t, ts) = (tok.token_count(), tok.token_size());
+            let data = split(5, groups.param_count());
+            let ids = [3, 0, 4];
+            let noisy = Augment {
+                permutation: Some(groups.clone()),
+                noise: Some(Noise::Multiplicative { sigma: 0.1 }),
+                ..Augment::default()
+            };
+            // The whole sequence: every draw as before, noise included, bit for bit.
+            let repr = Representation::sane(tok.clone(), 0).unwrap();
+            let got = views(&data, &ids, &noisy, &repr, &mut batch_rng(3, 1, 2)).unwrap();
+            let (want, start) =
+                whole_network_views(&data, &ids, &noisy, &tok, None, &mut batch_rng(3, 1, 2));
+            assert_eq!(start, 0);
+            assert_eq!(got.x, want, "{name}");
+            assert_eq!(got.shape, [6, t, ts]);
+            // A shorter window (permutations only): the window of the whole permuted networks.
+            let w = t / 3;
+            let perm_only = Augment {
+                noise: None,
+                ..noisy.clone()
+            };
+            let repr = Representation::sane(tok.clone(), w).unwrap();
+            let got = views(&data, &ids, &perm_only, &repr, &mut batch_rng(3, 1, 2)).unwrap();
+            let mut rng = batch_rng(3, 1, 2);
+            let start = tok.window_start(w, &mut rng).unwrap();
+            let (whole, _) = whole_network_views(
+                &data,
+                &ids,
+                &perm_only,
+                &tok,
+                Some(w),
+                &mut batch_rng(3, 1, 2),
+            );
+            let want = tok.window(&whole, start, w).unwrap();
+            assert_eq!(got.x, want.tokens, "{name}");
+            assert_eq!(got.mask, want.mask);
+            let pos: Vec<i64> = want
+                .positions
+                .iter()
+                .flat_map(|p| p.to_array().map(i64::from))
+                .collect();
+            assert_eq!(got.pos.as_deref(), Some(&pos.repeat(6)[..]));
+            // Evaluation windows: the stored networks' tokens.
+            let c = clean(&data, &ids, &repr, start).unwrap();
+            let flat: Vec<f32> = ids.iter().flat_map(|&i| data.row(i).to_vec()).collect();
+            let want = tok.window(&tok.tokenize(&flat).unwrap(), start, w).unwrap();
+            assert_eq!(c.x, want.tokens, "{name}");
+            assert!(clean(&data, &ids, &repr, t - w + 1).is_err());
+        }
     }
 
     #[test]

@@ -276,6 +276,73 @@ pub fn probe_all(
 }
 
 /// Images run through the networks at once when scoring them (bounds the activations' memory).
+/// [RS]'s batch-norm conditioning of decoded or generated networks (reference.md §8.2, step 6):
+/// `passes` forward passes in training mode, without gradients, on consecutive batches of
+/// `batch` of `images` (wrapping around), each moving every batch norm's running mean and
+/// variance towards the batch's by its momentum, as PyTorch's `model.train()` forward does.
+/// Decoded running statistics rarely fit decoded weights; these do. Returns false, changing
+/// nothing, for an architecture without batch norms.
+pub fn condition_batch_norms(
+    arch: &hyperzoo_core::arch::ArchSpec,
+    weights: &mut [f32],
+    activations: &[Activation],
+    images: &TensorSet,
+    passes: usize,
+    batch: usize,
+    device: &Device,
+) -> Result<bool> {
+    let layout = arch.layout()?;
+    let has_bn = layout
+        .params
+        .iter()
+        .any(|l| l.kind == hyperzoo_core::arch::ParamKind::BatchNorm);
+    if !has_bn || passes == 0 || images.is_empty() {
+        return Ok(false);
+    }
+    let p = layout.total;
+    let batch = batch.clamp(1, images.len());
+    let mut groups: BTreeMap<Activation, Vec<usize>> = BTreeMap::new();
+    for (i, &a) in activations.iter().enumerate() {
+        groups.entry(a).or_default().push(i);
+    }
+    for (act, rows) in groups {
+        let net = PopulationNet::new(arch.clone(), act)?;
+        for chunk in rows.chunks(64) {
+            let n = chunk.len();
+            let w: Vec<f32> = chunk
+                .iter()
+                .flat_map(|&i| weights[i * p..(i + 1) * p].iter().copied())
+                .collect();
+            let mut w = Tensor::<2>::from_data(TensorData::new(w, [n, p]), device);
+            let mut from = 0;
+            for pass in 0..passes {
+                if from + batch > images.len() {
+                    from = 0;
+                }
+                let x = images.x.clone().narrow(0, from, batch);
+                from += batch;
+                let mode = crate::zoo::Dropout {
+                    p: vec![0.0; n],
+                    seeds: vec![0; n],
+                    step: pass as u64,
+                };
+                let (_, stats) =
+                    net.forward_training(w.clone(), crate::zoo::Input::Shared(x), &mode)?;
+                w = net.update_running_stats(w, &stats);
+            }
+            let w: Vec<f32> = w.into_data().try_to_vec().map_err(|e| Error::Shape {
+                what: "conditioned weights".into(),
+                found: format!("{e:?}"),
+                expected: "f32".into(),
+            })?;
+            for (k, &i) in chunk.iter().enumerate() {
+                weights[i * p..(i + 1) * p].copy_from_slice(&w[k * p..(k + 1) * p]);
+            }
+        }
+    }
+    Ok(true)
+}
+
 const EVAL_IMAGES: usize = 500;
 
 /// Accuracy of each network (rows of `weights`, raw flat) on `images`, and its predictions.

@@ -13,6 +13,7 @@ use super::nn::Ctx;
 use crate::{Error, Result};
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use hyperzoo_core::tokens::sane::HaloPlan;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -41,8 +42,27 @@ pub enum Bandwidth {
     Silverman,
 }
 
+/// The halo plan of a SANE representation whose window is shorter than its sequence, as
+/// [RS] samples its ResNets (reference.md §8.2: content windows of 128 tokens with 64 of
+/// context on each side for a training window of 256): content of half the window, a quarter
+/// of it as context on each side, so every chunk is a training window. None when the window is
+/// the whole sequence.
+pub fn halo_plan(repr: &Representation) -> Result<Option<HaloPlan>> {
+    match repr {
+        Representation::Sane {
+            tokenizer, window, ..
+        } if *window < tokenizer.token_count() => {
+            let halo = window / 4;
+            Ok(Some(tokenizer.halo(window - 2 * halo, halo)?))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Latents `[rows, Tz·dz]` of every row of `data` (the decoder's input, not the mean
-/// embedding), with `(Tz, dz)`. SANE needs the whole sequence as one window here.
+/// embedding), with `(Tz, dz)`. A SANE sequence longer than the model's window is encoded
+/// chunk by chunk with halos ([`halo_plan`]); each token keeps the latent of the chunk whose
+/// content holds it, so `Tz` is the whole sequence's length.
 pub fn latents(
     model: &HyperRep,
     data: &SplitData,
@@ -50,31 +70,43 @@ pub fn latents(
     batch: usize,
     device: &Device,
 ) -> Result<(Vec<f32>, [usize; 2])> {
-    if let Representation::Sane {
-        tokenizer, window, ..
-    } = repr
-        && *window != tokenizer.token_count()
-    {
-        return Err(Error::Shape {
-            what: "generation with SANE".into(),
-            found: format!("windows of {window} tokens"),
-            expected: format!(
-                "the whole sequence as the window (model.window = 0, {} tokens)",
-                tokenizer.token_count()
-            ),
-        });
-    }
+    let plan = halo_plan(repr)?;
     let ids: Vec<usize> = (0..data.len()).collect();
     let mut out = Vec::new();
     let mut shape = [0, 0];
-    for chunk in ids.chunks(batch.max(1)) {
-        let b = clean(data, chunk, repr, 0)?;
+    let encode = |rows: &[usize], start: usize| -> Result<(Vec<f32>, [usize; 2])> {
+        let b = clean(data, rows, repr, start)?;
         let x = Tensor::<3>::from_data(TensorData::new(b.x.clone(), b.shape), device);
         let pos = positions(&b.pos, b.shape, device);
         let z = model.encode(x, pos, &mut Ctx::eval());
         let [_, t, d] = z.dims();
-        shape = [t, d];
-        out.extend(to_vec(z)?);
+        Ok((to_vec(z)?, [t, d]))
+    };
+    for rows in ids.chunks(batch.max(1)) {
+        match &plan {
+            None => {
+                let (z, s) = encode(rows, 0)?;
+                shape = s;
+                out.extend(z);
+            }
+            Some(plan) => {
+                let per_chunk: Vec<(Vec<f32>, [usize; 2])> = plan
+                    .chunks()
+                    .iter()
+                    .map(|c| encode(rows, c.start))
+                    .collect::<Result<_>>()?;
+                let [l, d] = per_chunk[0].1;
+                // [rows, chunks, L, d], as the plan stitches them.
+                let mut chunked = Vec::with_capacity(rows.len() * per_chunk.len() * l * d);
+                for k in 0..rows.len() {
+                    for (z, _) in &per_chunk {
+                        chunked.extend_from_slice(&z[k * l * d..(k + 1) * l * d]);
+                    }
+                }
+                out.extend(plan.stitch(&chunked, d)?);
+                shape = [plan.seq_len(), d];
+            }
+        }
     }
     Ok((out, shape))
 }
@@ -170,7 +202,9 @@ pub fn sample(
     (out, which)
 }
 
-/// Decodes latents `[n, Tz·dz]` into flat normalised weights `[n, P]` (on the CPU).
+/// Decodes latents `[n, Tz·dz]` into flat normalised weights `[n, P]` (on the CPU). SANE
+/// latents of a sequence longer than the model's window are decoded chunk by chunk with halos
+/// ([`halo_plan`]), each token taken from the chunk whose content holds it.
 pub fn decode(
     model: &HyperRep,
     z: &[f32],
@@ -180,33 +214,52 @@ pub fn decode(
     batch: usize,
     device: &Device,
 ) -> Result<Vec<f32>> {
+    let plan = halo_plan(repr)?;
     let dim = shape[0] * shape[1];
     let n = z.len() / dim;
-    let mut out = Vec::with_capacity(n * params);
-    for start in (0..n).step_by(batch.max(1)) {
-        let m = batch.min(n - start);
-        let zt = Tensor::<3>::from_data(
-            TensorData::new(
-                z[start * dim..(start + m) * dim].to_vec(),
-                [m, shape[0], shape[1]],
-            ),
-            device,
-        );
+    // Decoder outputs `[m, len, D]` of latents `[m, len, dz]` at the positions of tokens
+    // `from..from + len` (SANE).
+    let run = |z: Vec<f32>, m: usize, from: usize, len: usize| -> Result<Vec<f32>> {
+        let zt = Tensor::<3>::from_data(TensorData::new(z, [m, len, shape[1]]), device);
         let pos = match repr {
             Representation::Flat => None,
             Representation::Sane { tokenizer, .. } => {
-                let p: Vec<i64> = (0..m)
-                    .flat_map(|_| {
-                        tokenizer
-                            .positions()
-                            .iter()
-                            .flat_map(|p| p.to_array().map(i64::from))
-                    })
+                let one: Vec<i64> = tokenizer.positions()[from..from + len]
+                    .iter()
+                    .flat_map(|p| p.to_array().map(i64::from))
                     .collect();
-                positions(&Some(p), [m, tokenizer.token_count(), 0], device)
+                positions(&Some(one.repeat(m)), [m, len, 0], device)
             }
         };
-        let y = to_vec(model.decode(zt, pos, &mut Ctx::eval()))?;
+        to_vec(model.decode(zt, pos, &mut Ctx::eval()))
+    };
+    let mut out = Vec::with_capacity(n * params);
+    for start in (0..n).step_by(batch.max(1)) {
+        let m = batch.min(n - start);
+        let zs = &z[start * dim..(start + m) * dim];
+        let y = match (&plan, repr) {
+            (Some(plan), Representation::Sane { tokenizer, .. }) => {
+                let (l, dz, ts) = (plan.chunk_len(), shape[1], tokenizer.token_size());
+                let chunks = plan.chunks().len();
+                let split = plan.split(zs, dz)?; // [m, chunks, L, dz]
+                let mut decoded = vec![0.0f32; m * chunks * l * ts];
+                for (ci, c) in plan.chunks().iter().enumerate() {
+                    let zc: Vec<f32> = (0..m)
+                        .flat_map(|k| {
+                            let a = (k * chunks + ci) * l * dz;
+                            split[a..a + l * dz].iter().copied()
+                        })
+                        .collect();
+                    let yc = run(zc, m, c.start, l)?;
+                    for k in 0..m {
+                        let a = (k * chunks + ci) * l * ts;
+                        decoded[a..a + l * ts].copy_from_slice(&yc[k * l * ts..(k + 1) * l * ts]);
+                    }
+                }
+                plan.stitch(&decoded, ts)?
+            }
+            _ => run(zs.to_vec(), m, 0, shape[0])?,
+        };
         match repr {
             Representation::Flat => out.extend(y),
             Representation::Sane {
@@ -297,6 +350,74 @@ mod tests {
             bandwidths(&many, 4, Bandwidth::Scott)[0] < bandwidths(&few, 4, Bandwidth::Scott)[0]
         );
         assert!(bandwidths(&many, 4, Bandwidth::Silverman)[0] > 0.0);
+    }
+
+    /// A SANE sequence longer than the window: latents and decoded networks taken, token by
+    /// token, from the halo chunk whose content holds the token, each chunk a plain window.
+    #[test]
+    fn long_sequences_are_encoded_and_decoded_chunk_by_chunk_with_halos() {
+        use crate::hyper::model::{ModelConfig, SaneConfig};
+        use hyperzoo_core::arch::ArchSpec;
+        use hyperzoo_core::tokens::sane::SaneTokenizer;
+        let dev = crate::device::resolve(Default::default()).unwrap().device;
+        let layout = ArchSpec::builtin("cnn_s").unwrap().layout().unwrap();
+        let tok = SaneTokenizer::new(&layout, 16).unwrap();
+        let (t, ts, w) = (tok.token_count(), tok.token_size(), 12);
+        let repr = Representation::sane(tok.clone(), w).unwrap();
+        let plan = halo_plan(&repr).unwrap().unwrap();
+        assert_eq!((plan.chunk_len(), plan.chunks()[1].content_start), (12, 6));
+        let data = SplitData {
+            params: layout.total,
+            weights: (0..3 * layout.total)
+                .map(|v| (v as f32 * 0.61).sin())
+                .collect(),
+            model: vec![0, 1, 2],
+            epoch: vec![0; 3],
+        };
+        let config = ModelConfig::Sane(SaneConfig {
+            token_size: ts,
+            d_model: 16,
+            heads: 2,
+            layers: 1,
+            latent: 4,
+            max_positions: [t, 8, 32],
+            dropout: 0.0,
+        });
+        let model = HyperRep::new(&config, None, &layout, w, 3, &dev).unwrap();
+        let (z, shape) = latents(&model, &data, &repr, 3, &dev).unwrap();
+        assert_eq!(shape, [t, 4]);
+        let y = decode(&model, &z, shape, &repr, layout.total, 3, &dev).unwrap();
+        let mut want_tokens = vec![0.0f32; 3 * t * ts];
+        for c in plan.chunks() {
+            let b = clean(&data, &[0, 1, 2], &repr, c.start).unwrap();
+            let x = Tensor::<3>::from_data(TensorData::new(b.x.clone(), b.shape), &dev);
+            let pos = positions(&b.pos, b.shape, &dev);
+            let zc = to_vec(model.encode(x, pos.clone(), &mut Ctx::eval())).unwrap();
+            // The decoder sees the stitched latents of the chunk's tokens (its halo tokens'
+            // come from their own chunks).
+            let zs: Vec<f32> = (0..3)
+                .flat_map(|k| z[(k * t + c.start) * 4..(k * t + c.start + w) * 4].to_vec())
+                .collect();
+            let zs = Tensor::<3>::from_data(TensorData::new(zs, [3, w, 4]), &dev);
+            let yc = to_vec(model.decode(zs, pos, &mut Ctx::eval())).unwrap();
+            for k in 0..3 {
+                for tok_i in c.content_start..c.content_start + c.content_len {
+                    let j = tok_i - c.start;
+                    let got = &z[(k * t + tok_i) * 4..(k * t + tok_i + 1) * 4];
+                    let want = &zc[(k * w + j) * 4..(k * w + j + 1) * 4];
+                    for (a, b) in got.iter().zip(want) {
+                        assert!((a - b).abs() < 1e-5, "latent of token {tok_i}: {a} vs {b}");
+                    }
+                    want_tokens[(k * t + tok_i) * ts..(k * t + tok_i + 1) * ts]
+                        .copy_from_slice(&yc[(k * w + j) * ts..(k * w + j + 1) * ts]);
+                }
+            }
+        }
+        let want = tok.detokenize(&want_tokens).unwrap();
+        assert_eq!(y.len(), want.len());
+        for (i, (a, b)) in y.iter().zip(&want).enumerate() {
+            assert!((a - b).abs() < 1e-4, "weight {i}: {a} vs {b}");
+        }
     }
 
     #[test]

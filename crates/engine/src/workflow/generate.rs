@@ -17,6 +17,9 @@ use rand::SeedableRng;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
+/// [RS]'s batch-norm conditioning passes for its ResNets (reference.md §8.2).
+pub const BN_CONDITION_PASSES: usize = 200;
+
 /// What a generation makes, and where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerateOptions {
@@ -39,6 +42,11 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// Epochs to fine-tune the generated networks and as many from random initialisation.
     pub finetune_epochs: usize,
+    /// Training-mode passes on batches of 32 training images refreshing the generated
+    /// networks' batch-norm running statistics before they are evaluated ([RS]'s conditioning;
+    /// None: 200, [RS]'s ResNet setting, when the architecture has batch norms and the zoo's
+    /// images are at hand; 0 turns it off).
+    pub bn_condition: Option<usize>,
 }
 
 impl Default for GenerateOptions {
@@ -55,6 +63,7 @@ impl Default for GenerateOptions {
             images: 2000,
             seed: 42,
             finetune_epochs: 0,
+            bn_condition: None,
         }
     }
 }
@@ -184,6 +193,27 @@ pub fn generate(
             y: t.y.clone().narrow(0, 0, n),
         }
     };
+    // Batch norms conditioned on the training images before anything runs the networks.
+    let mut bn_condition = 0;
+    if let Some(d) = &data {
+        let passes = a.bn_condition.unwrap_or(BN_CONDITION_PASSES);
+        if eval::condition_batch_norms(
+            &l.zoo.manifest.arch,
+            &mut w,
+            &acts,
+            &d.train,
+            passes,
+            32,
+            dev,
+        )? {
+            bn_condition = passes;
+        }
+    } else if a.bn_condition.is_some_and(|k| k > 0) {
+        return Err(fail(format!(
+            "--bn-condition needs the zoo's training images: {}",
+            super::no_data_reason(&l.zoo)
+        )));
+    }
     // Keep the best n of the m candidates by validation accuracy.
     let mut keep: Vec<usize> = (0..m).collect();
     let mut val_acc = vec![f64::NAN; m];
@@ -357,6 +387,7 @@ pub fn generate(
         anchors: rows.len(),
         candidates: m,
         networks: keep.len(),
+        bn_condition,
         images: data.as_ref().map_or(0, |d| d.test.len().min(a.images)),
         acc_anchors: eval::Quantiles::of(&anchor_acc),
         acc_generated: eval::Quantiles::of(&test_acc),

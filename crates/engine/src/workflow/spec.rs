@@ -102,5 +102,6 @@ pub fn train_spec(e: &Experiment, zoo: &Zoo) -> Result<TrainSpec> {
         augment: e.augment.clone(),
         loss: e.loss.clone(),
         train: e.train.clone(),
+        max_steps: None,
     })
 }

@@ -82,6 +82,9 @@ pub struct TrainSpec {
     pub loss: LossSection,
     /// `[train]`: epochs, batches, optimizer, schedule, evaluation and checkpoints.
     pub train: TrainSection,
+    /// Stop after this many steps in all, without evaluating or writing a checkpoint (for
+    /// benchmarks, which time steps of models too large to evaluate here; None for runs).
+    pub max_steps: Option<u64>,
 }
 
 impl TrainSpec {
@@ -315,6 +318,9 @@ pub fn train(
                 }
             });
             for k in first..spe {
+                if spec.max_steps.is_some_and(|n| state.step >= n) {
+                    return Ok((model, Some(Outcome::Cancelled { step: state.step })));
+                }
                 if cancel.load(Ordering::SeqCst) {
                     write_checkpoint(run, None, &model, &optim, &state)?;
                     on_event(&Event::Checkpoint { step: state.step });
