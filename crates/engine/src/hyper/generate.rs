@@ -90,21 +90,22 @@ pub fn latents(
                 out.extend(z);
             }
             Some(plan) => {
-                let per_chunk: Vec<(Vec<f32>, [usize; 2])> = plan
-                    .chunks()
-                    .iter()
-                    .map(|c| encode(rows, c.start))
-                    .collect::<Result<_>>()?;
-                let [l, d] = per_chunk[0].1;
-                // [rows, chunks, L, d], as the plan stitches them.
-                let mut chunked = Vec::with_capacity(rows.len() * per_chunk.len() * l * d);
-                for k in 0..rows.len() {
-                    for (z, _) in &per_chunk {
-                        chunked.extend_from_slice(&z[k * l * d..(k + 1) * l * d]);
+                // Each chunk's content tokens go straight to their place in the sequence.
+                let t = plan.seq_len();
+                let mut z = Vec::new();
+                for c in plan.chunks() {
+                    let (zc, [l, d]) = encode(rows, c.start)?;
+                    if z.is_empty() {
+                        z = vec![0.0f32; rows.len() * t * d];
+                        shape = [t, d];
+                    }
+                    let (a, len) = (c.content_offset(), c.content_len);
+                    for k in 0..rows.len() {
+                        z[(k * t + c.content_start) * d..(k * t + c.content_start + len) * d]
+                            .copy_from_slice(&zc[(k * l + a) * d..(k * l + a + len) * d]);
                     }
                 }
-                out.extend(plan.stitch(&chunked, d)?);
-                shape = [plan.seq_len(), d];
+                out.extend(z);
             }
         }
     }
@@ -239,24 +240,31 @@ pub fn decode(
         let zs = &z[start * dim..(start + m) * dim];
         let y = match (&plan, repr) {
             (Some(plan), Representation::Sane { tokenizer, .. }) => {
-                let (l, dz, ts) = (plan.chunk_len(), shape[1], tokenizer.token_size());
-                let chunks = plan.chunks().len();
-                let split = plan.split(zs, dz)?; // [m, chunks, L, dz]
-                let mut decoded = vec![0.0f32; m * chunks * l * ts];
-                for (ci, c) in plan.chunks().iter().enumerate() {
+                // Each chunk's latents read from the sequence, its content tokens written back.
+                let (t, l, dz, ts) = (
+                    plan.seq_len(),
+                    plan.chunk_len(),
+                    shape[1],
+                    tokenizer.token_size(),
+                );
+                let mut tokens = vec![0.0f32; m * t * ts];
+                for c in plan.chunks() {
                     let zc: Vec<f32> = (0..m)
                         .flat_map(|k| {
-                            let a = (k * chunks + ci) * l * dz;
-                            split[a..a + l * dz].iter().copied()
+                            zs[(k * t + c.start) * dz..(k * t + c.start + l) * dz]
+                                .iter()
+                                .copied()
                         })
                         .collect();
                     let yc = run(zc, m, c.start, l)?;
+                    let (a, len) = (c.content_offset(), c.content_len);
                     for k in 0..m {
-                        let a = (k * chunks + ci) * l * ts;
-                        decoded[a..a + l * ts].copy_from_slice(&yc[k * l * ts..(k + 1) * l * ts]);
+                        tokens
+                            [(k * t + c.content_start) * ts..(k * t + c.content_start + len) * ts]
+                            .copy_from_slice(&yc[(k * l + a) * ts..(k * l + a + len) * ts]);
                     }
                 }
-                plan.stitch(&decoded, ts)?
+                tokens
             }
             _ => run(zs.to_vec(), m, 0, shape[0])?,
         };
