@@ -173,16 +173,33 @@ fn resumed_sane_run_ends_where_an_uninterrupted_run_ends() {
 fn a_step_budget_stops_without_evaluating_or_writing_a_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let zoo = tiny_zoo(&tmp.path().join("zoo"));
-    let spec = TrainSpec {
-        max_steps: Some(1),
-        ..sane_spec(0.0)
+    // One step, and a whole epoch's steps (where the epoch would end with an evaluation and a
+    // checkpoint: spec() evaluates and checkpoints every epoch).
+    let per_epoch = {
+        let s = sane_spec(0.0);
+        (prepare(&s, &zoo).unwrap().splits[0].len() / s.batch_size()) as u64
     };
-    let dir = tmp.path().join("run");
-    let (out, losses) = run(&spec, &zoo, &dir, None);
-    assert!(matches!(out.unwrap(), Outcome::Cancelled { step: 1 }));
-    assert_eq!(losses.len(), 1);
-    let written = std::fs::read_dir(dir.join("checkpoints")).map_or(0, |d| d.count());
-    assert_eq!(written, 0, "no checkpoint written");
+    assert!(per_epoch >= 2, "{per_epoch} steps per epoch");
+    for budget in [1, per_epoch] {
+        let spec = TrainSpec {
+            max_steps: Some(budget),
+            ..sane_spec(0.0)
+        };
+        let dir = tmp.path().join(format!("run{budget}"));
+        let (out, losses) = run(&spec, &zoo, &dir, None);
+        assert!(matches!(out.unwrap(), Outcome::Cancelled { step } if step == budget));
+        assert_eq!(losses.len() as u64, budget);
+        let written = std::fs::read_dir(dir.join("checkpoints")).map_or(0, |d| d.count());
+        assert_eq!(
+            written, 0,
+            "no checkpoint written with a budget of {budget}"
+        );
+        let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
+        assert!(
+            !metrics.contains("val_r2"),
+            "no evaluation with a budget of {budget}"
+        );
+    }
 }
 
 /// [`spec`] with a small SANE (tokens of 8, masked reconstruction) and `dropout`.

@@ -222,7 +222,10 @@ images = 100
         .expect("reconstructed")
         .median;
     assert!(original > 0.3 && reconstructed.is_finite(), "{rec:?}");
-    assert!(generate_median(&env, "res").is_finite());
+    let generation = generate(&env, "res");
+    assert!(generation.acc_generated.unwrap().median.is_finite());
+    // Batch norms conditioned on the zoo's training images, as [RS] does for its ResNets.
+    assert_eq!(generation.bn_condition, 200);
 
     // The same zoo with windows shorter than the sequence (as SANE runs ResNet-18s): trained
     // on random windows, evaluated window by window, generated chunk by chunk with halos.
@@ -247,12 +250,13 @@ images = 100
         rec.acc_reconstructed.as_ref().unwrap().median.is_finite(),
         "{rec:?}"
     );
-    assert!(generate_median(&env, "res-win").is_finite());
+    let generation = generate(&env, "res-win");
+    assert!(generation.acc_generated.unwrap().median.is_finite());
 }
 
-/// Generates from run `name` as the TUI's job does; the generated networks' median test
-/// accuracy from the run's results.toml.
-fn generate_median(env: &Env, name: &str) -> f64 {
+/// Generates from run `name` as the TUI's job does; the `[generation]` table of the run's
+/// results.toml.
+fn generate(env: &Env, name: &str) -> hyperzoo_core::results::Generation {
     let msg = run_task(env, name, Task::Generate, &AtomicBool::new(false)).unwrap();
     assert!(msg.ends_with(&format!("{name}-generated")), "{msg}");
     let r = Results::read(
@@ -262,6 +266,5 @@ fn generate_median(env: &Env, name: &str) -> f64 {
     )
     .unwrap()
     .unwrap();
-    let generation = r.generation.expect("generation results");
-    generation.acc_generated.expect("generated accuracy").median
+    r.generation.expect("generation results")
 }

@@ -261,6 +261,12 @@ impl SaneTokenizer {
         &self.mask
     }
 
+    /// For every parameter of the flat vector, its slot in one network's `[T, token_size]`
+    /// token block (`token * token_size + offset`).
+    pub fn slots(&self) -> &[u32] {
+        &self.slot
+    }
+
     /// Tokens of `flat` (`[N, P]`, row-major) as a row-major `[N, T, token_size]` buffer,
     /// padding zero. Errors when `flat` is not a whole number of networks.
     pub fn tokenize(&self, flat: &[f32]) -> Result<Vec<f32>> {

@@ -162,6 +162,8 @@ pub enum Representation {
         window: usize,
         /// Slot (token * token_size + offset) of every flat parameter.
         slot_of_param: Vec<usize>,
+        /// Parameter of every slot of a network's token block (`u32::MAX`: padding).
+        param_of_slot: Vec<u32>,
     },
 }
 
@@ -170,19 +172,22 @@ impl Representation {
     pub fn sane(tokenizer: SaneTokenizer, window: usize) -> Result<Self> {
         let t = tokenizer.token_count();
         let window = if window == 0 { t } else { window.min(t) };
-        let index: Vec<f32> = (0..tokenizer.param_count()).map(|i| i as f32).collect();
-        let tokens = tokenizer.tokenize(&index)?;
-        let mask = tokenizer.mask();
-        let mut slot_of_param = vec![0; tokenizer.param_count()];
-        for (slot, (&v, &m)) in tokens.iter().zip(mask).enumerate() {
-            if m > 0.0 {
-                slot_of_param[v as usize] = slot;
-            }
+        let slot_of_param: Vec<usize> = tokenizer.slots().iter().map(|&s| s as usize).collect();
+        let mut param_of_slot = vec![u32::MAX; tokenizer.mask().len()];
+        for (p, &s) in slot_of_param.iter().enumerate() {
+            param_of_slot[s] = u32::try_from(p).map_err(|_| {
+                Error::Core(hyperzoo_core::Error::InvalidValue {
+                    what: "SANE tokens".into(),
+                    value: format!("{} parameters", slot_of_param.len()),
+                    expected: "at most 2^32 parameters per network".into(),
+                })
+            })?;
         }
         Ok(Representation::Sane {
             tokenizer,
             window,
             slot_of_param,
+            param_of_slot,
         })
     }
 
@@ -238,20 +243,22 @@ pub fn batch_rng(seed: u64, epoch: u64, batch: u64) -> ChaCha8Rng {
 }
 
 /// The parameters a SANE window of `size` tokens from `start` holds, in ascending order, with
-/// the slot (relative to the window) each one fills.
+/// the slot (relative to the window) each one fills: read from the window's slots only.
 fn window_params(
-    slot_of_param: &[usize],
+    param_of_slot: &[u32],
     start: usize,
     size: usize,
     ts: usize,
 ) -> (Vec<usize>, Vec<usize>) {
-    let (a, b) = (start * ts, (start + size) * ts);
-    slot_of_param
+    let a = start * ts;
+    let mut pairs: Vec<(usize, usize)> = param_of_slot[a..(start + size) * ts]
         .iter()
         .enumerate()
-        .filter(|&(_, &s)| (a..b).contains(&s))
-        .map(|(p, &s)| (p, s - a))
-        .unzip()
+        .filter(|&(_, &p)| p != u32::MAX)
+        .map(|(s, &p)| (p as usize, s))
+        .collect();
+    pairs.sort_unstable();
+    pairs.into_iter().unzip()
 }
 
 /// The mask `[size, D]` and positions `[rows, size, 3]` of a SANE window.
@@ -359,7 +366,8 @@ pub fn views(
         Representation::Sane {
             tokenizer,
             window,
-            slot_of_param,
+            param_of_slot,
+            ..
         } => {
             let (t, ts, w) = (tokenizer.token_count(), tokenizer.token_size(), *window);
             // A shorter window's start is drawn first (its parameters are gathered); the whole
@@ -370,7 +378,7 @@ pub fn views(
             } else {
                 None
             };
-            let (params, slots) = window_params(slot_of_param, early.unwrap_or(0), w, ts);
+            let (params, slots) = window_params(param_of_slot, early.unwrap_or(0), w, ts);
             let (n, per) = (2 * ids.len(), w * ts);
             let mut x = vec![0.0f32; n * per];
             let mut target = changes.then(|| vec![0.0f32; n * per]);
@@ -443,7 +451,8 @@ pub fn clean(
         Representation::Sane {
             tokenizer,
             window,
-            slot_of_param,
+            param_of_slot,
+            ..
         } => {
             let (t, ts, w) = (tokenizer.token_count(), tokenizer.token_size(), *window);
             if start + w > t {
@@ -453,7 +462,7 @@ pub fn clean(
                     expected: format!("a window inside the {t} tokens"),
                 }));
             }
-            let (params, slots) = window_params(slot_of_param, start, w, ts);
+            let (params, slots) = window_params(param_of_slot, start, w, ts);
             let per = w * ts;
             let mut x = vec![0.0f32; ids.len() * per];
             for (out, &i) in x.chunks_exact_mut(per).zip(ids) {

@@ -275,7 +275,6 @@ pub fn probe_all(
     out
 }
 
-/// Images run through the networks at once when scoring them (bounds the activations' memory).
 /// [RS]'s batch-norm conditioning of decoded or generated networks (reference.md §8.2, step 6):
 /// `passes` forward passes in training mode, without gradients, on consecutive batches of
 /// `batch` of `images` (wrapping around), each moving every batch norm's running mean and
@@ -343,6 +342,7 @@ pub fn condition_batch_norms(
     Ok(true)
 }
 
+/// Images run through the networks at once when scoring them (bounds the activations' memory).
 const EVAL_IMAGES: usize = 500;
 
 /// Accuracy of each network (rows of `weights`, raw flat) on `images`, and its predictions.
@@ -563,15 +563,16 @@ pub fn reconstruct(
                 Representation::Sane {
                     tokenizer,
                     window,
-                    slot_of_param,
+                    param_of_slot,
+                    ..
                 } => {
                     let ts = tokenizer.token_size();
                     let (lo, hi) = (start * ts, (start + window) * ts);
                     let per = window * ts;
                     for (k, &i) in chunk.iter().enumerate() {
-                        for (j, &slot) in slot_of_param.iter().enumerate() {
-                            if slot >= lo && slot < hi {
-                                out[i * p + j] = y[k * per + slot - lo];
+                        for (s, &j) in param_of_slot[lo..hi].iter().enumerate() {
+                            if j != u32::MAX {
+                                out[i * p + j as usize] = y[k * per + s];
                             }
                         }
                     }

@@ -318,9 +318,6 @@ pub fn train(
                 }
             });
             for k in first..spe {
-                if spec.max_steps.is_some_and(|n| state.step >= n) {
-                    return Ok((model, Some(Outcome::Cancelled { step: state.step })));
-                }
                 if cancel.load(Ordering::SeqCst) {
                     write_checkpoint(run, None, &model, &optim, &state)?;
                     on_event(&Event::Checkpoint { step: state.step });
@@ -370,6 +367,10 @@ pub fn train(
                 };
                 run.append_metric(&Record::Step(rec.clone()))?;
                 on_event(&Event::Step(rec));
+                // A step budget ends here, before any evaluation or checkpoint of the epoch.
+                if spec.max_steps.is_some_and(|n| state.step >= n) {
+                    return Ok((model, Some(Outcome::Cancelled { step: state.step })));
+                }
             }
             Ok((model, None))
         });
