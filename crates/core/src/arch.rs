@@ -297,6 +297,11 @@ impl Layout {
     pub fn output_shape(&self) -> &[usize] {
         self.shapes.last().map(Vec::as_slice).unwrap_or(&[])
     }
+
+    /// Whether some layer is a batch norm (with running statistics in the flat vector).
+    pub fn has_batch_norm(&self) -> bool {
+        self.params.iter().any(|p| p.kind == ParamKind::BatchNorm)
+    }
 }
 
 impl ArchSpec {

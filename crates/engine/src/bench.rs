@@ -361,38 +361,29 @@ fn spec(a: &HyperBench, batch: usize) -> TrainSpec {
             ReconstructionKind::Mse,
             (Optimizer::Adam, 0.0),
         ),
-        HyperModel::Sane2025 => (
-            ModelConfig::Sane(SaneConfig {
-                token_size: 289,
-                d_model: 256,
-                heads: 8,
-                layers: 8,
-                latent: 64,
-                max_positions: [500, 50, 100],
-                dropout: 0.0,
-            }),
-            HeadConfig::Sane,
-            Some((289, 0)),
-            0.05,
-            ReconstructionKind::Masked,
-            (Optimizer::AdamW, 3e-9),
-        ),
-        HyperModel::SaneResnet18 => (
-            ModelConfig::Sane(SaneConfig {
-                token_size: 288,
-                d_model: 2048,
-                heads: 16,
-                layers: 8,
-                latent: 128,
-                max_positions: [55000, 100, 550],
-                dropout: 0.0,
-            }),
-            HeadConfig::Sane,
-            Some((288, 256)),
-            0.05,
-            ReconstructionKind::Masked,
-            (Optimizer::AdamW, 3e-9),
-        ),
+        HyperModel::Sane2025 | HyperModel::SaneResnet18 => {
+            // (token size, window: 0 = whole sequence, d_model, heads, latent, positions)
+            let (ts, window, d_model, heads, latent, max_positions) = match a.model {
+                HyperModel::Sane2025 => (289, 0, 256, 8, 64, [500, 50, 100]),
+                _ => (288, 256, 2048, 16, 128, [55000, 100, 550]),
+            };
+            (
+                ModelConfig::Sane(SaneConfig {
+                    token_size: ts,
+                    d_model,
+                    heads,
+                    layers: 8,
+                    latent,
+                    max_positions,
+                    dropout: 0.0,
+                }),
+                HeadConfig::Sane,
+                Some((ts, window)),
+                0.05,
+                ReconstructionKind::Masked,
+                (Optimizer::AdamW, 3e-9),
+            )
+        }
     };
     TrainSpec {
         seed: 1,

@@ -47,6 +47,12 @@ fn device() -> Device {
 /// The script's weights: tensor t of model n at flat index i is offset[t] + scale[t] * s(i, n)
 /// (offsets 0 where the case has none), with s = sin(0.37 i + 1.1 n + 0.5), or for "hash"
 /// s = 2 (h - floor(h)) - 1, h = 43758.5453 sin(12.9898 (i + 7919 n) + 78.233).
+/// The script's "hash" sequence in [-1, 1): entry i of model m.
+fn hashed(i: usize, m: usize) -> f64 {
+    let h = (12.9898 * (i + 7919 * m) as f64 + 78.233).sin() * 43758.5453;
+    2.0 * (h - h.floor()) - 1.0
+}
+
 fn reference_weights(
     layout: &Layout,
     scales: &[f64],
@@ -56,10 +62,7 @@ fn reference_weights(
 ) -> Vec<f32> {
     let seq = |i: usize, m: usize| -> f64 {
         match kind {
-            Some("hash") => {
-                let h = (12.9898 * (i + 7919 * m) as f64 + 78.233).sin() * 43758.5453;
-                2.0 * (h - h.floor()) - 1.0
-            }
+            Some("hash") => hashed(i, m),
             None | Some("sin") => (0.37 * i as f64 + 1.1 * m as f64 + 0.5).sin(),
             Some(other) => panic!("unknown weight sequence {other}"),
         }
@@ -134,7 +137,7 @@ fn population_forward_matches_pytorch_for_every_builtin() {
             n,
             case.weights.as_deref(),
         );
-        let weights = Tensor::<2>::from_data(TensorData::new(w, [n, case.params]), &dev);
+        let weights = Tensor::<2>::from_data(TensorData::new(w.clone(), [n, case.params]), &dev);
         let [c, h, wd] = spec.input;
         let x = reference_input(spec.input, b);
         let shared = Tensor::<4>::from_data(TensorData::new(x.clone(), [b, c, h, wd]), &dev);
@@ -200,13 +203,6 @@ fn population_forward_matches_pytorch_for_every_builtin() {
         }
         // The native CPU path of zoo training, one network at a time.
         let native = NativeNet::new(&spec, case.activation.parse().unwrap()).unwrap();
-        let w = reference_weights(
-            net.layout(),
-            &case.scales,
-            &case.offsets,
-            n,
-            case.weights.as_deref(),
-        );
         for m in 0..n {
             let got = native::logits(&native, &w[m * case.params..(m + 1) * case.params], &x, b);
             let want = &case.logits[m * b * case.classes..(m + 1) * b * case.classes];
@@ -486,12 +482,7 @@ fn batch_norm_conditioning_fits_running_statistics_to_the_images() {
     let mut w = Vec::new();
     for m in 0..n {
         // Hashed weights; running means 5, running variances 100.
-        let mut one: Vec<f32> = (0..p)
-            .map(|i| {
-                let h = (12.9898 * (i + 7919 * m) as f64 + 78.233).sin() * 43758.5453;
-                (0.3 * (2.0 * (h - h.floor()) - 1.0)) as f32
-            })
-            .collect();
+        let mut one: Vec<f32> = (0..p).map(|i| (0.3 * hashed(i, m)) as f32).collect();
         for l in &layout.params {
             if let Some(at) = l.buffers_offset {
                 one[at..at + l.out].fill(5.0);

@@ -160,9 +160,8 @@ pub enum Representation {
         tokenizer: SaneTokenizer,
         /// Tokens per window (the whole sequence when equal to the token count).
         window: usize,
-        /// Slot (token * token_size + offset) of every flat parameter.
-        slot_of_param: Vec<usize>,
-        /// Parameter of every slot of a network's token block (`u32::MAX`: padding).
+        /// Parameter of every slot of a network's token block (`u32::MAX`: padding); the
+        /// inverse of the tokenizer's [`SaneTokenizer::slots`].
         param_of_slot: Vec<u32>,
     },
 }
@@ -172,21 +171,14 @@ impl Representation {
     pub fn sane(tokenizer: SaneTokenizer, window: usize) -> Result<Self> {
         let t = tokenizer.token_count();
         let window = if window == 0 { t } else { window.min(t) };
-        let slot_of_param: Vec<usize> = tokenizer.slots().iter().map(|&s| s as usize).collect();
         let mut param_of_slot = vec![u32::MAX; tokenizer.mask().len()];
-        for (p, &s) in slot_of_param.iter().enumerate() {
-            param_of_slot[s] = u32::try_from(p).map_err(|_| {
-                Error::Core(hyperzoo_core::Error::InvalidValue {
-                    what: "SANE tokens".into(),
-                    value: format!("{} parameters", slot_of_param.len()),
-                    expected: "at most 2^32 parameters per network".into(),
-                })
-            })?;
+        for (p, &s) in tokenizer.slots().iter().enumerate() {
+            // p < P <= the slots, which the tokenizer numbers in u32.
+            param_of_slot[s as usize] = p as u32;
         }
         Ok(Representation::Sane {
             tokenizer,
             window,
-            slot_of_param,
             param_of_slot,
         })
     }
@@ -261,6 +253,21 @@ fn window_params(
     pairs.into_iter().unzip()
 }
 
+/// The positions `[rows, size, 3]` of `rows` networks' SANE windows of `size` tokens from
+/// `start`.
+pub fn window_positions(
+    tokenizer: &SaneTokenizer,
+    start: usize,
+    size: usize,
+    rows: usize,
+) -> Vec<i64> {
+    let one: Vec<i64> = tokenizer.positions()[start..start + size]
+        .iter()
+        .flat_map(|p| p.to_array().map(i64::from))
+        .collect();
+    one.repeat(rows)
+}
+
 /// The mask `[size, D]` and positions `[rows, size, 3]` of a SANE window.
 fn window_frame(
     tokenizer: &SaneTokenizer,
@@ -270,11 +277,7 @@ fn window_frame(
 ) -> (Vec<f32>, Vec<i64>) {
     let ts = tokenizer.token_size();
     let mask = tokenizer.mask()[start * ts..(start + size) * ts].to_vec();
-    let one: Vec<i64> = tokenizer.positions()[start..start + size]
-        .iter()
-        .flat_map(|p| p.to_array().map(i64::from))
-        .collect();
-    (mask, one.repeat(rows))
+    (mask, window_positions(tokenizer, start, size, rows))
 }
 
 /// Starts of the consecutive windows covering a whole SANE sequence (the last one ending at

@@ -291,52 +291,41 @@ pub fn condition_batch_norms(
     device: &Device,
 ) -> Result<bool> {
     let layout = arch.layout()?;
-    let has_bn = layout
-        .params
-        .iter()
-        .any(|l| l.kind == hyperzoo_core::arch::ParamKind::BatchNorm);
-    if !has_bn || passes == 0 || images.is_empty() {
+    if !layout.has_batch_norm() || passes == 0 || images.is_empty() {
         return Ok(false);
     }
     let p = layout.total;
     let batch = batch.clamp(1, images.len());
-    let mut groups: BTreeMap<Activation, Vec<usize>> = BTreeMap::new();
-    for (i, &a) in activations.iter().enumerate() {
-        groups.entry(a).or_default().push(i);
-    }
-    for (act, rows) in groups {
-        let net = PopulationNet::new(arch.clone(), act)?;
-        for chunk in rows.chunks(64) {
-            let n = chunk.len();
-            let w: Vec<f32> = chunk
-                .iter()
-                .flat_map(|&i| weights[i * p..(i + 1) * p].iter().copied())
-                .collect();
-            let mut w = Tensor::<2>::from_data(TensorData::new(w, [n, p]), device);
-            let mut from = 0;
-            for pass in 0..passes {
-                if from + batch > images.len() {
-                    from = 0;
-                }
-                let x = images.x.clone().narrow(0, from, batch);
-                from += batch;
-                let mode = crate::zoo::Dropout {
-                    p: vec![0.0; n],
-                    seeds: vec![0; n],
-                    step: pass as u64,
-                };
-                let (_, stats) =
-                    net.forward_training(w.clone(), crate::zoo::Input::Shared(x), &mode)?;
-                w = net.update_running_stats(w, &stats);
+    let mut conditioned = Vec::new();
+    populations(arch, weights, activations, device, |net, chunk, mut w| {
+        let n = chunk.len();
+        let mut from = 0;
+        for pass in 0..passes {
+            if from + batch > images.len() {
+                from = 0;
             }
-            let w: Vec<f32> = w.into_data().try_to_vec().map_err(|e| Error::Shape {
-                what: "conditioned weights".into(),
-                found: format!("{e:?}"),
-                expected: "f32".into(),
-            })?;
-            for (k, &i) in chunk.iter().enumerate() {
-                weights[i * p..(i + 1) * p].copy_from_slice(&w[k * p..(k + 1) * p]);
-            }
+            let x = images.x.clone().narrow(0, from, batch);
+            from += batch;
+            let mode = crate::zoo::Dropout {
+                p: vec![0.0; n],
+                seeds: vec![0; n],
+                step: pass as u64,
+            };
+            let (_, stats) =
+                net.forward_training(w.clone(), crate::zoo::Input::Shared(x), &mode)?;
+            w = net.update_running_stats(w, &stats);
+        }
+        let w: Vec<f32> = w.into_data().try_to_vec().map_err(|e| Error::Shape {
+            what: "conditioned weights".into(),
+            found: format!("{e:?}"),
+            expected: "f32".into(),
+        })?;
+        conditioned.push((chunk.to_vec(), w));
+        Ok(())
+    })?;
+    for (chunk, w) in conditioned {
+        for (k, &i) in chunk.iter().enumerate() {
+            weights[i * p..(i + 1) * p].copy_from_slice(&w[k * p..(k + 1) * p]);
         }
     }
     Ok(true)
@@ -369,18 +358,12 @@ pub fn accuracies(
         })?;
     let mut acc = vec![f64::NAN; n];
     let mut preds = vec![Vec::new(); n];
-    let mut groups: BTreeMap<Activation, Vec<usize>> = BTreeMap::new();
-    for (i, &a) in activations.iter().enumerate() {
-        groups.entry(a).or_default().push(i);
-    }
-    for (act, rows) in groups {
-        let net = PopulationNet::new(zoo.manifest.arch.clone(), act)?;
-        for chunk in rows.chunks(64) {
-            let w: Vec<f32> = chunk
-                .iter()
-                .flat_map(|&i| weights[i * p..(i + 1) * p].iter().copied())
-                .collect();
-            let w = Tensor::<2>::from_data(TensorData::new(w, [chunk.len(), p]), device);
+    populations(
+        &zoo.manifest.arch,
+        weights,
+        activations,
+        device,
+        |net, chunk, w| {
             // Images in chunks too: the activations of 64 networks on every image at once
             // outgrew memory (10,000 MNIST images: ~14 GB for CNN-s); a chunk of
             // EVAL_IMAGES keeps them under a gigabyte.
@@ -411,9 +394,41 @@ pub fn accuracies(
                 acc[i] = pr.iter().zip(&labels).filter(|(a, b)| a == b).count() as f64 / b as f64;
                 preds[i] = pr;
             }
+            Ok(())
+        },
+    )?;
+    Ok((acc, preds))
+}
+
+/// Runs `f(net, rows, w)` over the networks of `weights` (raw flat rows of `arch`) in
+/// populations of at most 64 that share an activation, `w` holding those rows as `[rows, P]`.
+fn populations(
+    arch: &hyperzoo_core::arch::ArchSpec,
+    weights: &[f32],
+    activations: &[Activation],
+    device: &Device,
+    mut f: impl FnMut(&PopulationNet, &[usize], Tensor<2>) -> Result<()>,
+) -> Result<()> {
+    let p = arch.param_count()?;
+    let mut groups: BTreeMap<Activation, Vec<usize>> = BTreeMap::new();
+    for (i, &a) in activations.iter().enumerate() {
+        groups.entry(a).or_default().push(i);
+    }
+    for (act, rows) in groups {
+        let net = PopulationNet::new(arch.clone(), act)?;
+        for chunk in rows.chunks(64) {
+            let w: Vec<f32> = chunk
+                .iter()
+                .flat_map(|&i| weights[i * p..(i + 1) * p].iter().copied())
+                .collect();
+            f(
+                &net,
+                chunk,
+                Tensor::<2>::from_data(TensorData::new(w, [chunk.len(), p]), device),
+            )?;
         }
     }
-    Ok((acc, preds))
+    Ok(())
 }
 
 /// Reconstructs the test split and, with `images`, compares the decoded networks' accuracy

@@ -225,11 +225,8 @@ pub fn decode(
         let pos = match repr {
             Representation::Flat => None,
             Representation::Sane { tokenizer, .. } => {
-                let one: Vec<i64> = tokenizer.positions()[from..from + len]
-                    .iter()
-                    .flat_map(|p| p.to_array().map(i64::from))
-                    .collect();
-                positions(&Some(one.repeat(m)), [m, len, 0], device)
+                let p = super::data::window_positions(tokenizer, from, len, m);
+                positions(&Some(p), [m, len, 0], device)
             }
         };
         to_vec(model.decode(zt, pos, &mut Ctx::eval()))
@@ -270,16 +267,7 @@ pub fn decode(
         };
         match repr {
             Representation::Flat => out.extend(y),
-            Representation::Sane {
-                tokenizer,
-                slot_of_param,
-                ..
-            } => {
-                let per = tokenizer.token_count() * tokenizer.token_size();
-                for k in 0..m {
-                    out.extend(slot_of_param.iter().map(|&s| y[k * per + s]));
-                }
-            }
+            Representation::Sane { tokenizer, .. } => out.extend(tokenizer.detokenize(&y)?),
         }
     }
     Ok(out)

@@ -17,8 +17,10 @@ use rand::SeedableRng;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-/// [RS]'s batch-norm conditioning passes for its ResNets (reference.md §8.2).
+/// [RS]'s batch-norm conditioning for its ResNets (reference.md §8.2): passes, and training
+/// images per pass.
 pub const BN_CONDITION_PASSES: usize = 200;
+const BN_CONDITION_BATCH: usize = 32;
 
 /// What a generation makes, and where.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,7 +205,7 @@ pub fn generate(
             &acts,
             &d.train,
             passes,
-            32,
+            BN_CONDITION_BATCH,
             dev,
         )? {
             bn_condition = passes;

@@ -291,10 +291,7 @@ impl PopulationNet {
 
     /// Whether some layer is a batch norm (whose running statistics training must update).
     pub fn has_batch_norm(&self) -> bool {
-        self.layout
-            .params
-            .iter()
-            .any(|p| p.kind == hyperzoo_core::arch::ParamKind::BatchNorm)
+        self.layout.has_batch_norm()
     }
 
     /// `[1, P]`: 1 for the values an optimizer trains, 0 for batch norms' running statistics.

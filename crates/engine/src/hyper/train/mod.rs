@@ -259,8 +259,8 @@ pub fn train(
     });
 
     let slots: Option<Tensor<1, Int>> = match &prepared.repr {
-        Representation::Sane { slot_of_param, .. } => {
-            let v: Vec<i64> = slot_of_param.iter().map(|&s| s as i64).collect();
+        Representation::Sane { tokenizer, .. } => {
+            let v: Vec<i64> = tokenizer.slots().iter().map(|&s| i64::from(s)).collect();
             let n = v.len();
             Some(Tensor::from_data(TensorData::new(v, [n]), &ad))
         }
